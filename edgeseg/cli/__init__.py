@@ -1,0 +1,49 @@
+"""The `edgeseg` command line: one module per command, each parsing its options and calling the library."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from edgeseg import __version__
+from edgeseg.cli import models
+from edgeseg.errors import EdgesegError
+
+app = typer.Typer(
+    name="edgeseg",
+    help="Semantic segmentation from PyTorch training to a TensorRT engine on a Jetson camera.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"edgeseg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Train, export, deploy and explain semantic-segmentation models."""
+
+
+app.command("models")(models.models)
+
+
+def main() -> None:
+    """Console-script entry point: user errors become one line on stderr and exit code 1."""
+    try:
+        app()
+    except EdgesegError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,85 @@
+"""The base classes every backbone and segmentation model derives from."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Backbone(nn.Module):
+    """An encoder that returns a dict of named feature maps, ordered shallow to deep.
+
+    Subclasses set:
+      feature_info      {name: (channels, stride)} for every map `forward` returns, in order.
+      torchvision_name  the torchvision model whose ImageNet state dict loads into this module.
+      head_prefixes     key prefixes of that state dict that belong to the classification head
+                        (not part of the backbone) and are dropped when loading it.
+    """
+
+    feature_info: dict[str, tuple[int, int]]
+    torchvision_name: str
+    head_prefixes: tuple[str, ...] = ()
+
+    @property
+    def stride(self) -> int:
+        """The stride of the deepest feature map."""
+        return max(stride for _, stride in self.feature_info.values())
+
+
+class SegmentationModel(nn.Module, ABC):
+    """A backbone plus a decoder that maps (N, 3, H, W) images to (N, num_classes, H, W) logits.
+
+    Any input size works: the input is zero-padded at the bottom/right to a multiple of the
+    network's stride, so every skip connection and ×2 upsample lines up exactly (for bilinear and
+    transposed decoders alike), and the logits are cropped back to H×W.
+    """
+
+    def __init__(self, backbone: Backbone, *, num_classes: int, upsample: str, pad_multiple: int) -> None:
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be ≥ 1, got {num_classes}")
+        self.backbone = backbone
+        self.num_classes = num_classes
+        self.upsample = upsample
+        self.pad_multiple = pad_multiple
+        self.backbone_frozen = False
+        # Filled in by the registry: the builder's name and arguments, enough to rebuild the model.
+        self.config: dict[str, Any] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        pad_h = (-height) % self.pad_multiple
+        pad_w = (-width) % self.pad_multiple
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h))
+        logits = self.forward_padded(x)
+        if pad_h or pad_w:
+            logits = logits[..., :height, :width]
+        return logits
+
+    @abstractmethod
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for an input whose height and width are multiples of `pad_multiple`."""
+
+    def freeze_backbone(self) -> None:
+        """Stop training the backbone: no gradients, and its BatchNorm statistics stay fixed."""
+        self.backbone.requires_grad_(False)
+        self.backbone_frozen = True
+        self.backbone.eval()
+
+    def unfreeze_backbone(self) -> None:
+        """Train the backbone again."""
+        self.backbone.requires_grad_(True)
+        self.backbone_frozen = False
+        self.backbone.train(self.training)
+
+    def train(self, mode: bool = True) -> SegmentationModel:
+        # A frozen backbone keeps its BN layers in eval mode, or their running stats would drift.
+        super().train(mode)
+        if self.backbone_frozen:
+            self.backbone.eval()
+        return self

@@ -1,0 +1,36 @@
+"""Parameter and FLOP counts, computed on the meta device: no memory, no arithmetic, instant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from edgeseg.models.registry import build_model
+
+
+def count_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def count_flops(model: torch.nn.Module, height: int, width: int, batch: int = 1) -> int:
+    """FLOPs of one forward pass (a multiply-add counts as 2), from torch.utils.flop_counter."""
+    device = next(model.parameters()).device
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.eval()(torch.empty(batch, 3, height, width, device=device))
+    return counter.get_total_flops()
+
+
+def describe_model(name: str, *, upsample: str, height: int, width: int, **kwargs: Any) -> dict[str, Any]:
+    """One row of `edgeseg models`: parameters (total, backbone) and GFLOPs at height × width."""
+    with torch.device("meta"):
+        model = build_model(name, upsample=upsample, **kwargs)
+    return {
+        "model": name,
+        "upsample": upsample,
+        "params_m": round(count_params(model) / 1e6, 3),
+        "backbone_params_m": round(count_params(model.backbone) / 1e6, 3),
+        "gflops": round(count_flops(model, height, width) / 1e9, 2),
+        "input": [height, width],
+    }

@@ -1,0 +1,39 @@
+"""One registry of segmentation models, built by name with keyword-only arguments."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, TypeVar
+
+from edgeseg.errors import EdgesegError
+from edgeseg.models.base import SegmentationModel
+
+Builder = TypeVar("Builder", bound=Callable[..., SegmentationModel])
+
+_REGISTRY: dict[str, Callable[..., SegmentationModel]] = {}
+
+
+def register_model(builder: Builder) -> Builder:
+    """Register a public builder under its function name."""
+    _REGISTRY[builder.__name__] = builder
+    return builder
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def build_model(name: str, **kwargs: Any) -> SegmentationModel:
+    """Build a registered model; `model.config` records the name and every argument, defaults too."""
+    if name not in _REGISTRY:
+        raise EdgesegError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
+    builder = _REGISTRY[name]
+    bound = inspect.signature(builder).bind(**kwargs)
+    bound.apply_defaults()
+    model = builder(**bound.arguments)
+    model.config = {"model": name, **{k: v for k, v in bound.arguments.items() if k != "pretrained_backbone"}}
+    return model
+
+
+def default_upsample(name: str) -> str:
+    return inspect.signature(_REGISTRY[name]).parameters["upsample"].default

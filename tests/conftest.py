@@ -1,0 +1,51 @@
+"""Shared fixtures: the real console script, and a Python with some packages made unimportable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EDGESEG = Path(sys.executable).with_name("edgeseg")
+
+# Prepended to a `python -c` program: any import of these top-level packages raises ImportError,
+# as on a Jetson where they are not installed.
+_BLOCKER = """
+import importlib.abc, sys
+class _Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ImportError(f"No module named {{name!r}} (blocked by the test)")
+sys.meta_path.insert(0, _Block())
+"""
+
+
+@pytest.fixture
+def run_edgeseg():
+    """Run the installed `edgeseg` console script in a subprocess; returns the CompletedProcess."""
+
+    def run(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+        assert EDGESEG.exists(), f"console script not installed next to {sys.executable}"
+        env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+        return subprocess.run(
+            [str(EDGESEG), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env
+        )
+
+    return run
+
+
+@pytest.fixture
+def run_python_without():
+    """Run `code` in a fresh interpreter where the given packages cannot be imported."""
+
+    def run(code: str, blocked: tuple[str, ...]) -> subprocess.CompletedProcess:
+        program = _BLOCKER.format(blocked=set(blocked)) + code
+        return subprocess.run(
+            [sys.executable, "-c", program], capture_output=True, text=True, cwd=REPO, timeout=300
+        )
+
+    return run

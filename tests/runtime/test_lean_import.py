@@ -1,0 +1,22 @@
+"""DESIGN.md rule 1: the runtime imports on a machine without torch, torchvision or onnx."""
+
+
+def test_runtime_imports_without_torch_or_onnx(run_python_without):
+    result = run_python_without(
+        "import edgeseg.runtime, sys\n"
+        "import pkgutil, importlib\n"
+        "for mod in pkgutil.walk_packages(edgeseg.runtime.__path__, 'edgeseg.runtime.'):\n"
+        "    importlib.import_module(mod.name)\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'onnx'))\n"
+        "print('loaded:', heavy)\n",
+        blocked=("torch", "torchvision", "onnx"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "loaded: []" in result.stdout
+
+
+def test_blocker_really_blocks(run_python_without):
+    # Guards the test above: if the blocker did nothing, it would pass vacuously.
+    result = run_python_without("import torch", blocked=("torch",))
+    assert result.returncode != 0
+    assert "blocked by the test" in result.stderr
