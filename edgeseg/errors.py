@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from types import ModuleType
 
 
@@ -15,7 +16,13 @@ class MissingDependencyError(EdgesegError):
 
 
 def describe(exc: BaseException) -> str:
-    """An exception as one short line: its type and the first line of its message."""
+    """An exception as one short line: its type and the first line of its message.
+
+    torch.load(weights_only=True) puts the useful part of its refusal on a later line; that is kept.
+    """
+    refusal = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+    if refusal:
+        return f"it holds a pickled {refusal.group(1)}, which weights_only loading refuses: it could run code"
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 

@@ -44,8 +44,16 @@ def run_python_without():
 
     def run(code: str, blocked: tuple[str, ...]) -> subprocess.CompletedProcess:
         program = _BLOCKER.format(blocked=set(blocked)) + code
-        return subprocess.run(
-            [sys.executable, "-c", program], capture_output=True, text=True, cwd=REPO, timeout=300
-        )
+        return subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=REPO, timeout=300)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """A 24-image synthetic VOC dataset (4 classes, 48 px): built once, never modified by tests."""
+    from edgeseg.data.synth import synth_dataset
+
+    out = tmp_path_factory.mktemp("tiny")
+    synth_dataset(out, images=24, size=48, num_classes=4, seed=1)
+    return out

@@ -7,7 +7,8 @@ import sys
 import typer
 
 from edgeseg import __version__
-from edgeseg.cli import models
+from edgeseg.cli import data, models, train
+from edgeseg.cli.eval import eval_command
 from edgeseg.errors import EdgesegError
 
 app = typer.Typer(
@@ -35,6 +36,9 @@ def _main(
 
 
 app.command("models")(models.models)
+app.add_typer(data.app, name="data")
+app.command("train")(train.train)
+app.command("eval")(eval_command)
 
 
 def main() -> None:

@@ -85,9 +85,7 @@ def deeplabv3plus_mobilenetv2(
     pretrained_backbone: str | Path | None = None,
 ) -> DeepLabV3Plus:
     """DeepLabV3+ / MobileNetV2: ASPP rates 6/12/18 at output stride 16, 12/24/36 at 8."""
-    model = DeepLabV3Plus(
-        num_classes=num_classes, upsample_mode=check_upsample(upsample), output_stride=output_stride
-    )
+    model = DeepLabV3Plus(num_classes=num_classes, upsample_mode=check_upsample(upsample), output_stride=output_stride)
     if pretrained_backbone is not None:
         load_backbone_weights(model.backbone, pretrained_backbone)
     return model

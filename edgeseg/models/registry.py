@@ -28,7 +28,11 @@ def build_model(name: str, **kwargs: Any) -> SegmentationModel:
     if name not in _REGISTRY:
         raise EdgesegError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
     builder = _REGISTRY[name]
-    bound = inspect.signature(builder).bind(**kwargs)
+    signature = inspect.signature(builder)
+    try:
+        bound = signature.bind(**kwargs)
+    except TypeError as exc:
+        raise EdgesegError(f"{name}: {exc} (it takes {', '.join(signature.parameters)})") from exc
     bound.apply_defaults()
     model = builder(**bound.arguments)
     model.config = {"model": name, **{k: v for k, v in bound.arguments.items() if k != "pretrained_backbone"}}

@@ -50,9 +50,7 @@ class UNet(SegmentationModel):
         decoder_channels: Sequence[int],
         halve_on_upsample: bool = False,
     ) -> None:
-        super().__init__(
-            backbone, num_classes=num_classes, upsample=upsample_mode, pad_multiple=backbone.stride
-        )
+        super().__init__(backbone, num_classes=num_classes, upsample=upsample_mode, pad_multiple=backbone.stride)
         channels = [c for c, _ in backbone.feature_info.values()]
         strides = [s for _, s in backbone.feature_info.values()]
         if len(decoder_channels) != len(channels) - 1:
@@ -61,9 +59,7 @@ class UNet(SegmentationModel):
         in_ch = channels[-1]
         for skip_ch, out_ch in zip(reversed(channels[:-1]), decoder_channels):
             stages.append(
-                DecoderStage(
-                    in_ch, skip_ch, out_ch, upsample_mode, up_ch=in_ch // 2 if halve_on_upsample else None
-                )
+                DecoderStage(in_ch, skip_ch, out_ch, upsample_mode, up_ch=in_ch // 2 if halve_on_upsample else None)
             )
             in_ch = out_ch
         if strides[0] == 2:

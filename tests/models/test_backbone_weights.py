@@ -48,9 +48,7 @@ def test_fixture_matches_torchvision_parameter_count(arch):
 @pytest.mark.parametrize("arch", sorted(BACKBONES))
 def test_backbone_keys_are_torchvisions_minus_the_head(arch):
     backbone = BACKBONES[arch]()
-    expected = {
-        k: tuple(s) for k, s in FIXTURE["models"][arch]["keys"] if not k.startswith(backbone.head_prefixes)
-    }
+    expected = {k: tuple(s) for k, s in FIXTURE["models"][arch]["keys"] if not k.startswith(backbone.head_prefixes)}
     ours = {k: tuple(v.shape) for k, v in backbone.state_dict().items()}
     assert ours == expected
 
@@ -70,9 +68,7 @@ def test_dilated_mobilenet_keeps_torchvision_names(tmp_path):
     path = tmp_path / "mnv2.pth"
     torch.save({"state_dict": torchvision_state_dict("mobilenet_v2")}, path)  # wrapped form
     model = build_model("deeplabv3plus_mobilenetv2", output_stride=8, pretrained_backbone=path)
-    assert torch.equal(
-        model.backbone.features[0][0].weight, torch.load(path)["state_dict"]["features.0.0.weight"]
-    )
+    assert torch.equal(model.backbone.features[0][0].weight, torch.load(path)["state_dict"]["features.0.0.weight"])
 
 
 def test_builder_loads_pretrained_backbone(tmp_path):

@@ -72,5 +72,7 @@ def test_bad_arguments_are_refused():
         build_model("unet_vgg16", upsample="nearest")
     with pytest.raises(TypeError):
         build_model("unet_vgg16", 21)  # keyword-only
+    with pytest.raises(Exception, match="unexpected keyword argument 'output_stride'"):
+        build_model("unet_vgg16", output_stride=8)
     with pytest.raises(Exception, match="unknown model"):
         build_model("segformer")

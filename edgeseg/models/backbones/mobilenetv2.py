@@ -19,9 +19,7 @@ _SETTINGS = (
 )
 
 
-def _conv_bn_relu6(
-    in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, groups: int = 1
-) -> nn.Sequential:
+def _conv_bn_relu6(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
     # Same layout as torchvision's Conv2dNormActivation, so the keys are `<i>.0.weight`, `<i>.1.*`.
     return nn.Sequential(
         nn.Conv2d(in_ch, out_ch, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),

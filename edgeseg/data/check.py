@@ -1,0 +1,59 @@
+"""`edgeseg data check`: find everything wrong with a VOC-format dataset before training does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgeseg.data.voc import IGNORE_INDEX, DataError, Split, find_root, list_splits, load_split, read_sample
+
+
+@dataclass
+class CheckReport:
+    root: Path
+    class_names: tuple[str, ...]
+    split_sizes: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    class_pixels: np.ndarray | None = None  # pixels per class over every image checked
+    class_images: np.ndarray | None = None  # images in which each class appears
+    ignored_pixels: int = 0
+    images_checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check_dataset(data: str | Path, splits: list[str] | None = None) -> CheckReport:
+    """Open every image and label the split lists name; collect every problem instead of stopping."""
+    root = find_root(Path(data))
+    names = splits or list_splits(root)
+    if not names:
+        raise DataError(f"{root / 'ImageSets' / 'Segmentation'} has no <split>.txt lists")
+    loaded: list[Split] = [load_split(data, name) for name in names]
+    report = CheckReport(root, loaded[0].class_names)
+    num_classes = len(report.class_names)
+    report.class_pixels = np.zeros(num_classes, np.int64)
+    report.class_images = np.zeros(num_classes, np.int64)
+    seen: set[str] = set()
+    for split in loaded:
+        report.split_sizes[split.name] = len(split.samples)
+        if not split.samples:
+            report.errors.append(f"split {split.name!r} is empty: {root}/ImageSets/Segmentation/{split.name}.txt")
+        for sample in split.samples:
+            if sample.id in seen:
+                continue
+            seen.add(sample.id)
+            try:
+                _, label = read_sample(sample, num_classes)
+            except DataError as exc:
+                report.errors.append(f"{split.name}: {exc}")
+                continue
+            counts = np.bincount(label.ravel(), minlength=256)
+            report.class_pixels += counts[:num_classes]
+            report.class_images += counts[:num_classes] > 0
+            report.ignored_pixels += int(counts[IGNORE_INDEX])
+            report.images_checked += 1
+    return report

@@ -1,0 +1,1 @@
+"""Evaluation: confusion matrices, segmentation metrics, and running a model over a split."""

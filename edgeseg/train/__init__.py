@@ -1,0 +1,1 @@
+"""Training: configuration, losses, schedules, checkpoints and the training loop."""

@@ -1,0 +1,44 @@
+"""The metadata every edgeseg artifact carries (DESIGN.md rule 2), as plain JSON-able data.
+
+Checkpoints hold it as a dict, ONNX files in `metadata_props`, engines in a JSON sidecar; the runtime
+needs nothing else to pre-process, post-process and colour a model's output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from edgeseg.errors import EdgesegError
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    model: str  # registry name, e.g. deeplabv3plus_mobilenetv2
+    model_config: dict[str, Any]  # builder arguments: enough to rebuild the network
+    class_names: list[str]
+    palette: list[list[int]]  # RGB per class
+    input_size: list[int]  # [height, width] of the network input
+    mean: list[float]
+    std: list[float]
+    resize: str  # "letterbox" or "resize"
+    upsample: str  # decoder upsampling: "bilinear" or "transposed"
+    versions: dict[str, str] = field(default_factory=dict)  # tools that made the artifact
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "artifact") -> ModelMetadata:
+        required = [f for f in cls.__dataclass_fields__ if f != "versions"]
+        missing = [name for name in required if name not in data]
+        if missing:
+            raise EdgesegError(
+                f"{source} has no edgeseg metadata ({', '.join(missing)} missing); was it made by edgeseg?"
+            )
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)

@@ -1,0 +1,67 @@
+"""DESIGN.md rule 3: one pre-processing, in numpy, shared by the runtime and training's evaluation path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeseg.data.loader import EvalDataset, SampleStore
+from edgeseg.data.voc import load_split, read_image
+from edgeseg.runtime.preprocess import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    PAD_GRAY,
+    fit,
+    place,
+    postprocess,
+    preprocess,
+)
+
+
+def test_eval_path_gives_the_runtime_tensor(tiny_dataset):
+    split = load_split(tiny_dataset, "val")
+    dataset = EvalDataset(SampleStore(split), (40, 56))
+    for index in range(len(dataset)):
+        runtime_input, placement = preprocess(read_image(split.samples[index].image), (40, 56))
+        item = dataset[index]
+        assert runtime_input.shape == (1, 3, 40, 56) and runtime_input.dtype == np.float32
+        assert np.array_equal(item["input"], runtime_input[0])
+        assert item["placement"] == placement
+
+
+def test_letterbox_keeps_aspect_and_pads_gray():
+    image = np.full((50, 100, 3), 200, np.uint8)
+    tensor, placement = preprocess(image, (64, 64))
+    assert (placement.top, placement.left, placement.height, placement.width) == (16, 0, 32, 64)
+    gray = (PAD_GRAY / 255 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+    np.testing.assert_allclose(tensor[0, :, 0, 0], gray, rtol=1e-5)
+    content = (200 / 255 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+    np.testing.assert_allclose(tensor[0, :, 32, 32], content, rtol=1e-5)
+
+
+def test_plain_resize_fills_the_input():
+    placement = place((50, 100), (64, 64), mode="resize")
+    assert (placement.top, placement.left, placement.height, placement.width) == (0, 0, 64, 64)
+    with pytest.raises(ValueError, match="resize mode"):
+        place((50, 100), (64, 64), mode="stretch")
+
+
+@pytest.mark.parametrize("mode", ["letterbox", "resize"])
+@pytest.mark.parametrize("image_size", [(50, 100), (120, 40), (64, 64)])
+def test_postprocess_undoes_the_placement(mode, image_size):
+    rng = np.random.default_rng(0)
+    classes = np.kron(rng.integers(0, 5, (image_size[0] // 2, image_size[1] // 2)), np.ones((2, 2))).astype(np.uint8)
+    placement = place(image_size, (128, 128), mode)
+    import cv2
+
+    placed = fit(classes, placement, 255, cv2.INTER_NEAREST_EXACT)
+    logits = np.eye(5, dtype=np.float32)[np.minimum(placed, 4)].transpose(2, 0, 1)
+    assert postprocess(logits, placement).shape == image_size
+    assert np.mean(postprocess(logits, placement) == classes) > 0.97
+
+
+def test_preprocess_refuses_what_is_not_rgb_uint8():
+    with pytest.raises(ValueError, match="RGB uint8"):
+        preprocess(np.zeros((10, 10), np.uint8), (32, 32))
+    with pytest.raises(ValueError, match="RGB uint8"):
+        preprocess(np.zeros((10, 10, 3), np.float32), (32, 32))
