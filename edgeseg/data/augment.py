@@ -62,22 +62,9 @@ def augment(
         image, label = image[:, ::-1], label[:, ::-1]
     if config.rotate:
         matrix = cv2.getRotationMatrix2D((out_w / 2, out_h / 2), rng.uniform(-config.rotate, config.rotate), 1.0)
-        image = cv2.warpAffine(
-            image,
-            matrix,
-            (out_w, out_h),
-            flags=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_CONSTANT,
-            borderValue=(PAD_GRAY,) * 3,
-        )
-        label = cv2.warpAffine(
-            label,
-            matrix,
-            (out_w, out_h),
-            flags=cv2.INTER_NEAREST,
-            borderMode=cv2.BORDER_CONSTANT,
-            borderValue=IGNORE_INDEX,
-        )
+        # warpAffine's default border is constant: gray for the image, ignore for the label.
+        image = cv2.warpAffine(image, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderValue=(PAD_GRAY,) * 3)
+        label = cv2.warpAffine(label, matrix, (out_w, out_h), flags=cv2.INTER_NEAREST, borderValue=IGNORE_INDEX)
     return hsv_jitter(np.ascontiguousarray(image), rng, config), np.ascontiguousarray(label)
 
 

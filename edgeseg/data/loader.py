@@ -130,14 +130,18 @@ class EpochSampler(Sampler[int]):
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         self.epoch, self.start = epoch, start
 
+    @property
+    def per_rank(self) -> int:
+        """Indices each rank gets in a whole epoch."""
+        return -(-self.size // self.world_size)
+
     def _indices(self) -> list[int]:
         order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size)
-        per_rank = -(-self.size // self.world_size)
-        order = np.resize(order, per_rank * self.world_size)
+        order = np.resize(order, self.per_rank * self.world_size)
         return order[self.rank :: self.world_size].tolist()
 
     def __iter__(self):
         return iter(self._indices()[self.start :])
 
     def __len__(self) -> int:
-        return max(0, -(-self.size // self.world_size) - self.start)
+        return max(0, self.per_rank - self.start)

@@ -18,6 +18,7 @@ from edgeseg.data.voc import DataError, load_split
 from edgeseg.errors import EdgesegError, require
 from edgeseg.eval.evaluate import evaluate
 from edgeseg.models import build_model
+from edgeseg.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from edgeseg.train.checkpoint import CheckpointError, load_checkpoint, make_metadata, save_checkpoint
 from edgeseg.train.config import ConfigError, TrainConfig, merge
 from edgeseg.train.distributed import init_distributed, resolve_device, shutdown
@@ -47,7 +48,6 @@ class Trainer:
         self, config: TrainConfig, resume_from: dict[str, Any] | None = None, run_dir: Path | None = None
     ) -> None:
         self.config = config.check()
-        self.resume = resume_from
         wants_cuda = config.device.startswith("cuda") or (config.device == "auto" and torch.cuda.is_available())
         self.ddp = init_distributed("cuda" if wants_cuda else "cpu")
         self.device = resolve_device(config.device, self.ddp)
@@ -70,12 +70,7 @@ class Trainer:
             kwargs["pretrained_backbone"] = config.pretrained_backbone
         self.model = build_model(config.model, num_classes=len(self.class_names), **kwargs).to(self.device)
         self.metadata = make_metadata(
-            self.model,
-            self.class_names,
-            self.size,
-            (0.485, 0.456, 0.406),
-            (0.229, 0.224, 0.225),
-            config.resize,
+            self.model, self.class_names, self.size, IMAGENET_MEAN, IMAGENET_STD, config.resize
         )
         self.optimizer = self._optimizer()
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
@@ -159,10 +154,10 @@ class Trainer:
         cfg = self.config
         (self.model.freeze_backbone if frozen else self.model.unfreeze_backbone)()
         batch = cfg.freeze_batch_size if frozen else cfg.batch_size
-        steps = len(self.sampler) // batch
+        steps = self.sampler.per_rank // batch
         if steps == 0:
             raise DataError(
-                f"the {cfg.train_split} split has {len(self.sampler)} images per process, fewer than "
+                f"the {cfg.train_split} split has {self.sampler.per_rank} images per process, fewer than "
                 f"the batch size {batch}; lower --batch-size or add images"
             )
         loader = self._loader(self.train_set, batch, sampler=self.sampler, drop_last=True)
