@@ -57,3 +57,39 @@ def tiny_dataset(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny")
     synth_dataset(out, images=24, size=48, num_classes=4, seed=1)
     return out
+
+
+def train_tiny(
+    data: Path, out: Path, model: str = "deeplabv3plus_mobilenetv2", upsample: str | None = None, epochs: int = 2
+) -> Path:
+    """Train `model` briefly at 32×32 in this process; returns its best.pt."""
+    from edgeseg.train.config import TrainConfig
+    from edgeseg.train.trainer import Trainer
+
+    config = TrainConfig(
+        model=model,
+        data=str(data),
+        upsample=upsample,
+        size=[32, 32],
+        epochs=epochs,
+        batch_size=4,
+        lr=2e-3,
+        workers=0,
+        project=str(out),
+        name="run",
+        warmup_epochs=0,
+    )
+    run_dir = Trainer(config).run()
+    return run_dir / "weights" / "best.pt"
+
+
+@pytest.fixture(scope="session")
+def tiny_trainer():
+    """`train_tiny` for tests that train their own model."""
+    return train_tiny
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_dataset, tmp_path_factory) -> Path:
+    """A DeepLabV3+ trained for two epochs on the tiny dataset."""
+    return train_tiny(tiny_dataset, tmp_path_factory.mktemp("ckpt"))

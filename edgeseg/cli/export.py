@@ -1,0 +1,60 @@
+"""`edgeseg export`: checkpoint → ONNX (+ FP16 / INT8) → TensorRT engine, with parity reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from edgeseg.cli.options import parse_size
+
+
+def export(
+    source: Path = typer.Argument(..., help="A checkpoint (.pt) from `edgeseg train`, or an ONNX file it exported."),
+    fp16: bool = typer.Option(False, "--fp16", help="FP16 engine, and model.fp16.onnx beside the FP32 one."),
+    int8: bool = typer.Option(False, "--int8", help="INT8: model.int8.onnx (QDQ) and an INT8 engine; needs --calib."),
+    calib: Optional[Path] = typer.Option(None, help="Calibration images: a folder of images or a VOC dataset."),
+    calib_images: int = typer.Option(64, help="At most this many calibration images."),
+    opset: int = typer.Option(17, help="ONNX opset (17 reads on TensorRT 8.6 / JetPack 5)."),
+    size: Optional[str] = typer.Option(None, help="Input size S or HxW [default: the checkpoint's training size]."),
+    dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Dynamic batch axis (engine profile 1…max)."),
+    max_batch: int = typer.Option(8, help="Largest batch of the --dynamic-batch engine profile."),
+    verify: Optional[Path] = typer.Option(None, help="VOC dataset whose val split scores parity (mIoU, ΔmIoU)."),
+    verify_images: int = typer.Option(32, help="At most this many verification images."),
+    min_agreement: float = typer.Option(0.999, help="Fail when FP32 ONNX argmax agreement is below this share."),
+    engine: Optional[bool] = typer.Option(
+        None,
+        "--engine/--no-engine",
+        help="Demand (or skip) the TensorRT engine [default: build it if TensorRT is here].",
+    ),
+    workspace: float = typer.Option(4.0, help="TensorRT builder workspace limit in GB."),
+    dla_core: Optional[int] = typer.Option(None, help="Build for this DLA core (Jetson Xavier/Orin), GPU fallback on."),
+    out: Optional[Path] = typer.Option(None, help="Output folder [default: runs/<name>/export, or the ONNX's folder]."),
+) -> None:
+    """Export a model; parity (argmax agreement, ΔmIoU) is checked on every file it writes."""
+    from edgeseg.export.pipeline import ExportOptions, run_export
+
+    if not 0 < min_agreement <= 1:
+        raise typer.BadParameter(f"--min-agreement must be in (0, 1], got {min_agreement}")
+    options = ExportOptions(
+        source=source,
+        out=out,
+        opset=opset,
+        size=parse_size(size) if size else None,
+        dynamic_batch=dynamic_batch,
+        max_batch=max_batch,
+        fp16=fp16,
+        int8=int8,
+        calib=calib,
+        calib_images=calib_images,
+        verify=verify,
+        verify_images=verify_images,
+        engine=engine,
+        workspace_gb=workspace,
+        dla_core=dla_core,
+        min_agreement=min_agreement,
+    )
+    report = run_export(options, log=typer.echo)
+    files = ", ".join(Path(p).name for p in report["files"].values())
+    typer.echo(f"done: {files}; report in {Path(report['files']['onnx']).parent / 'export_report.json'}")

@@ -1,0 +1,99 @@
+"""Task-level parity between two ways of running a model: argmax agreement and ΔmIoU, not only max |Δ|.
+
+A max-abs-diff says little about segmentation: FP16 can move logits by 0.05 and change no pixel, and
+INT8 can keep the diff small on average while a whole class collapses. So every comparison reports
+per-pixel argmax agreement, and with labelled images the mIoU of both and the per-class ΔIoU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgeseg.eval.metrics import SegmentationMetrics, confusion_matrix
+from edgeseg.runtime.preprocess import Placement, postprocess
+
+Predict = Callable[[np.ndarray], np.ndarray]  # 1×3×H×W float32 → 1×C×H×W logits
+
+
+@dataclass
+class ParityReport:
+    name: str  # e.g. "onnx fp32 vs pytorch"
+    images: int
+    max_abs_diff: float
+    argmax_agreement: float
+    nonfinite: int  # NaN/inf values in the candidate's logits
+    reference_miou: float | None = None
+    candidate_miou: float | None = None
+    per_class_delta_iou: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def delta_miou(self) -> float | None:
+        if self.reference_miou is None or self.candidate_miou is None:
+            return None
+        return self.candidate_miou - self.reference_miou
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "images": self.images,
+            "max_abs_diff": self.max_abs_diff,
+            "argmax_agreement": self.argmax_agreement,
+            "nonfinite": self.nonfinite,
+            "reference_mIoU": self.reference_miou,
+            "candidate_mIoU": self.candidate_miou,
+            "delta_mIoU": self.delta_miou,
+            "per_class_delta_IoU": self.per_class_delta_iou,
+        }
+
+    def summary(self) -> str:
+        text = (
+            f"{self.name}: argmax agreement {100 * self.argmax_agreement:.3f}% over {self.images} images, "
+            f"max |Δ logit| {self.max_abs_diff:.3g}"
+        )
+        if self.nonfinite:
+            text += f", {self.nonfinite} NaN/inf values"
+        if self.delta_miou is not None:
+            text += f", mIoU {self.reference_miou:.4f} → {self.candidate_miou:.4f} (Δ {self.delta_miou:+.4f})"
+        return text
+
+
+def compare(
+    name: str,
+    reference: Predict,
+    candidate: Predict,
+    inputs: Sequence[np.ndarray],
+    class_names: Sequence[str],
+    labels: Sequence[tuple[np.ndarray, Placement]] | None = None,
+) -> ParityReport:
+    """Run both on every input; with labels (full-size label, placement), score both on them too."""
+    k = len(class_names)
+    agree = total = nonfinite = 0
+    max_diff = 0.0
+    confusion_ref, confusion_cand = np.zeros((k, k), np.int64), np.zeros((k, k), np.int64)
+    for index, batch in enumerate(inputs):
+        ref, cand = reference(batch).astype(np.float32), candidate(batch).astype(np.float32)
+        finite = np.isfinite(cand)
+        nonfinite += int((~finite).sum())
+        if finite.any():
+            max_diff = max(max_diff, float(np.abs(ref - cand)[finite].max()))
+        ref_classes, cand_classes = ref.argmax(1), np.where(finite, cand, -np.inf).argmax(1)
+        agree += int((ref_classes == cand_classes).sum())
+        total += ref_classes.size
+        if labels is not None:
+            label, placement = labels[index]
+            confusion_ref += confusion_matrix(postprocess(ref[0], placement), label, k)
+            confusion_cand += confusion_matrix(postprocess(cand_classes[0], placement), label, k)
+    report = ParityReport(name, len(inputs), max_diff, agree / max(total, 1), nonfinite)
+    if labels is not None:
+        ref_metrics = SegmentationMetrics(tuple(class_names), confusion_ref)
+        cand_metrics = SegmentationMetrics(tuple(class_names), confusion_cand)
+        report.reference_miou, report.candidate_miou = ref_metrics.miou, cand_metrics.miou
+        delta = cand_metrics.iou - ref_metrics.iou
+        report.per_class_delta_iou = {
+            c: None if np.isnan(d) else round(float(d), 6) for c, d in zip(class_names, delta)
+        }
+    return report

@@ -1,0 +1,55 @@
+"""The images export checks parity on and calibrates INT8 with, pre-processed as the runtime does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeseg.data.voc import IMAGE_SUFFIXES, DataError, find_root, load_split, read_image, read_sample
+from edgeseg.runtime.preprocess import Placement, preprocess
+
+
+def _prepare(image: np.ndarray, meta: dict[str, Any]) -> tuple[np.ndarray, Placement]:
+    return preprocess(
+        image, tuple(meta["input_size"]), mean=tuple(meta["mean"]), std=tuple(meta["std"]), mode=meta["resize"]
+    )
+
+
+def verification_set(
+    meta: dict[str, Any], data: Path | None, limit: int
+) -> tuple[list[np.ndarray], list[tuple[np.ndarray, Placement]] | None, str]:
+    """Inputs (and labels) from DATA's val split, or generated images when no dataset is given."""
+    if data is not None:
+        split = load_split(data, "val")
+        if split.num_classes != len(meta["class_names"]):
+            raise DataError(f"{data} has {split.num_classes} classes, the model {len(meta['class_names'])}")
+        inputs, labels = [], []
+        for sample in split.samples[:limit]:
+            image, label = read_sample(sample, split.num_classes)
+            tensor, placement = _prepare(image, meta)
+            inputs.append(tensor)
+            labels.append((label, placement))
+        return inputs, labels, f"{len(inputs)} val images of {data}"
+    from edgeseg.data.synth import synth_image
+
+    rng = np.random.default_rng(0)
+    height, width = meta["input_size"]
+    inputs = [_prepare(synth_image(rng, height, width, 4)[0], meta)[0] for _ in range(min(limit, 8))]
+    return inputs, None, f"{len(inputs)} generated images (pass --verify DATA for mIoU)"
+
+
+def calibration_set(calib: Path, meta: dict[str, Any], limit: int) -> list[np.ndarray]:
+    """Up to `limit` images from a folder of images, or from the train split of a VOC dataset."""
+    if not calib.is_dir():
+        raise DataError(f"--calib {calib} is not a folder of images or a VOC-format dataset")
+    paths = sorted(p for p in calib.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        try:
+            find_root(calib)
+        except DataError:
+            raise DataError(f"--calib {calib} holds no images (.jpg, .png) and is not a VOC-format dataset") from None
+        paths = [s.image for s in load_split(calib, "train").samples]
+    step = max(1, len(paths) // limit)  # spread over the whole set, not its first files
+    return [_prepare(read_image(p), meta)[0] for p in paths[::step][:limit]]

@@ -1,0 +1,30 @@
+"""The small interface every inference backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class Backend(ABC):
+    """Runs one model. Use as a context manager so device memory is freed when done.
+
+    input_names / output_names: the model's tensor names, in order.
+    """
+
+    input_names: list[str]
+    output_names: list[str]
+
+    @abstractmethod
+    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the model on named inputs; returns named outputs (host arrays the caller may keep)."""
+
+    def close(self) -> None:  # noqa: B027  (a default that backends holding nothing need not override)
+        """Free what the backend holds (sessions, device buffers, streams)."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,58 @@
+"""ONNX Runtime backend for .onnx files: TensorRT, CUDA or CPU execution provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgeseg.errors import EdgesegError, describe, require
+from edgeseg.runtime.backends.base import Backend
+
+PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+SHORT_NAMES = {"tensorrt": PREFERENCE[0], "cuda": PREFERENCE[1], "cpu": PREFERENCE[2]}
+
+
+class OnnxRuntimeBackend(Backend):
+    """An ONNX Runtime session on the best available provider, or the one `provider` names.
+
+    provider: "tensorrt", "cuda", "cpu" or None (the first of those this onnxruntime offers).
+    threads: intra-op threads for the CPU provider (None: ONNX Runtime's default, one per core).
+    """
+
+    def __init__(self, path: str | Path, provider: str | None = None, threads: int | None = None) -> None:
+        ort = require("onnxruntime", extra="export")
+        path = Path(path)
+        if not path.is_file():
+            raise EdgesegError(f"model not found: {path}")
+        available = ort.get_available_providers()
+        if provider is None:
+            providers = [p for p in PREFERENCE if p in available]
+        else:
+            if provider not in SHORT_NAMES:
+                raise EdgesegError(f"--provider must be one of {', '.join(SHORT_NAMES)}, got {provider!r}")
+            if SHORT_NAMES[provider] not in available:
+                raise EdgesegError(
+                    f"this onnxruntime has no {SHORT_NAMES[provider]} (it has {', '.join(available)}); "
+                    f"install onnxruntime-gpu (pip install 'edgeseg[gpu]') or pick another --provider"
+                )
+            providers = [SHORT_NAMES[provider]]
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        except Exception as exc:
+            raise EdgesegError(f"ONNX Runtime cannot load {path} ({describe(exc)})") from exc
+        self.provider = self.session.get_providers()[0]
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.custom_metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outputs = self.session.run(self.output_names, inputs)
+        return dict(zip(self.output_names, outputs))
+
+    def close(self) -> None:
+        self.session = None
