@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--work", type=Path, default=Path("runs/bench_export"))
+    parser.add_argument("--how", default="", help="How the checkpoint and data were made (goes into the report).")
     args = parser.parse_args()
 
     rows = []
