@@ -108,11 +108,13 @@ def run_export(options: ExportOptions, log: Callable[[str], None] = print) -> di
         log(result.summary())
         report["parity"].append(result.to_dict())
         if result.nonfinite:
-            raise ParityFailure(f"{path.name} outputs NaN/inf ({result.nonfinite} values); it is not usable")
+            path.unlink()  # an unusable file must not be mistaken for a good one later
+            raise ParityFailure(f"{path.name} outputs NaN/inf ({result.nonfinite} values); removed it")
         if required is not None and result.argmax_agreement < required:
+            path.unlink()
             raise ParityFailure(
                 f"{path.name} agrees with the source on {100 * result.argmax_agreement:.3f}% of pixels, below "
-                f"--min-agreement {100 * required:.3f}%; the export is not faithful (see the report above)"
+                f"--min-agreement {100 * required:.3f}%; the export is not faithful, removed it (see the parity above)"
             )
         return result
 

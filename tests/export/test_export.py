@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -173,3 +174,31 @@ def test_opset_18_uses_the_dynamo_exporter(tiny_checkpoint, tmp_path):
     with OnnxRuntimeBackend(tmp_path / "m18.onnx", provider="cpu") as backend, torch.no_grad():
         onnx_out = backend.infer({backend.input_names[0]: x})[backend.output_names[0]]
         np.testing.assert_allclose(onnx_out, model.eval()(torch.from_numpy(x)).numpy(), atol=1e-4)
+
+
+def test_dynamic_batch_onnx_runs_any_batch(run_edgeseg, tiny_checkpoint, tmp_path):
+    result = run_edgeseg("export", tiny_checkpoint, "--dynamic-batch", "--no-engine", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    with OnnxRuntimeBackend(tmp_path / "model.onnx", provider="cpu") as backend:
+        out = backend.infer({"images": np.zeros((3, 3, 32, 32), np.float32)})["logits"]
+    assert out.shape == (3, 4, 32, 32)
+
+
+def test_unfaithful_export_fails_and_is_removed(tiny_checkpoint, tmp_path, monkeypatch):
+    """A broken exporter (a double that writes another network's graph) must not pass parity."""
+    import edgeseg.export.onnx_export as onnx_export
+    from edgeseg.export.pipeline import ParityFailure
+
+    real_export = onnx_export.export_onnx
+
+    def unfaithful_export(model, meta, path, **kwargs):
+        other = copy.deepcopy(model)
+        torch.manual_seed(123)
+        for parameter in other.parameters():
+            parameter.data.normal_(0, 0.5)
+        return real_export(other, meta, path, **kwargs)
+
+    monkeypatch.setattr(onnx_export, "export_onnx", unfaithful_export)
+    with pytest.raises(ParityFailure, match="the export is not faithful, removed it"):
+        run_export(ExportOptions(tiny_checkpoint, out=tmp_path, engine=False), log=lambda m: None)
+    assert not (tmp_path / "model.onnx").exists()
