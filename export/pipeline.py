@@ -179,7 +179,7 @@ def _from_onnx(options: ExportOptions, onnx_path: Path, log: Callable[[str], Non
     """An existing ONNX file: checked and used as is, without torch (how a Jetson builds its engine)."""
     onnx = require("onnx", "export")
     from edgeseg.export.graph_checks import check_interface, check_resize_nodes
-    from edgeseg.export.onnx_metadata import parse
+    from edgeseg.runtime.metadata import from_onnx_props
 
     if options.size:
         raise EdgesegError("--size applies to checkpoints; an ONNX file's input size is fixed in its graph")
@@ -190,7 +190,7 @@ def _from_onnx(options: ExportOptions, onnx_path: Path, log: Callable[[str], Non
     check_interface(proto, str(options.source))
     for warning in check_resize_nodes(proto):
         log(f"warning: {warning}")
-    meta = parse({p.key: p.value for p in proto.metadata_props}, str(options.source))
+    meta = from_onnx_props({p.key: p.value for p in proto.metadata_props}, str(options.source))
     if options.source.resolve() != onnx_path.resolve():
         onnx.save(proto, str(onnx_path))
     return meta, None
@@ -206,7 +206,8 @@ def _engine(
 ) -> dict[str, Any]:
     if options.engine is False:
         return {"built": False, "reason": "--no-engine"}
-    from edgeseg.export.tensorrt_build import EngineRequest, build_engine, import_tensorrt
+    from edgeseg.export.tensorrt_build import EngineRequest, build_engine
+    from edgeseg.runtime.backends.tensorrt import import_tensorrt
 
     try:
         trt = import_tensorrt()

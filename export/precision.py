@@ -11,7 +11,7 @@ import numpy as np
 
 from edgeseg.atomic import atomic_path
 from edgeseg.errors import require
-from edgeseg.export.onnx_metadata import KEY
+from edgeseg.runtime.metadata import ONNX_KEY as KEY
 
 # Kept in FP32: reductions and exponentials overflow or lose precision in FP16 (a global average
 # over a large map, a softmax); convolutions, BN-folded adds and resizes are safe in FP16.

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from edgeseg.atomic import atomic_path
-from edgeseg.errors import EdgesegError, MissingDependencyError
+from edgeseg.errors import EdgesegError
+from edgeseg.runtime.backends.tensorrt import import_tensorrt
 from edgeseg.runtime.engine_sidecar import write_sidecar
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -75,17 +76,6 @@ def plan_build(
     if dla_core is not None:
         flags.append("GPU_FALLBACK")  # layers the DLA cannot run go to the GPU instead of failing
     return BuildPlan(onnx, version[0] < 10, strongly_typed, tuple(flags), calibrate, tuple(notes))
-
-
-def import_tensorrt() -> Any:
-    try:
-        import tensorrt
-    except ImportError:
-        raise MissingDependencyError(
-            "TensorRT is not installed: it comes with JetPack on a Jetson (use a venv with "
-            "--system-site-packages) and as `pip install tensorrt` on an x86 machine with an NVIDIA GPU"
-        ) from None
-    return tensorrt
 
 
 def make_calibrator(trt: Any, cuda: Any, batches: Sequence[np.ndarray], cache: Path) -> Any:

@@ -6,6 +6,7 @@ needs nothing else to pre-process, post-process and colour a model's output.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -42,3 +43,16 @@ class ModelMetadata:
             )
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+ONNX_KEY = "edgeseg.metadata"  # the metadata_props entry of an exported ONNX file
+
+
+def from_onnx_props(props: dict[str, str], source: str) -> dict[str, Any]:
+    """The metadata dict from an ONNX model's key/value map (as ONNX Runtime or onnx reports it)."""
+    if ONNX_KEY not in props:
+        raise EdgesegError(
+            f"{source} carries no edgeseg metadata (no {ONNX_KEY!r} in its metadata_props); "
+            f"export it with `edgeseg export CHECKPOINT`"
+        )
+    return json.loads(props[ONNX_KEY])

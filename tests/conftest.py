@@ -93,3 +93,30 @@ def tiny_trainer():
 def tiny_checkpoint(tiny_dataset, tmp_path_factory) -> Path:
     """A DeepLabV3+ trained for two epochs on the tiny dataset."""
     return train_tiny(tiny_dataset, tmp_path_factory.mktemp("ckpt"))
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_checkpoint, tmp_path_factory) -> Path:
+    """The tiny checkpoint exported to ONNX (no engine)."""
+    from edgeseg.export.pipeline import ExportOptions, run_export
+
+    out = tmp_path_factory.mktemp("onnx")
+    run_export(ExportOptions(tiny_checkpoint, out=out, engine=False), log=lambda m: None)
+    return out / "model.onnx"
+
+
+@pytest.fixture(scope="session")
+def tiny_video(tmp_path_factory) -> Path:
+    """A 40-frame 96×72 video of synthetic scenes, written with OpenCV."""
+    import cv2
+    import numpy as np
+
+    from edgeseg.data.synth import synth_image
+
+    path = tmp_path_factory.mktemp("video") / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 72))
+    rng = np.random.default_rng(2)
+    for _ in range(40):
+        writer.write(cv2.cvtColor(synth_image(rng, 72, 96, 4)[0], cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from edgeseg import __version__
-from edgeseg.cli import data, export, models, train
+from edgeseg.cli import data, export, models, run, train
 from edgeseg.cli.eval import eval_command
 from edgeseg.errors import EdgesegError
 
@@ -40,6 +40,7 @@ app.add_typer(data.app, name="data")
 app.command("train")(train.train)
 app.command("eval")(eval_command)
 app.command("export")(export.export)
+app.command("run")(run.run)
 
 
 def main() -> None:

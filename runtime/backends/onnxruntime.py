@@ -18,9 +18,13 @@ class OnnxRuntimeBackend(Backend):
 
     provider: "tensorrt", "cuda", "cpu" or None (the first of those this onnxruntime offers).
     threads: intra-op threads for the CPU provider (None: ONNX Runtime's default, one per core).
+    spin: let idle worker threads busy-wait for the next call (lowest latency when inference is all the
+        process does). In a pipeline they would burn the cores that decoding and rendering need.
     """
 
-    def __init__(self, path: str | Path, provider: str | None = None, threads: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, provider: str | None = None, threads: int | None = None, spin: bool = True
+    ) -> None:
         ort = require("onnxruntime", extra="export")
         path = Path(path)
         if not path.is_file():
@@ -41,6 +45,9 @@ class OnnxRuntimeBackend(Backend):
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+        if not spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         except Exception as exc:

@@ -15,13 +15,15 @@ import numpy as np
 
 
 class FakeCuda:
-    """Device memory as integers, copies recorded."""
+    """Device memory simulated as bytearrays keyed by fake addresses; copies recorded."""
 
     def __init__(self, gpu: str = "Fake Orin", capability: str = "8.7") -> None:
         self.gpu, self.capability = gpu, capability
         self.allocated: dict[int, int] = {}
+        self.memory: dict[int, bytearray] = {}
         self.copies: list[np.ndarray] = []
         self.freed: list[int] = []
+        self.released = False
         self._next = 0x1000
 
     def device(self) -> tuple[str, str]:
@@ -30,7 +32,11 @@ class FakeCuda:
     def malloc(self, nbytes: int) -> int:
         self._next += 0x1000
         self.allocated[self._next] = nbytes
+        self.memory[self._next] = bytearray(nbytes)
         return self._next
+
+    def pinned_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        return np.empty(shape, dtype)
 
     def free(self, pointer: int) -> None:
         self.freed.append(pointer)
@@ -41,12 +47,17 @@ class FakeCuda:
     def copy_to_device(self, pointer: int, array: np.ndarray, stream: int) -> None:
         assert array.nbytes <= self.allocated[pointer], "copy larger than the allocation"
         self.copies.append(array.copy())
+        self.memory[pointer][: array.nbytes] = np.ascontiguousarray(array).tobytes()
+
+    def copy_to_host(self, array: np.ndarray, pointer: int, stream: int) -> None:
+        assert array.nbytes <= self.allocated[pointer], "copy larger than the allocation"
+        array[...] = np.frombuffer(bytes(self.memory[pointer][: array.nbytes]), array.dtype).reshape(array.shape)
 
     def synchronize(self, stream: int) -> None:
         pass
 
     def release(self, stream: int | None = None) -> None:
-        pass
+        self.released = True
 
 
 class _Calibrator:
@@ -133,10 +144,74 @@ class FakeParser:
         return "In node 0 (parseGraph): INVALID_GRAPH"
 
 
+class FakeEngine:
+    """A deserialized engine: images (N×3×H×W float32) → logits (N×2×H×W float32), class c = (c+1)·channel 0.
+
+    Batch is dynamic (profile 1…4) when the double is made with dynamic=True.
+    """
+
+    def __init__(self, trt: FakeTensorRT, size: tuple[int, int] = (8, 8)) -> None:
+        self.trt, self.size = trt, size
+        self.num_io_tensors = 2
+        batch = -1 if trt.dynamic else 1
+        self.shapes = {"images": (batch, 3, *size), "logits": (batch, 2, *size)}
+
+    def get_tensor_name(self, index: int) -> str:
+        return ("images", "logits")[index]
+
+    def get_tensor_mode(self, name: str) -> str:
+        return "INPUT" if name == "images" else "OUTPUT"
+
+    def get_tensor_dtype(self, name: str) -> str:
+        return "float32"
+
+    def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+        return self.shapes[name]
+
+    def get_tensor_profile_shape(self, name: str, profile: int) -> tuple[tuple[int, ...], ...]:
+        return tuple((b, 3, *self.size) for b in (1, 2, 4))
+
+    def create_execution_context(self) -> FakeContext:
+        return FakeContext(self)
+
+
+class FakeContext:
+    def __init__(self, engine: FakeEngine) -> None:
+        self.engine, self.addresses, self.input_shape = engine, {}, None
+
+    def set_tensor_address(self, name: str, address: int) -> None:
+        self.addresses[name] = address
+
+    def set_input_shape(self, name: str, shape: tuple[int, ...]) -> bool:
+        self.input_shape = tuple(shape)
+        return True
+
+    def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+        batch = self.input_shape[0]
+        return (batch, 3 if name == "images" else 2, *self.engine.size)
+
+    def execute_async_v3(self, stream: int) -> bool:
+        memory = self.engine.trt.cuda.memory
+        n = int(np.prod(self.input_shape))
+        images = np.frombuffer(bytes(memory[self.addresses["images"]][: 4 * n]), np.float32).reshape(self.input_shape)
+        logits = np.stack([images[:, 0] * (c + 1) for c in range(2)], axis=1).astype(np.float32)
+        memory[self.addresses["logits"]][: logits.nbytes] = logits.tobytes()
+        self.engine.trt.executions += 1
+        return True
+
+
 class FakeTensorRT:
     """The `tensorrt` module as far as edgeseg uses it, at a chosen version."""
 
-    def __init__(self, version: str = "10.3.0", dla_cores: int = 0, dynamic: bool = False, fail_build: bool = False):
+    def __init__(
+        self,
+        version: str = "10.3.0",
+        dla_cores: int = 0,
+        dynamic: bool = False,
+        fail_build: bool = False,
+        cuda: FakeCuda | None = None,
+        engine_loads: bool = True,
+    ):
         self.__version__ = version
         self.dla_cores, self.dynamic, self.fail_build = dla_cores, dynamic, fail_build
         self.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level=2: None})
@@ -147,6 +222,12 @@ class FakeTensorRT:
         self.IInt8EntropyCalibrator2 = _Calibrator
         self.network_flags = None
         self.config: FakeConfig | None = None
+        self.cuda, self.engine_loads, self.executions = cuda, engine_loads, 0
+        self.TensorIOMode = SimpleNamespace(INPUT="INPUT", OUTPUT="OUTPUT")
+        self.nptype = np.dtype
+
+    def Runtime(self, logger: Any) -> SimpleNamespace:
+        return SimpleNamespace(deserialize_cuda_engine=lambda data: FakeEngine(self) if self.engine_loads else None)
 
     def Builder(self, logger: Any) -> FakeBuilder:
         return FakeBuilder(self)

@@ -14,10 +14,10 @@ from onnx import TensorProto, helper
 
 from edgeseg.export.graph_checks import GraphError, check_resize_nodes
 from edgeseg.export.onnx_export import export_onnx
-from edgeseg.export.onnx_metadata import KEY
 from edgeseg.export.pipeline import ExportOptions, run_export
 from edgeseg.models import UPSAMPLE_MODES, list_models
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
+from edgeseg.runtime.metadata import ONNX_KEY as KEY
 
 
 def onnx_metadata(path: Path) -> dict:

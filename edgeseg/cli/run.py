@@ -1,0 +1,68 @@
+"""`edgeseg run`: a model on a camera, stream, video, image or folder, to a window and/or files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from edgeseg.errors import EdgesegError
+
+
+def run(
+    model: Path = typer.Option(..., help="A .engine/.plan (TensorRT), .onnx (ONNX Runtime) or .pt (PyTorch)."),
+    camera: Optional[int] = typer.Option(None, help="V4L2 camera index (0 for /dev/video0)."),
+    source: Optional[str] = typer.Option(
+        None, help="csi://N, v4l2:///dev/videoN, rtsp://…, a video, an image, a folder, or a GStreamer pipeline."
+    ),
+    save: Optional[Path] = typer.Option(
+        None, help="Write a video (.mp4/.avi/.mkv/.mov) or a folder of overlays + masks."
+    ),
+    show: bool = typer.Option(True, "--show/--no-show", help="Display a window (q or Esc quits)."),
+    view: str = typer.Option("overlay", help="overlay, mask, or side (original beside overlay)."),
+    alpha: float = typer.Option(0.7, help="Weight of the image in the overlay blend."),
+    classes: Optional[str] = typer.Option(None, help="Colour only these classes, e.g. person,car."),
+    stats_json: Optional[Path] = typer.Option(None, help="Write the run's latency and throughput statistics here."),
+    max_frames: Optional[int] = typer.Option(None, help="Stop after this many frames."),
+    provider: Optional[str] = typer.Option(None, help="ONNX Runtime provider: tensorrt, cuda or cpu [default: best]."),
+    threads: Optional[int] = typer.Option(None, help="ONNX Runtime CPU threads [default: one per core]."),
+) -> None:
+    """Segment a stream: capture, inference and rendering pipelined in threads; stats at the end."""
+    from edgeseg.atomic import write_text_atomic
+    from edgeseg.runtime.backends import open_model
+    from edgeseg.runtime.pipeline import Pipeline
+    from edgeseg.runtime.render import Renderer
+    from edgeseg.runtime.segmenter import Segmenter
+    from edgeseg.runtime.sinks import open_sinks
+    from edgeseg.runtime.sources import open_source
+
+    if (camera is None) == (source is None):
+        raise EdgesegError("pass exactly one of --camera N or --source URI")
+    if max_frames is not None and max_frames < 1:
+        raise EdgesegError(f"--max-frames must be at least 1, got {max_frames}")
+    # Idle ONNX Runtime threads must not spin: decoding and rendering need those cores.
+    backend, meta = open_model(model, provider=provider, threads=threads, spin=False)
+    with backend:
+        renderer = Renderer(
+            meta["class_names"],
+            meta["palette"],
+            view=view,
+            alpha=alpha,
+            classes=[c.strip() for c in classes.split(",")] if classes else None,
+        )
+        stream = open_source(camera if camera is not None else source)
+        sinks = open_sinks(save, show, stream.fps, meta["palette"])
+        stats = Pipeline(stream, Segmenter(backend, meta), renderer, sinks, max_frames=max_frames).run()
+    typer.echo(stats.table())
+    if save is not None:
+        typer.echo(f"saved {stats.frames} frames to {save}")
+    if stats_json is not None:
+        summary = {
+            **stats.summary(),
+            "model": str(model),
+            "backend": type(backend).__name__,
+            "input_size": meta["input_size"],
+        }
+        write_text_atomic(stats_json, json.dumps(summary, indent=2) + "\n")

@@ -1,0 +1,67 @@
+"""Drawing a segmentation: colour overlay, mask, or side by side, with an FPS / latency banner."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from edgeseg.errors import EdgesegError, require
+
+cv2 = require("cv2", extra="cv")
+
+VIEWS = ("overlay", "mask", "side")
+
+
+class Renderer:
+    """Colours masks with the model's palette (BGR frames in, BGR images out).
+
+    alpha: weight of the original image in the overlay (the report's blend uses 0.7).
+    classes: names of the classes to colour; the others (and background) show the image as is.
+    """
+
+    def __init__(
+        self,
+        class_names: Sequence[str],
+        palette: Sequence[Sequence[int]],
+        *,
+        view: str = "overlay",
+        alpha: float = 0.7,
+        classes: Sequence[str] | None = None,
+    ) -> None:
+        if view not in VIEWS:
+            raise EdgesegError(f"--view must be one of {', '.join(VIEWS)}, got {view!r}")
+        if not 0 <= alpha <= 1:
+            raise EdgesegError(f"--alpha must be between 0 and 1, got {alpha}")
+        self.view, self.alpha = view, alpha
+        # Lookup tables, applied with cv2.LUT (SIMD): class → BGR colour, and class → shown or not.
+        self.lut = np.zeros((256, 1, 3), np.uint8)
+        self.lut[: len(palette), 0] = np.asarray(palette, np.uint8)[:, ::-1]  # RGB → BGR
+        shown = set(range(1, len(class_names)))
+        if classes:
+            unknown = [c for c in classes if c not in class_names]
+            if unknown:
+                raise EdgesegError(
+                    f"--classes: {', '.join(unknown)} not among the model's classes: {', '.join(class_names)}"
+                )
+            shown = {class_names.index(c) for c in classes}
+        self.hidden = np.full(256, 255, np.uint8)
+        self.hidden[list(shown)] = 0
+
+    def colour(self, mask: np.ndarray) -> np.ndarray:
+        return cv2.LUT(cv2.merge((mask, mask, mask)), self.lut)
+
+    def draw(self, frame: np.ndarray, mask: np.ndarray, banner: str | None = None) -> np.ndarray:
+        coloured = self.colour(mask)
+        if self.view == "mask":
+            out = coloured
+        else:
+            out = cv2.addWeighted(frame, self.alpha, coloured, 1 - self.alpha, 0)
+            cv2.copyTo(frame, cv2.LUT(mask, self.hidden), out)  # unblended where the class is not shown
+            if self.view == "side":
+                out = np.concatenate([frame, out], axis=1)
+        if banner:
+            out = np.ascontiguousarray(out)
+            cv2.putText(out, banner, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(out, banner, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+        return out

@@ -1,0 +1,105 @@
+"""Where rendered frames go: a window, a video file, an image folder, or nowhere."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edgeseg.errors import EdgesegError, require
+from edgeseg.runtime.png import write_palette_png
+
+cv2 = require("cv2", extra="cv")
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
+
+
+class StopRequested(Exception):
+    """The viewer closed the window or pressed q / Esc."""
+
+
+class DisplaySink:
+    def __init__(self, title: str = "edgeseg") -> None:
+        self.title = title
+        try:
+            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+        except cv2.error as exc:
+            raise EdgesegError(f"cannot open a window ({exc.err}); no display here? pass --no-show") from exc
+
+    def write(self, image: np.ndarray, mask: np.ndarray, name: str) -> None:
+        cv2.imshow(self.title, image)
+        key = cv2.waitKey(1) & 0xFF
+        if key in (ord("q"), 27) or cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+            raise StopRequested
+
+    def close(self) -> None:
+        cv2.destroyWindow(self.title)
+
+
+class VideoSink:
+    """An .mp4/.avi/.mkv/.mov file, written under a temporary name and renamed when finalized, so an
+    interrupted run leaves either a playable video or none."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        self.path, self.fps = path, fps or 30.0
+        self.partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+        self.writer = None
+        self.frames = 0
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EdgesegError(f"cannot write {path} ({exc.strerror}); pass another --save path") from exc
+
+    def write(self, image: np.ndarray, mask: np.ndarray, name: str) -> None:
+        if self.writer is None:  # the size of the first rendered frame fixes the video's size
+            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix.lower() in (".mp4", ".mov") else "MJPG"))
+            self.writer = cv2.VideoWriter(str(self.partial), fourcc, self.fps, (image.shape[1], image.shape[0]))
+            if not self.writer.isOpened():
+                raise EdgesegError(f"OpenCV cannot write {self.path.suffix} video to {self.path}; try .avi")
+        self.writer.write(image)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+            os.replace(self.partial, self.path)
+
+
+class FolderSink:
+    """Overlays as JPEG and masks as palette PNGs (VOC's format), named after the frames."""
+
+    def __init__(self, folder: Path, palette: np.ndarray) -> None:
+        self.folder, self.palette = folder, np.asarray(palette, np.uint8)
+        try:
+            (folder / "masks").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EdgesegError(f"cannot write to {folder} ({exc.strerror}); pass another --save path") from exc
+        self.frames = 0
+
+    def write(self, image: np.ndarray, mask: np.ndarray, name: str) -> None:
+        stem = Path(name).stem
+        if not cv2.imwrite(str(self.folder / f"{stem}.jpg"), image):
+            raise EdgesegError(f"cannot write {self.folder / stem}.jpg")
+        write_palette_png(self.folder / "masks" / f"{stem}.png", mask, self.palette)
+        self.frames += 1
+
+    def close(self) -> None:
+        pass
+
+
+class NullSink:
+    def write(self, image: np.ndarray, mask: np.ndarray, name: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def open_sinks(save: Path | None, show: bool, fps: float, palette: np.ndarray) -> list:
+    sinks: list = []
+    if save is not None:
+        sinks.append(VideoSink(save, fps) if save.suffix.lower() in VIDEO_SUFFIXES else FolderSink(save, palette))
+    if show:
+        sinks.append(DisplaySink())
+    return sinks or [NullSink()]
