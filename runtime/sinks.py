@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,9 @@ class StopRequested(Exception):
 class DisplaySink:
     def __init__(self, title: str = "edgeseg") -> None:
         self.title = title
+        # Without a display, OpenCV's Qt backend aborts the whole process instead of raising: check first.
+        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise EdgesegError("no display to show a window on (DISPLAY is not set): pass --no-show, with --save PATH")
         try:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL)
         except cv2.error as exc:

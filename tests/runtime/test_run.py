@@ -246,3 +246,22 @@ def test_bad_model_files(run_edgeseg, tiny_video, tmp_path, name, message):
         (tmp_path / name).write_text("x")
     result = run_edgeseg("run", "--model", tmp_path / name, "--source", tiny_video, "--no-show")
     assert result.returncode == 1 and message in result.stderr
+
+
+def test_no_display_is_a_clear_error_not_a_crash(run_edgeseg, tiny_onnx, tiny_video, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    result = run_edgeseg("run", "--model", tiny_onnx, "--source", tiny_video, "--max-frames", "2")
+    assert result.returncode == 1
+    assert "no display to show a window on" in result.stderr and "--no-show" in result.stderr
+
+
+def test_pytorch_checkpoint_runs_like_its_onnx_export(run_edgeseg, tiny_checkpoint, tiny_onnx, tiny_video, tmp_path):
+    for name, model in (("pt", tiny_checkpoint), ("onnx", tiny_onnx)):
+        result = run_edgeseg(
+            "run", "--model", model, "--source", tiny_video, "--save", tmp_path / name, "--no-show", "--max-frames", "5"
+        )
+        assert result.returncode == 0, result.stderr
+    for mask in sorted((tmp_path / "pt" / "masks").glob("*.png")):
+        same = np.asarray(Image.open(mask)) == np.asarray(Image.open(tmp_path / "onnx" / "masks" / mask.name))
+        assert same.mean() > 0.999
