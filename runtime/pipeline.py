@@ -17,9 +17,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from edgeseg.interrupt import StopOnInterrupt
 from edgeseg.runtime.render import Renderer
 from edgeseg.runtime.segmenter import Segmenter
-from edgeseg.runtime.sinks import StopRequested
+from edgeseg.runtime.sinks import WindowClosed
 from edgeseg.runtime.stats import RunStats
 
 _END = object()
@@ -125,11 +126,13 @@ class Pipeline:
         for thread in threads:
             thread.start()
         try:
-            while (item := self._get(self.inferred)) is not _END:
-                self._finish(*item)
-        except StopRequested:
+            with StopOnInterrupt("Ctrl-C: finishing the current frame and closing the outputs") as interrupt:
+                while not interrupt.requested and (item := self._get(self.inferred)) is not _END:
+                    self._finish(*item)
+                self.stats.interrupted = interrupt.requested
+        except WindowClosed:
             pass
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now, but still close the outputs
             self.stats.interrupted = True
         finally:
             self.stop.set()

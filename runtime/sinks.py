@@ -16,7 +16,7 @@ cv2 = require("cv2", extra="cv")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 
 
-class StopRequested(Exception):
+class WindowClosed(Exception):
     """The viewer closed the window or pressed q / Esc."""
 
 
@@ -35,7 +35,7 @@ class DisplaySink:
         cv2.imshow(self.title, image)
         key = cv2.waitKey(1) & 0xFF
         if key in (ord("q"), 27) or cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
-            raise StopRequested
+            raise WindowClosed
 
     def close(self) -> None:
         cv2.destroyWindow(self.title)

@@ -9,6 +9,7 @@ import typer
 from edgeseg import __version__
 from edgeseg.cli import data, export, models, run, train
 from edgeseg.cli.eval import eval_command
+from edgeseg.cli.explain import explain_command
 from edgeseg.errors import EdgesegError
 
 app = typer.Typer(
@@ -41,6 +42,7 @@ app.command("train")(train.train)
 app.command("eval")(eval_command)
 app.command("export")(export.export)
 app.command("run")(run.run)
+app.command("explain")(explain_command)
 
 
 def main() -> None:

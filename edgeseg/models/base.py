@@ -24,6 +24,11 @@ class Backbone(nn.Module):
     torchvision_name: str
     head_prefixes: tuple[str, ...] = ()
 
+    def cam_layers(self) -> dict[str, str]:
+        """Module names (relative to the backbone) whose outputs Grad-CAM explains, shallow to deep,
+        with a label each. Default: every conv layer."""
+        return {name: name for name, m in self.named_modules() if isinstance(m, nn.Conv2d)}
+
     @property
     def stride(self) -> int:
         """The stride of the deepest feature map."""

@@ -34,6 +34,10 @@ class ClassicEncoder(Backbone):
         self.blocks = nn.ModuleList(blocks)
         self.feature_info = {f"c{i + 1}": (w, 2**i) for i, w in enumerate(WIDTHS)}
 
+    def cam_layers(self) -> dict[str, str]:
+        """The 10 conv-BN-ReLU units, after their ReLU."""
+        return {f"blocks.{b}.{c}": f"block{b + 1} conv{c + 1}" for b in range(len(self.blocks)) for c in range(2)}
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out = {}
         for index, block in enumerate(self.blocks):

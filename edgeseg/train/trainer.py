@@ -17,12 +17,12 @@ from edgeseg.data.loader import EpochSampler, EvalDataset, SampleStore, TrainDat
 from edgeseg.data.voc import DataError, load_split
 from edgeseg.errors import EdgesegError, require
 from edgeseg.eval.evaluate import evaluate
+from edgeseg.interrupt import StopOnInterrupt, StopRequested, ignore_interrupts_in_worker
 from edgeseg.models import build_model
 from edgeseg.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from edgeseg.train.checkpoint import CheckpointError, load_checkpoint, make_metadata, save_checkpoint
 from edgeseg.train.config import ConfigError, TrainConfig, merge
 from edgeseg.train.distributed import init_distributed, resolve_device, shutdown
-from edgeseg.train.interrupt import StopOnInterrupt, StopRequested, ignore_interrupts_in_worker
 from edgeseg.train.losses import SegmentationLoss
 from edgeseg.train.runlog import RunLog
 from edgeseg.train.schedule import learning_rate
@@ -178,7 +178,9 @@ class Trainer:
                 f"{f' × {self.ddp.world_size} processes' if self.ddp.enabled else ''} → {self.run_dir}"
             )
         try:
-            with StopOnInterrupt() as self.stop:
+            with StopOnInterrupt(
+                "Ctrl-C: stopping after this step to save last.pt (press again to stop now)"
+            ) as self.stop:
                 while self.position["epoch"] < cfg.epochs:
                     self._epoch(log)
                     self._stop_if_requested()  # a Ctrl-C during validation

@@ -91,6 +91,19 @@ class MobileNetV2(Backbone):
             _dilate(self.features[14:], 2)
         self.feature_info = {"low_level": (24, 4), "out": (320, output_stride)}
 
+    def cam_layers(self) -> dict[str, str]:
+        """The stem, then each inverted residual's depthwise conv after its ReLU6.
+
+        A block's own output is a linear bottleneck (no activation, negative values), where Grad-CAM's
+        premise of non-negative feature maps fails; the depthwise ReLU6 output is the block's last
+        non-negative representation.
+        """
+        labels = {"features.0": "stem"}
+        for i, block in enumerate(self.features[1:], start=1):
+            depthwise = len(block.conv) - 3  # conv = [expand,] depthwise, project, bn
+            labels[f"features.{i}.conv.{depthwise}"] = f"block {i}"
+        return labels
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         low_level = self.features[:4](x)
         return {"low_level": low_level, "out": self.features[4:](low_level)}

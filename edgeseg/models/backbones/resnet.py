@@ -67,6 +67,14 @@ class ResNet50(Backbone):
             "c5": (2048, 32),
         }
 
+    def cam_layers(self) -> dict[str, str]:
+        """The stem (after its ReLU) and the output of each of the 16 bottlenecks."""
+        labels = {"relu": "stem"}
+        for index in range(1, 5):
+            for block in range(len(getattr(self, f"layer{index}"))):
+                labels[f"layer{index}.{block}"] = f"layer{index}.{block}"
+        return labels
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         c1 = self.relu(self.bn1(self.conv1(x)))
         c2 = self.layer1(self.maxpool(c1))

@@ -39,6 +39,18 @@ class VGG16(Backbone):
         self._taps = {3: "c1", 8: "c2", 15: "c3", 22: "c4", 29: "c5"}
         self.feature_info = {"c1": (64, 1), "c2": (128, 2), "c3": (256, 4), "c4": (512, 8), "c5": (512, 16)}
 
+    def cam_layers(self) -> dict[str, str]:
+        """The 13 convs, taken after their ReLU (Grad-CAM wants the non-negative feature maps):
+        features.1 → conv1_1 … features.29 → conv5_3, the sweep of the U-Net report."""
+        labels, block, index = {}, 1, 0
+        for position, layer in enumerate(self.features):
+            if isinstance(layer, nn.MaxPool2d):
+                block, index = block + 1, 0
+            elif isinstance(layer, nn.ReLU):
+                index += 1
+                labels[f"features.{position}"] = f"conv{block}_{index}"
+        return labels
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         for index, layer in enumerate(self.features[:30]):

@@ -1,9 +1,10 @@
-"""Ctrl-C during training: finish the current step, save last.pt, and stop.
+"""Ctrl-C as a request to stop at the next safe point, not an exception wherever the code happens to be.
 
-An interrupt that landed mid-step would leave the weights, the optimizer and the RNG out of step
-with the recorded position, and a resumed run would not repeat the uninterrupted one exactly; so the
-first Ctrl-C only asks the loop to stop at the next step boundary. A second one stops at once,
-without saving (the last.pt of the previous epoch stays as it was).
+Training: an interrupt that landed mid-step would leave the weights, the optimizer and the RNG out of
+step with the recorded position, and a resumed run would not repeat the uninterrupted one exactly.
+Running: one that landed between writing a frame and counting it would make the report disagree with
+the video. So the first Ctrl-C only sets `requested`; the loop stops at its next boundary. A second
+Ctrl-C raises KeyboardInterrupt at once.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from types import FrameType
 
 
 class StopRequested(Exception):
-    """Raised by the training loop at a step boundary after a Ctrl-C."""
+    """Raised by a loop at its boundary after a Ctrl-C."""
 
 
 class StopOnInterrupt:
-    def __init__(self) -> None:
+    def __init__(self, message: str = "Ctrl-C: stopping (press again to stop now)") -> None:
         self.requested = False
+        self.message = message
         self._previous = None
 
     def __enter__(self) -> StopOnInterrupt:
@@ -36,7 +38,7 @@ class StopOnInterrupt:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\nCtrl-C: stopping after this step to save last.pt (press again to stop now)", file=sys.stderr)
+        print(f"\n{self.message}", file=sys.stderr)
 
 
 def ignore_interrupts_in_worker(worker_id: int) -> None:

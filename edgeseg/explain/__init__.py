@@ -1,0 +1,1 @@
+"""Grad-CAM for segmentation: which image regions drove a class, layer by layer."""

@@ -1,0 +1,89 @@
+"""`edgeseg explain` for one image: pre-process as deployed, explain, map back to the image, save."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edgeseg.errors import EdgesegError, require
+from edgeseg.explain.cam import Explanation, explain
+from edgeseg.explain.figures import save_row, save_sweep
+from edgeseg.runtime.preprocess import Placement, postprocess, preprocess
+
+cv2 = require("cv2", extra="cv")
+
+
+def to_image_space(array: np.ndarray, placement: Placement) -> np.ndarray:
+    """A float map over the network input → the original image's size (letterbox padding cropped)."""
+    top, left = placement.top, placement.left
+    cropped = array[top : top + placement.height, left : left + placement.width]
+    height, width = placement.image_size
+    return cv2.resize(cropped, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+@dataclass
+class ImageExplanation:
+    image: Path
+    files: list[Path]
+    deployed_iou: float | None  # IoU of the class between the PyTorch and the deployed mask
+    cams: dict[str, np.ndarray]  # layer → map at the image's size
+
+
+def explain_file(
+    model: torch.nn.Module,
+    meta: dict[str, Any],
+    path: Path,
+    class_name: str,
+    layers: list[str],
+    *,
+    method: str,
+    sweep: bool,
+    out: Path,
+    deployed: Any = None,
+) -> ImageExplanation:
+    from edgeseg.data.voc import read_image
+
+    class_index = meta["class_names"].index(class_name)
+    image = read_image(path)
+    tensor, placement = preprocess(
+        image, tuple(meta["input_size"]), mean=tuple(meta["mean"]), std=tuple(meta["std"]), mode=meta["resize"]
+    )
+    target = deployed_iou = None
+    if deployed is not None:
+        deployed_classes = deployed.infer(tensor).argmax(0)
+        target = torch.from_numpy(deployed_classes == class_index)
+    result: Explanation = explain(model, torch.from_numpy(tensor), class_index, list(layers), method, target)
+    own = (result.logits.argmax(1)[0] == class_index).numpy()
+    if deployed is not None:
+        union = np.logical_or(own, target.numpy()).sum()
+        deployed_iou = float(np.logical_and(own, target.numpy()).sum() / union) if union else 1.0
+    mask = postprocess(result.logits[0].numpy(), placement)
+    cams = {name: to_image_space(cam.numpy(), placement) for name, cam in result.cams.items()}
+    palette = np.zeros((256, 3), np.uint8)
+    palette[: len(meta["palette"])] = np.asarray(meta["palette"], np.uint8)
+    stem = f"{path.stem}_{class_name}_{method}"
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    deepest = list(layers)[-1]
+    title = f"{path.name}: {class_name}, {method} at {layers[deepest]}"
+    save_row(out / f"{stem}.png", image, mask, palette, cams[deepest], title)
+    np.save(out / f"{stem}.npy", cams[deepest].astype(np.float32))
+    files += [out / f"{stem}.png", out / f"{stem}.npy"]
+    if sweep:
+        labelled = {layers[name]: cam for name, cam in cams.items()}
+        save_sweep(out / f"{stem}_sweep.png", image, labelled, f"{path.name}: {class_name}, {method}, shallow → deep")
+        np.savez_compressed(
+            out / f"{stem}_sweep.npz", **{k.replace(".", "_"): v.astype(np.float16) for k, v in cams.items()}
+        )
+        files += [out / f"{stem}_sweep.png", out / f"{stem}_sweep.npz"]
+    return ImageExplanation(path, files, deployed_iou, cams)
+
+
+def pick_class(meta: dict[str, Any], name: str) -> str:
+    if name not in meta["class_names"]:
+        raise EdgesegError(f"--class {name!r} is not one of the model's classes: {', '.join(meta['class_names'])}")
+    return name

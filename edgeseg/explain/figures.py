@@ -1,0 +1,73 @@
+"""Figures of an explanation: one row per image (like the report's), and the layer sweep grid."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from edgeseg.atomic import atomic_path
+from edgeseg.errors import require
+
+cv2 = require("cv2", extra="cv")
+
+
+def heatmap_on(image: np.ndarray, cam: np.ndarray, weight: float = 0.5) -> np.ndarray:
+    """A [0, 1] map as a JET heatmap blended over an RGB image."""
+    heat = cv2.applyColorMap(np.uint8(255 * np.clip(cam, 0, 1)), cv2.COLORMAP_JET)
+    heat = cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
+    return cv2.addWeighted(image, 1 - weight, heat, weight, 0)
+
+
+def _pyplot():
+    matplotlib = require("matplotlib", extra="train")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png", bbox_inches="tight")
+    _pyplot().close(fig)
+
+
+def save_row(
+    path: Path,
+    image: np.ndarray,
+    mask: np.ndarray,
+    palette: np.ndarray,
+    cam: np.ndarray,
+    title: str,
+    alpha: float = 0.7,
+) -> None:
+    """original | predicted mask | overlay (image weight alpha) | Grad-CAM heatmap on the image."""
+    plt = _pyplot()
+    coloured = palette[mask]
+    overlay = cv2.addWeighted(image, alpha, coloured, 1 - alpha, 0)
+    panels = (("image", image), ("prediction", coloured), ("overlay", overlay), ("Grad-CAM", heatmap_on(image, cam)))
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.4))
+    for ax, (name, panel) in zip(axes, panels):
+        ax.imshow(panel)
+        ax.set_title(name)
+        ax.axis("off")
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def save_sweep(path: Path, image: np.ndarray, cams: dict[str, np.ndarray], title: str) -> None:
+    """A grid of every layer's CAM over the image, shallow to deep, each panel labelled with its layer."""
+    plt = _pyplot()
+    count = len(cams)
+    cols = min(5, count)
+    rows = math.ceil(count / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows + 0.4), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for index, (ax, (name, cam)) in enumerate(zip(axes.ravel(), cams.items())):
+        ax.imshow(heatmap_on(image, cam))
+        ax.set_title(f"{index + 1}. {name}", fontsize=10)
+    fig.suptitle(title)
+    _save(fig, path)
