@@ -107,6 +107,10 @@ def explain(
     inplace = [m for m in model.modules() if getattr(m, "inplace", False)]
     for m in inplace:
         m.inplace = False
+    # Gradients are wanted for activations only: weights keep no .grad (and no memory for one).
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    for p in trainable:
+        p.requires_grad_(False)
     try:
         with _capture(model, layers) as (activations, gradients), torch.enable_grad():
             x = image.detach().requires_grad_(True)
@@ -114,12 +118,12 @@ def explain(
             mask = logits.argmax(1)[0] == class_index if target is None else target.bool()
             if not mask.any():
                 raise ClassAbsent("the class is absent from the prediction")
-            score = (logits[0, class_index] * mask).sum()
-            model.zero_grad(set_to_none=True)
-            score.backward()
+            (logits[0, class_index] * mask).sum().backward()
     finally:
         for m in inplace:
             m.inplace = True
+        for p in trainable:
+            p.requires_grad_(True)
     size = image.shape[-2:]
     cams = {}
     for name in layers:
