@@ -10,20 +10,15 @@ DATA's whole val split, all in one process run. Writes benchmarks/results/export
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
+from results_io import git_commit, machine, save
 
-from edgeseg.atomic import write_text_atomic
 from edgeseg.export.pipeline import ExportOptions, run_export
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def latency_ms(path: Path, threads: int, runs: int, warmup: int) -> dict[str, float]:
@@ -82,20 +77,16 @@ def main() -> None:
                     "images": entry.get("images"),
                 }
             )
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
-    ).stdout.strip()
+    commit = git_commit()
     result = {
         "checkpoint": str(args.checkpoint),
         "data": str(args.data),
         "threads": args.threads,
         "runs": args.runs,
-        "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
+        "machine": machine(),
         "commit": commit,
         "rows": rows,
     }
-    RESULTS.mkdir(exist_ok=True)
-    write_text_atomic(RESULTS / "export_precision_cpu.json", json.dumps(result, indent=2) + "\n")
     lines = [
         "# ONNX Runtime CPU: FP32 vs FP16 vs INT8 exports",
         "",
@@ -116,8 +107,7 @@ def main() -> None:
             f"{fmt(r['argmax_agreement'], '{:.4%}')} | {fmt(r['mIoU'], '{:.4f}')} | "
             f"{fmt(r['delta_mIoU'], '{:+.4f}')} |"
         )
-    write_text_atomic(RESULTS / "export_precision_cpu.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    save("export_precision_cpu", result, lines)
 
 
 if __name__ == "__main__":

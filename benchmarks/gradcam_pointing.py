@@ -10,19 +10,16 @@ Writes benchmarks/results/gradcam_pointing_<NAME>.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
+from results_io import save
 
-from edgeseg.atomic import write_text_atomic
 from edgeseg.data.voc import load_split, read_sample
 from edgeseg.explain.cam import METHODS, ClassAbsent, encoder_layers, explain
 from edgeseg.runtime.preprocess import NEAREST, fit, preprocess
 from edgeseg.train.checkpoint import model_from_checkpoint
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def main() -> None:
@@ -60,9 +57,7 @@ def main() -> None:
         m: {layers[n]: round(float(np.mean(v)), 3) if v else None for n, v in per.items()} for m, per in scores.items()
     }
     count = len(next(iter(scores["gradcam"].values())))
-    RESULTS.mkdir(exist_ok=True)
     result = {"checkpoint": str(args.checkpoint), "data": str(args.data), "cases": count, "ratio": table}
-    write_text_atomic(RESULTS / f"gradcam_pointing_{args.name}.json", json.dumps(result, indent=2) + "\n")
     lines = [
         f"# Grad-CAM pointing game: {args.name}",
         "",
@@ -74,8 +69,7 @@ def main() -> None:
     ]
     for label in layers.values():
         lines.append(f"| {label} | " + " | ".join(f"{table[m][label]:.2f}" for m in METHODS) + " |")
-    write_text_atomic(RESULTS / f"gradcam_pointing_{args.name}.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    save(f"gradcam_pointing_{args.name}", result, lines)
 
 
 if __name__ == "__main__":

@@ -11,21 +11,17 @@ benchmarks/results/runtime_throughput.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import subprocess
 import time
 from pathlib import Path
 
-from edgeseg.atomic import write_text_atomic
+from results_io import git_commit, machine, save
+
 from edgeseg.runtime.backends import open_model
 from edgeseg.runtime.pipeline import Pipeline
 from edgeseg.runtime.render import Renderer
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sinks import NullSink
 from edgeseg.runtime.sources import open_source
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def measure(model: Path, video: Path, frames: int, threads: int | None, spin: bool) -> dict:
@@ -62,18 +58,14 @@ def main() -> None:
     parser.add_argument("--spin", action="store_true", help="let ONNX Runtime threads busy-wait (edgeseg run does not)")
     args = parser.parse_args()
     rows = [measure(m, args.video, args.frames, args.threads, args.spin) for m in args.models]
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
-    ).stdout.strip()
+    commit = git_commit()
     result = {
         "video": str(args.video),
         "threads": args.threads,
         "commit": commit,
-        "machine": f"{platform.machine()}, {platform.system()}, {__import__('os').cpu_count()} cores",
+        "machine": machine(),
         "rows": rows,
     }
-    RESULTS.mkdir(exist_ok=True)
-    write_text_atomic(RESULTS / "runtime_throughput.json", json.dumps(result, indent=2) + "\n")
     lines = [
         "# Runtime end to end vs raw inference (ONNX Runtime CPU)",
         "",
@@ -91,8 +83,7 @@ def main() -> None:
             f"| {r['raw_fps']:.1f} | {r['end_to_end_fps']:.1f} | {r['ratio']:.1%} | {s['infer']['p50_ms']:.1f} "
             f"| {s['pre']['p50_ms']:.2f} | {s['post']['p50_ms']:.2f} | {s['render']['p50_ms']:.2f} |"
         )
-    write_text_atomic(RESULTS / "runtime_throughput.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    save("runtime_throughput", result, lines)
 
 
 if __name__ == "__main__":
