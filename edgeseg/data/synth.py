@@ -68,8 +68,14 @@ def _shape_mask(kind: str, rng: np.random.Generator, height: int, width: int) ->
     return mask.astype(bool)
 
 
-def synth_image(rng: np.random.Generator, height: int, width: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """One RGB uint8 image and its uint8 label (0 = background, 255 = boundary band)."""
+def synth_image(
+    rng: np.random.Generator, height: int, width: int, num_classes: int, shape_only: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """One RGB uint8 image and its uint8 label (0 = background, 255 = boundary band).
+
+    shape_only: every shape gets a random hue, so only its form tells its class (harder; the deep
+    layers must learn shape, as they must on real data).
+    """
     image = _background(rng, height, width)
     label = np.zeros((height, width), np.uint8)
     hues = np.linspace(0, 180, num_classes, endpoint=False)  # OpenCV hue range is 0–180
@@ -78,7 +84,8 @@ def synth_image(rng: np.random.Generator, height: int, width: int, num_classes: 
         mask = _shape_mask(SHAPES[(k - 1) % len(SHAPES)], rng, height, width)
         if not mask.any():
             continue
-        hsv = np.uint8([[[(hues[k] + rng.uniform(-6, 6)) % 180, rng.uniform(150, 255), rng.uniform(120, 255)]]])
+        hue = rng.uniform(0, 180) if shape_only else (hues[k] + rng.uniform(-6, 6)) % 180
+        hsv = np.uint8([[[hue, rng.uniform(150, 255), rng.uniform(120, 255)]]])
         colour = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
         stripes = 12 * np.sin(np.arange(width) / rng.uniform(2, 6))[None, :, None]
         image = np.where(mask[..., None], colour + stripes + rng.normal(0, 8, image.shape), image)
@@ -105,6 +112,7 @@ def synth_dataset(
     num_classes: int = 4,
     seed: int = 0,
     val_fraction: float = 0.2,
+    shape_only: bool = False,
 ) -> Path:
     """Write a synthetic VOC-format dataset to OUT/VOCdevkit/VOC2012 and return that folder."""
     if images < 2:
@@ -122,7 +130,7 @@ def synth_dataset(
         # VOC-like: the long side is `size`, the other side varies, so letterboxing is exercised.
         long_side, short_side = size, int(rng.integers(int(size * 0.7), size + 1))
         height, width = (long_side, short_side) if rng.random() < 0.3 else (short_side, long_side)
-        image, label = synth_image(rng, height, width, num_classes)
+        image, label = synth_image(rng, height, width, num_classes, shape_only)
         cv2.imwrite(
             str(root / "JPEGImages" / f"{image_id}.jpg"),
             cv2.cvtColor(image, cv2.COLOR_RGB2BGR),

@@ -149,3 +149,15 @@ def test_data_check_on_a_folder_that_is_not_a_dataset(run_edgeseg, tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and "not a VOC-format dataset" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_shape_only_changes_colours_not_labels(tmp_path):
+    from edgeseg.data.synth import synth_dataset
+
+    coloured = synth_dataset(tmp_path / "c", images=4, size=40, seed=3)
+    shapes = synth_dataset(tmp_path / "s", images=4, size=40, seed=3, shape_only=True)
+    name = "synth_00002"
+    labels = [np.asarray(Image.open(root / "SegmentationClass" / f"{name}.png")) for root in (coloured, shapes)]
+    assert np.array_equal(*labels)
+    images = [cv2.imread(str(root / "JPEGImages" / f"{name}.jpg")) for root in (coloured, shapes)]
+    assert np.abs(images[0].astype(int) - images[1].astype(int)).mean() > 1
