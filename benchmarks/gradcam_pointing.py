@@ -18,7 +18,7 @@ from results_io import save
 
 from edgeseg.data.voc import load_split, read_sample
 from edgeseg.explain.cam import METHODS, ClassAbsent, encoder_layers, explain
-from edgeseg.runtime.preprocess import NEAREST, fit, preprocess
+from edgeseg.runtime.preprocess import NEAREST, fit, preprocess_for
 from edgeseg.train.checkpoint import model_from_checkpoint
 
 
@@ -36,9 +36,7 @@ def main() -> None:
     scores = {m: {name: [] for name in layers} for m in METHODS}
     for sample in split.samples[: args.images]:
         image, label = read_sample(sample, split.num_classes)
-        tensor, placement = preprocess(
-            image, tuple(meta["input_size"]), mean=tuple(meta["mean"]), std=tuple(meta["std"])
-        )
+        tensor, placement = preprocess_for(image, meta)
         region_map = fit(label, placement, 255, NEAREST)
         for k in range(1, split.num_classes):
             region = region_map == k

@@ -8,13 +8,7 @@ from typing import Any
 import numpy as np
 
 from edgeseg.data.voc import IMAGE_SUFFIXES, DataError, find_root, load_split, read_image, read_sample
-from edgeseg.runtime.preprocess import Placement, preprocess
-
-
-def _prepare(image: np.ndarray, meta: dict[str, Any]) -> tuple[np.ndarray, Placement]:
-    return preprocess(
-        image, tuple(meta["input_size"]), mean=tuple(meta["mean"]), std=tuple(meta["std"]), mode=meta["resize"]
-    )
+from edgeseg.runtime.preprocess import Placement, preprocess_for
 
 
 def verification_set(
@@ -28,7 +22,7 @@ def verification_set(
         inputs, labels = [], []
         for sample in split.samples[:limit]:
             image, label = read_sample(sample, split.num_classes)
-            tensor, placement = _prepare(image, meta)
+            tensor, placement = preprocess_for(image, meta)
             inputs.append(tensor)
             labels.append((label, placement))
         return inputs, labels, f"{len(inputs)} val images of {data}"
@@ -36,7 +30,7 @@ def verification_set(
 
     rng = np.random.default_rng(0)
     height, width = meta["input_size"]
-    inputs = [_prepare(synth_image(rng, height, width, 4)[0], meta)[0] for _ in range(min(limit, 8))]
+    inputs = [preprocess_for(synth_image(rng, height, width, 4)[0], meta)[0] for _ in range(min(limit, 8))]
     return inputs, None, f"{len(inputs)} generated images (pass --verify DATA for mIoU)"
 
 
@@ -52,4 +46,4 @@ def calibration_set(calib: Path, meta: dict[str, Any], limit: int) -> list[np.nd
             raise DataError(f"--calib {calib} holds no images (.jpg, .png) and is not a VOC-format dataset") from None
         paths = [s.image for s in load_split(calib, "train").samples]
     step = max(1, len(paths) // limit)  # spread over the whole set, not its first files
-    return [_prepare(read_image(p), meta)[0] for p in paths[::step][:limit]]
+    return [preprocess_for(read_image(p), meta)[0] for p in paths[::step][:limit]]

@@ -82,6 +82,13 @@ def preprocess(
     return normalize(placed, mean, std)[None], placement
 
 
+def preprocess_for(image: np.ndarray, meta: dict) -> tuple[np.ndarray, Placement]:
+    """`preprocess` with the input size, mean/std and resize mode an artifact's metadata records."""
+    return preprocess(
+        image, tuple(meta["input_size"]), mean=tuple(meta["mean"]), std=tuple(meta["std"]), mode=meta["resize"]
+    )
+
+
 def postprocess(logits: np.ndarray, placement: Placement) -> np.ndarray:
     """C×h×w logits (or an h×w class map) → uint8 class map at the original image size.
 

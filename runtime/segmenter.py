@@ -8,7 +8,7 @@ import numpy as np
 
 from edgeseg.errors import require
 from edgeseg.runtime.backends.base import Backend
-from edgeseg.runtime.preprocess import Placement, postprocess, preprocess
+from edgeseg.runtime.preprocess import Placement, postprocess, preprocess_for
 
 cv2 = require("cv2", extra="cv")
 
@@ -18,13 +18,10 @@ class Segmenter:
 
     def __init__(self, backend: Backend, metadata: dict[str, Any]) -> None:
         self.backend, self.metadata = backend, metadata
-        self.size = tuple(metadata["input_size"])
-        self.mean, self.std, self.resize = tuple(metadata["mean"]), tuple(metadata["std"]), metadata["resize"]
         self.input_name, self.output_name = backend.input_names[0], backend.output_names[0]
 
     def prepare(self, frame: np.ndarray) -> tuple[np.ndarray, Placement]:
-        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        return preprocess(rgb, self.size, mean=self.mean, std=self.std, mode=self.resize)
+        return preprocess_for(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), self.metadata)
 
     def infer(self, tensor: np.ndarray) -> np.ndarray:
         return self.backend.infer({self.input_name: tensor})[self.output_name][0]

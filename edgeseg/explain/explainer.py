@@ -12,7 +12,7 @@ import torch
 from edgeseg.errors import EdgesegError, require
 from edgeseg.explain.cam import Explanation, explain
 from edgeseg.explain.figures import save_row, save_sweep
-from edgeseg.runtime.preprocess import Placement, postprocess, preprocess
+from edgeseg.runtime.preprocess import Placement, postprocess, preprocess_for
 
 cv2 = require("cv2", extra="cv")
 
@@ -49,9 +49,7 @@ def explain_file(
 
     class_index = meta["class_names"].index(class_name)
     image = read_image(path)
-    tensor, placement = preprocess(
-        image, tuple(meta["input_size"]), mean=tuple(meta["mean"]), std=tuple(meta["std"]), mode=meta["resize"]
-    )
+    tensor, placement = preprocess_for(image, meta)
     target = deployed_iou = None
     if deployed is not None:
         deployed_classes = deployed.infer(tensor).argmax(0)
