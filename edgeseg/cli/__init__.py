@@ -7,7 +7,7 @@ import sys
 import typer
 
 from edgeseg import __version__
-from edgeseg.cli import data, export, models, run, train
+from edgeseg.cli import bench, data, export, models, run, train
 from edgeseg.cli.eval import eval_command
 from edgeseg.cli.explain import explain_command
 from edgeseg.errors import EdgesegError
@@ -18,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts say "[default: …]" literally; markup would swallow it
 )
 
 
@@ -43,6 +44,7 @@ app.command("eval")(eval_command)
 app.command("export")(export.export)
 app.command("run")(run.run)
 app.command("explain")(explain_command)
+app.command("bench")(bench.bench)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`edgeseg data synth` and `edgeseg data check`."""
+"""`edgeseg data synth`, `edgeseg data video` and `edgeseg data check`."""
 
 from __future__ import annotations
 
@@ -28,6 +28,22 @@ def synth(
 
     root = synth_dataset(out, images=images, size=size, num_classes=classes, seed=seed, shape_only=shape_only)
     typer.echo(f"wrote {images} images of {classes} classes to {root}")
+
+
+@app.command()
+def video(
+    out: Path = typer.Argument(..., help="Video file to write (.mp4, .mov, .avi or .mkv)."),
+    frames: int = typer.Option(90, help="Number of frames (30 per second)."),
+    width: int = typer.Option(640, help="Frame width in pixels."),
+    height: int = typer.Option(480, help="Frame height in pixels."),
+    classes: int = typer.Option(4, help="Number of classes, background included (as in data synth)."),
+    seed: int = typer.Option(0, help="Random seed."),
+) -> None:
+    """Write a video of a synthetic scene panning past the camera, to try `edgeseg run` on."""
+    from edgeseg.data.synth import synth_video
+
+    path = synth_video(out, frames=frames, width=width, height=height, num_classes=classes, seed=seed)
+    typer.echo(f"wrote {frames} frames of {width}×{height} to {path}")
 
 
 @app.command()

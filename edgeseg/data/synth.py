@@ -143,3 +143,36 @@ def synth_dataset(
         (root / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("\n".join(split_ids) + "\n")
     (root / "classes.txt").write_text("\n".join(class_names(num_classes)) + "\n")
     return root
+
+
+def synth_video(
+    out: str | Path, *, frames: int = 90, width: int = 640, height: int = 480, num_classes: int = 4, seed: int = 0
+) -> Path:
+    """A video of a synthetic scene panned across by the camera: something to point `edgeseg run` at.
+
+    One scene twice the frame width is drawn once; each frame is a window sliding across it, so shapes
+    move smoothly, as they would past a camera. .mp4/.mov are written with mp4v, anything else with MJPG.
+    """
+    out = Path(out)
+    if frames < 1:
+        raise DataError(f"--frames must be at least 1, got {frames}")
+    if min(width, height) < 16:
+        raise DataError(f"the video must be at least 16×16 pixels, got {width}×{height}")
+    if out.suffix.lower() not in (".mp4", ".mov", ".avi", ".mkv"):
+        raise DataError(f"the video must be .mp4, .mov, .avi or .mkv, got {out.name}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scene, _ = synth_image(np.random.default_rng(seed), height, 2 * width, num_classes)
+    scene = cv2.cvtColor(scene, cv2.COLOR_RGB2BGR)
+    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if out.suffix.lower() in (".mp4", ".mov") else "MJPG"))
+    partial = out.with_name(f".{out.name}.partial{out.suffix}")
+    writer = cv2.VideoWriter(str(partial), fourcc, 30, (width, height))
+    if not writer.isOpened():
+        raise DataError(f"OpenCV cannot write {out.suffix} video here; try --out with .avi")
+    try:
+        for index in range(frames):
+            left = round(index * width / max(frames - 1, 1))
+            writer.write(np.ascontiguousarray(scene[:, left : left + width]))
+    finally:
+        writer.release()
+    partial.replace(out)
+    return out

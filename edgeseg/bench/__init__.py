@@ -1,0 +1,1 @@
+"""`edgeseg bench`: what each model × decoder × backend × size costs, measured and reported."""

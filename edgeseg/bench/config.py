@@ -1,0 +1,89 @@
+"""What a benchmark run measures: the options of `edgeseg bench`, also readable from a YAML file."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from edgeseg.bench.backends import BACKENDS
+from edgeseg.errors import EdgesegError
+
+UPSAMPLE_MODES = ("bilinear", "transposed")
+
+
+@dataclass
+class BenchConfig:
+    models: list[str] = field(default_factory=list)  # empty: every registered model
+    upsample: list[str] = field(default_factory=lambda: list(UPSAMPLE_MODES))
+    backends: list[str] = field(default_factory=lambda: list(BACKENDS))
+    sizes: list[int] = field(default_factory=lambda: [256, 512])
+    batch: int = 1
+    runs: int = 20
+    warmup: int = 3
+    threads: int | None = None  # None: every core
+    e2e_frames: int = 30  # frames of the generated video for the end-to-end runtime measurement; 0: skip
+    num_classes: int = 21
+    calib_images: int = 16
+    out: Path = Path("runs/bench")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "out": str(self.out)}
+
+
+def _as_list(value: Any, name: str) -> list:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise EdgesegError(f"{name} must be a list or a comma-separated string, got {value!r}")
+
+
+def build_config(values: dict[str, Any], source: str = "the command line") -> BenchConfig:
+    """A checked BenchConfig from option values (None means: keep the default)."""
+    known = {f.name for f in fields(BenchConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise EdgesegError(f"unknown option(s) in {source}: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    config = BenchConfig()
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name in ("models", "upsample", "backends"):
+            value = _as_list(value, name)
+        elif name == "sizes":
+            try:
+                value = [int(v) for v in _as_list(value, name)]
+            except ValueError:
+                raise EdgesegError(f"sizes must be integers like 256,512, got {value!r}") from None
+        elif name == "out":
+            value = Path(value)
+        setattr(config, name, value)
+    return check(config)
+
+
+def check(config: BenchConfig) -> BenchConfig:
+    from edgeseg.models import list_models
+
+    available = list_models()
+    config.models = config.models or available
+    for name in config.models:
+        if name not in available:
+            raise EdgesegError(f"unknown model {name!r}; choose from {', '.join(available)}")
+    for mode in config.upsample:
+        if mode not in UPSAMPLE_MODES:
+            raise EdgesegError(f"--upsample takes {' and/or '.join(UPSAMPLE_MODES)}, got {mode!r}")
+    for name in config.backends:
+        if name not in BACKENDS:
+            raise EdgesegError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+    if not (config.models and config.upsample and config.backends and config.sizes):
+        raise EdgesegError("nothing to measure: --models, --upsample, --backends and --sizes must not be empty")
+    for size in config.sizes:
+        if size < 32:
+            raise EdgesegError(f"sizes must be at least 32 pixels, got {size}")
+    for name, low in (("batch", 1), ("runs", 1), ("warmup", 0), ("e2e_frames", 0), ("calib_images", 1)):
+        if getattr(config, name) < low:
+            raise EdgesegError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(config, name)}")
+    if config.threads is not None and config.threads < 1:
+        raise EdgesegError(f"--threads must be at least 1, got {config.threads}")
+    return config

@@ -1,0 +1,68 @@
+"""What a result was measured on: machine, library versions, git commit."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PACKAGES = ("edgeseg", "torch", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt", "opencv-python", "numpy")
+
+
+def git_commit(where: Path | None = None) -> str:
+    """The short commit of the checkout edgeseg runs from (+dirty with uncommitted changes), or "unknown"."""
+    where = where or Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=where)
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, cwd=where)
+    except OSError:
+        return "unknown"
+    if head.returncode:
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpu_name() -> str | None:
+    try:
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        return None
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "os": f"{platform.system()} {platform.release()}",
+        "gpu": gpu_name(),
+    }
+
+
+def describe_machine(info: dict[str, Any]) -> str:
+    text = f"{info['cpu']}, {info['cores']} cores, {info['os']}"
+    return text + (f", {info['gpu']}" if info.get("gpu") else ", no GPU")

@@ -1,0 +1,155 @@
+"""The Markdown report of a results document: tables, bilinear-vs-transposed ratios, what was skipped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeseg.bench.environment import describe_machine
+
+
+def _fmt(value: Any, pattern: str) -> str:
+    return "—" if value is None else pattern.format(value)
+
+
+def _ok(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if "error" not in r]
+
+
+def _index(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
+    return {(r["model"], r["upsample"], r["backend"], r["size"]): r for r in _ok(rows)}
+
+
+def decoder_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Transposed ÷ bilinear for every model × backend × size measured both ways."""
+    index = _index(rows)
+    ratios = []
+    for (model, upsample, backend, size), bilinear in index.items():
+        transposed = index.get((model, "transposed", backend, size))
+        if upsample != "bilinear" or transposed is None:
+            continue
+        ratios.append(
+            {
+                "model": model,
+                "backend": backend,
+                "size": size,
+                "params": transposed["params_m"] / bilinear["params_m"],
+                "gflops": transposed["gflops"] / bilinear["gflops"],
+                "p50": transposed["p50_ms"] / bilinear["p50_ms"],
+            }
+        )
+    return ratios
+
+
+def speedups(rows: list[dict[str, Any]], reference: str = "torch") -> list[dict[str, Any]]:
+    """p50 latency of PyTorch eager ÷ that of each other backend, per model × upsample × size."""
+    index = _index(rows)
+    found = []
+    for (model, upsample, backend, size), row in index.items():
+        base = index.get((model, upsample, reference, size))
+        if backend != reference and base is not None:
+            found.append(
+                {
+                    "model": model,
+                    "upsample": upsample,
+                    "size": size,
+                    "backend": backend,
+                    "x": base["p50_ms"] / row["p50_ms"],
+                }
+            )
+    return found
+
+
+def markdown(results: dict[str, Any], charts: list[str] = ()) -> str:
+    config, rows = results["config"], results["rows"]
+    threads = config["threads"] or f"all ({results['machine']['cores']})"
+    lines = [
+        "# edgeseg bench",
+        "",
+        f"{describe_machine(results['machine'])}; commit {results['commit']}; {results['created']}.",
+        f"Batch {config['batch']}, {threads} threads, {config['warmup']} warm-up then {config['runs']} timed runs "
+        f"per row; {config['num_classes']} classes; untrained weights (latency depends on shapes, not values). "
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".",
+        "",
+        "## Latency",
+        "",
+        "GFLOPs count a multiply-add as two. GFLOP/s achieved is the model's GFLOPs ÷ mean latency; "
+        "'of peak' compares FP32 rows with a large FP32 matrix product on the same device "
+        + ", ".join(f"({d}: {g:.0f} GFLOP/s)" for d, g in results["peak_gflops"].items() if g)
+        + " (convolutions can beat it: it is a practical, not a theoretical, peak). Memory: the measuring "
+        "process's peak resident memory above what it held before loading its runtime and model (GPU: PyTorch's "
+        "peak allocation).",
+        "",
+        "| model | upsample | backend | size | params M | GFLOPs | file MB | mean ms | p50 ms | p90 ms | p99 ms "
+        "| img/s | GFLOP/s | of peak | memory MB |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    failed = []
+    for r in rows:
+        head = (
+            f"| {r['model']} | {r['upsample']} | {r['backend']} | {r['size']} | {r['params_m']:.2f} | {r['gflops']:.1f}"
+        )
+        if "error" in r:
+            failed.append(f"- {r['model']} {r['upsample']} {r['backend']} {r['size']}: {r['error']}")
+            continue
+        memory = r.get("gpu_peak_mb", r["memory_mb"])
+        lines.append(
+            f"{head} | {_fmt(r['file_mb'], '{:.1f}')} | {r['mean_ms']:.2f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} "
+            f"| {r['p99_ms']:.2f} | {r['throughput_ips']:.2f} | {r['achieved_gflops']:.0f} "
+            f"| {_fmt(r.get('share_of_peak'), '{:.0%}')} | {memory:.0f}{' (GPU)' if 'gpu_peak_mb' in r else ''} |"
+        )
+    ratios = decoder_ratios(rows)
+    if ratios:
+        lines += [
+            "",
+            "## Bilinear vs transposed decoders",
+            "",
+            "Transposed ÷ bilinear, same encoder, same backend and size (above 1: the transposed decoder costs more).",
+            "",
+            "| model | backend | size | params | GFLOPs | p50 latency |",
+            "| --- | --- | ---: | ---: | ---: | ---: |",
+        ]
+        for q in ratios:
+            lines.append(
+                f"| {q['model']} | {q['backend']} | {q['size']} | {q['params']:.3f}× | {q['gflops']:.3f}× "
+                f"| {q['p50']:.3f}× |"
+            )
+    faster = speedups(rows)
+    if faster:
+        lines += [
+            "",
+            "## Against PyTorch eager",
+            "",
+            "PyTorch eager p50 ÷ the backend's p50, in the same run (above 1: faster than PyTorch).",
+            "",
+            "| model | upsample | size | backend | speed-up |",
+            "| --- | --- | ---: | --- | ---: |",
+        ]
+        lines += [f"| {s['model']} | {s['upsample']} | {s['size']} | {s['backend']} | {s['x']:.2f}× |" for s in faster]
+    e2e = [r for r in _ok(rows) if "e2e_fps" in r]
+    if e2e:
+        lines += [
+            "",
+            "## `edgeseg run` end to end vs raw inference",
+            "",
+            "Raw: the backend alone, back to back (the ceiling). End to end: the runtime's pipeline (decode, "
+            f"letterbox, infer, argmax + un-letterbox, overlay) over {config['e2e_frames']} frames of a "
+            "generated 640×480 video to a null sink.",
+            "",
+            "| model | upsample | backend | size | raw FPS | end-to-end FPS | ratio | infer p50 ms | pre p50 ms "
+            "| post p50 ms | render p50 ms |",
+            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for r in e2e:
+            s = r["e2e_stages"]
+            lines.append(
+                f"| {r['model']} | {r['upsample']} | {r['backend']} | {r['size']} | {r['throughput_ips']:.1f} "
+                f"| {r['e2e_fps']:.1f} | {r['e2e_ratio']:.1%} | {s['infer']['p50_ms']:.1f} | {s['pre']['p50_ms']:.2f} "
+                f"| {s['post']['p50_ms']:.2f} | {s['render']['p50_ms']:.2f} |"
+            )
+    if results["skipped"] or failed:
+        lines += ["", "## Not measured", ""]
+        lines += [f"- {name}: {reason}" for name, reason in results["skipped"].items()]
+        lines += failed
+    if charts:
+        lines += ["", "## Charts", ""] + [f"![{c}]({c})" for c in charts]
+    return "\n".join(lines) + "\n"

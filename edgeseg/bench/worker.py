@@ -1,0 +1,172 @@
+"""One measurement in a fresh process: `python -m edgeseg.bench.worker < job.json` prints one JSON result.
+
+A process per measurement keeps them apart: its peak memory is its own, thread pools and allocator
+caches of the previous backend do not linger, and ONNX Runtime jobs never import torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def rss_mb() -> float:
+    """Resident memory now (Linux), or the peak so far where /proc is absent."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return peak_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process. Linux: VmHWM, which starts afresh at exec; getrusage's
+    ru_maxrss would not do, as a child inherits the parent's peak across fork and exec."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**10
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB elsewhere
+
+
+def latency_stats(seconds: list[float], batch: int) -> dict[str, float]:
+    ms = np.asarray(seconds) * 1000
+    return {
+        "mean_ms": float(ms.mean()),
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p90_ms": float(np.percentile(ms, 90)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "min_ms": float(ms.min()),
+        "throughput_ips": float(batch * 1000 / ms.mean()),
+    }
+
+
+def time_calls(call: Callable[[], Any], runs: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _torch_runner(job: dict[str, Any]) -> tuple[Callable[[], Any], Callable[[], dict[str, Any]]]:
+    import torch
+
+    from edgeseg.bench.artifacts import build_bench_model
+
+    if job["threads"]:
+        torch.set_num_threads(job["threads"])
+    device = torch.device(job["device"])
+    dtype = torch.float16 if job["precision"] == "fp16" else torch.float32
+    model = build_bench_model(job["model"], job["upsample"], job["num_classes"]).to(device, dtype)
+    x = torch.randn(job["batch"], 3, job["size"], job["size"], device=device, dtype=dtype)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    @torch.inference_mode()
+    def call() -> None:
+        model(x)
+        if device.type == "cuda":  # kernels are asynchronous: time until they are done
+            torch.cuda.synchronize()
+
+    def memory() -> dict[str, Any]:
+        return {"gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20} if device.type == "cuda" else {}
+
+    return call, memory
+
+
+def _runtime_runner(job: dict[str, Any], spin: bool = True) -> tuple[Any, dict[str, Any], Callable[[], Any]]:
+    from edgeseg.runtime.backends import open_model
+
+    backend, meta = open_model(job["artifact"], provider=job["provider"], threads=job["threads"], spin=spin)
+    x = np.random.default_rng(0).standard_normal((job["batch"], 3, job["size"], job["size"])).astype(np.float32)
+    inputs = {backend.input_names[0]: x}
+    return backend, meta, lambda: backend.infer(inputs)
+
+
+def end_to_end(job: dict[str, Any]) -> dict[str, Any]:
+    """`edgeseg run`'s pipeline (decode, pre-process, infer, post-process, overlay) over the video."""
+    from edgeseg.runtime.backends import open_model
+    from edgeseg.runtime.pipeline import Pipeline
+    from edgeseg.runtime.render import Renderer
+    from edgeseg.runtime.segmenter import Segmenter
+    from edgeseg.runtime.sinks import NullSink
+    from edgeseg.runtime.sources import open_source
+
+    # As `edgeseg run` opens it: idle ONNX Runtime threads do not spin, decoding and rendering need the cores.
+    backend, meta = open_model(job["artifact"], provider=job["provider"], threads=job["threads"], spin=False)
+    with backend:
+        renderer = Renderer(meta["class_names"], meta["palette"])
+        segmenter = Segmenter(backend, meta)
+        # One untimed inference first, as the raw measurement had its warm-up: steady state against steady state.
+        segmenter.infer(np.zeros((1, 3, job["size"], job["size"]), np.float32))
+        source = open_source(job["video"])
+        pipeline = Pipeline(source, segmenter, renderer, [NullSink()], max_frames=job["e2e_frames"])
+        summary = pipeline.run().summary()
+    return {"e2e_fps": summary["fps"], "e2e_frames": summary["frames"], "e2e_stages": summary["stages"]}
+
+
+def gemm_peak(device: str, threads: int | None) -> float:
+    """GFLOP/s of a large FP32 matrix product: the practical peak the models' GFLOP/s are compared to."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    n = 2048 if device == "cpu" else 8192
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+
+    def call() -> None:
+        a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    return 2 * n**3 / np.median(time_calls(call, runs=5, warmup=2)) / 1e9
+
+
+def measure(job: dict[str, Any]) -> dict[str, Any]:
+    if job["kind"] == "gemm":
+        return {"gflops": gemm_peak(job["device"], job["threads"])}
+    baseline = rss_mb()
+    if job["framework"] == "torch":
+        call, memory = _torch_runner(job)
+        result = latency_stats(time_calls(call, job["runs"], job["warmup"]), job["batch"])
+        result.update(memory())
+    else:
+        backend, _, call = _runtime_runner(job)
+        with backend:
+            result = latency_stats(time_calls(call, job["runs"], job["warmup"]), job["batch"])
+    result["peak_rss_mb"] = peak_rss_mb()
+    result["memory_mb"] = max(0.0, result["peak_rss_mb"] - baseline)
+    if job.get("video") and job["e2e_frames"]:
+        result.update(end_to_end(job))
+        result["e2e_ratio"] = result["e2e_fps"] / result["throughput_ips"]
+    return result
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.read())
+    try:
+        result = measure(job)
+    except Exception as exc:  # reported as this row's error; the suite goes on with the next
+        from edgeseg.errors import describe
+
+        result = {"error": describe(exc)}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
