@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from edgeseg.atomic import write_text_atomic
+from edgeseg.bench.environment import describe_machine
+from edgeseg.bench.environment import git_commit as _git_commit
+from edgeseg.bench.environment import machine as _machine
 
 RESULTS = Path(__file__).parent / "results"
 
 
 def git_commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=RESULTS.parent)
-    return out.stdout.strip() or "unknown"
+    return _git_commit(RESULTS.parent)
 
 
 def machine() -> str:
-    return f"{platform.processor() or platform.machine()}, {platform.system()}, {os.cpu_count()} cores"
+    return describe_machine(_machine())
 
 
 def save(name: str, result: dict[str, Any], markdown: list[str]) -> None:

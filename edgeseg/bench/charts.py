@@ -11,6 +11,16 @@ from edgeseg.atomic import atomic_path
 from edgeseg.errors import require
 
 
+def _log_axis(axes: Any) -> None:
+    """Log-scaled latency labelled 100, 200, 500, 1000 … in plain numbers."""
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    axes.set_xscale("log")
+    axes.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axes.xaxis.set_major_formatter(ScalarFormatter())
+    axes.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _save(figure: Any, path: Path) -> None:
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
@@ -31,7 +41,7 @@ def latency_chart(rows: list[dict[str, Any]], size: int, path: Path) -> None:
     axes.set_yticks(np.arange(len(groups)) + height * (len(backends) - 1) / 2)
     axes.set_yticklabels([f"{m}\n{u}" for m, u in groups], fontsize=8)
     axes.invert_yaxis()
-    axes.set_xscale("log")
+    _log_axis(axes)
     axes.set_xlabel("p50 latency, ms (log scale)")
     axes.set_title(f"Latency at {size}×{size}, batch {rows[0]['batch']}")
     axes.legend(fontsize=8)
@@ -59,7 +69,7 @@ def decoder_chart(rows: list[dict[str, Any]], path: Path) -> None:
     left.set_title("Parameters")
     right.set_yticks(np.arange(len(pairs)) + 0.2)
     right.set_yticklabels([f"{m}\n{b}" for m, b in pairs], fontsize=7)
-    right.set_xscale("log")
+    _log_axis(right)
     right.set_xlabel("p50 latency, ms (log scale)")
     right.set_title(f"Latency at {size}×{size}")
     for axes in (left, right):

@@ -1,0 +1,119 @@
+"""Accuracy A/B of decoders: each variant trained with the same seed, data and budget; val scores beside cost.
+
+    python benchmarks/decoder_ab.py [--variants unet_classic:transposed,unet_vgg16:bilinear,...]
+        [--images 300] [--size 64] [--epochs 8] [--batch-size 8] [--lr 3e-4] [--work runs/decoder_ab]
+
+The U-Net report's table 3 (classic U-Net 53.02 vs improved U-Net 57.55 mIoU on PASCAL VOC) reproduced on
+data we can ship: `edgeseg data synth`, then `edgeseg train` and `edgeseg eval` per variant, each in its own
+process. Parameters come from the model zoo; CPU latency at 512×512 from the committed bench run
+(benchmarks/results/bench_cpu_512/results.json) where it holds the variant. Writes
+benchmarks/results/decoder_ab.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from results_io import RESULTS, git_commit, machine, save
+
+EDGESEG = [sys.executable, "-m", "edgeseg"]
+DEFAULT_VARIANTS = "unet_classic:transposed,unet_classic:bilinear,unet_vgg16:transposed,unet_vgg16:bilinear"
+
+
+def run(*args: str) -> None:
+    print("+ edgeseg " + " ".join(args), flush=True)
+    subprocess.run([*EDGESEG, *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def bench_latency() -> dict[tuple[str, str, str], float]:
+    path = RESULTS / "bench_cpu_512" / "results.json"
+    if not path.is_file():
+        return {}
+    rows = json.loads(path.read_text())["rows"]
+    return {(r["model"], r["upsample"], r["backend"]): r["p50_ms"] for r in rows if "error" not in r}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="model:upsample pairs, comma-separated")
+    parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", type=Path, default=Path("runs/decoder_ab"))
+    args = parser.parse_args()
+
+    data = args.work / "data"
+    if not (data / "VOCdevkit").is_dir():
+        run("data", "synth", str(data), "--images", str(args.images), "--size", str(args.size), "--seed", "0")
+    from edgeseg.models.complexity import describe_model
+
+    latency = bench_latency()
+    rows = []
+    for variant in args.variants.split(","):
+        model, upsample = variant.split(":")
+        name = f"{model}_{upsample}"
+        started = time.perf_counter()
+        run(
+            *("train", "--model", model, "--upsample", upsample, "--data", str(data), "--size", str(args.size)),
+            *("--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--lr", str(args.lr)),
+            *("--seed", str(args.seed), "--project", str(args.work), "--name", name, "--exist-ok"),
+        )
+        train_s = time.perf_counter() - started
+        metrics_path = args.work / name / "val_metrics.json"
+        run("eval", str(args.work / name / "weights" / "best.pt"), "--data", str(data), "--json", str(metrics_path))
+        metrics = json.loads(metrics_path.read_text())
+        info = describe_model(model, upsample=upsample, height=512, width=512)
+        rows.append(
+            {
+                "model": model,
+                "upsample": upsample,
+                **{k: metrics[k] for k in ("mIoU", "mPA", "mRecall", "mPrecision", "pixel_accuracy")},
+                "params_m": info["params_m"],
+                "gflops_512": info["gflops"],
+                "torch_p50_ms_512": latency.get((model, upsample, "torch")),
+                "ort_p50_ms_512": latency.get((model, upsample, "ort")),
+                "train_seconds": round(train_s, 1),
+            }
+        )
+    commit = git_commit()
+    result = {"settings": vars(args) | {"work": str(args.work)}, "commit": commit, "machine": machine(), "rows": rows}
+    lines = [
+        "# Decoder A/B: same seed, data and budget",
+        "",
+        f"`edgeseg data synth` ({args.images} images, {args.size} px, 4 classes), then per variant `edgeseg train "
+        f"--size {args.size} --epochs {args.epochs} --batch-size {args.batch_size} --lr {args.lr} --seed {args.seed}` "
+        f"(no pretrained weights) and `edgeseg eval` of its best.pt on the val split; commit {commit}, "
+        f"{result['machine']}. Latency: p50 at 512×512, 2 threads, from `bench_cpu_512/report.md`.",
+        "",
+        "| model | decoder | mIoU | mPA | mPrecision | pixel acc. | params M | GFLOPs @512 | PyTorch ms | ORT ms "
+        "| train s |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+
+    def ms(value):
+        return "—" if value is None else f"{value:.0f}"
+
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['upsample']} | {r['mIoU']:.4f} | {r['mPA']:.4f} | {r['mPrecision']:.4f} "
+            f"| {r['pixel_accuracy']:.4f} | {r['params_m']:.2f} | {r['gflops_512']:.0f} | {ms(r['torch_p50_ms_512'])} "
+            f"| {ms(r['ort_p50_ms_512'])} | {r['train_seconds']:.0f} |"
+        )
+    lines += [
+        "",
+        "The report's table 3 for comparison (PASCAL VOC, 512×512, its own training): classic U-Net mIoU 53.02, "
+        "mPA 66.05, mPrecision 73.85; improved U-Net (VGG16, bilinear) 57.55, 69.94, 75.61.",
+    ]
+    save("decoder_ab", result, lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""`edgeseg bench` end to end in a subprocess: real exports, real ONNX Runtime and PyTorch, real files."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from tests.bench.test_bench_units import _check_facts
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_writes_results_report_and_charts_and_compares(run_edgeseg, tmp_path):
+    out = tmp_path / "bench"
+    args = ["bench", "--models", "deeplabv3plus_mobilenetv2", "--backends", "torch,ort,ort-int8,trt", "--sizes", "32"]
+    args += ["--runs", "2", "--warmup", "0", "--threads", "1", "--e2e-frames", "3", "--out", str(out)]
+    first = run_edgeseg(*args)
+    assert first.returncode == 0, first.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["format"] == "edgeseg-bench/1" and results["commit"] and results["machine"]["cores"]
+    assert results["config"]["threads"] == 1 and results["versions"]["torch"].startswith("2.13")
+    assert "TensorRT is not installed" in results["skipped"]["trt"]
+    assert len(results["rows"]) == 2 * 3 and _check_facts()(results) == []
+    for row in results["rows"]:
+        assert row["p50_ms"] > 0 and row["file_mb"] > 0 and row["gflops"] > 0
+        assert ("e2e_fps" in row) == (row["backend"] != "torch")
+    report = (out / "report.md").read_text()
+    assert report in first.stdout  # the report is also printed
+    for heading in ("## Latency", "## Bilinear vs transposed decoders", "## Against PyTorch eager", "## Not measured"):
+        assert heading in report
+    for chart in ("latency_32.png", "decoders.png"):
+        assert (out / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "exporting" not in run_edgeseg(*args).stderr  # exports are reused
+
+    # A baseline ten times faster than anything measured: every row is a regression, exit status 3.
+    for row in results["rows"]:
+        row["p50_ms"] /= 10
+    (tmp_path / "fast.json").write_text(json.dumps(results))
+    slower = run_edgeseg(*args, "--compare", str(tmp_path / "fast.json"))
+    assert slower.returncode == 3, slower.stderr
+    assert "6 regression(s) beyond 10%" in slower.stderr and "**regression**" in slower.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--models", "resnet9000"], "unknown model 'resnet9000'"),
+        pytest.param(
+            ["--backends", "trt"],
+            "none of the requested backends can run here",
+            marks=pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is here"),
+        ),
+        (["--compare", "missing.json"], "results file not found: missing.json"),
+        (["--config", "missing.yaml"], "config file not found"),
+    ],
+)
+def test_bench_bad_input_is_one_line(run_edgeseg, tmp_path, args, message):
+    result = run_edgeseg("bench", "--sizes", "32", "--out", str(tmp_path), *args, cwd=tmp_path)
+    assert result.returncode == 1
+    assert message in result.stderr and "Traceback" not in result.stderr
