@@ -173,6 +173,12 @@ def build_engine(
     if plan.calibrate:
         calibrator = make_calibrator(trt, cuda, request.calibration, request.engine.with_name("calibration.cache"))
         config.int8_calibrator = calibrator
+        if request.dynamic_batch:
+            # TensorRT calibrates at a profile's opt shape; the calibrator feeds one image at a time.
+            single = (1, *tuple(input_tensor.shape)[1:])
+            calibration_profile = builder.create_optimization_profile()
+            calibration_profile.set_shape(input_tensor.name, single, single, single)
+            config.set_calibration_profile(calibration_profile)
 
     # Timing cache: tactic timings from earlier builds on this GPU + TensorRT make rebuilds much faster.
     cache_file = request.engine.with_name("timing.cache")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import numpy as np
 
 from edgeseg import __version__
+from edgeseg.atomic import write_text_atomic
+from edgeseg.errors import describe
 
 SEED = 0  # every backend measures the same weights
 
@@ -55,47 +58,80 @@ def prepare_artifacts(
     wanted: set[str],
     calib_images: int,
     log: Callable[[str], None],
-) -> dict[str, Path]:
+) -> tuple[dict[str, Path], dict[str, str]]:
     """Export what the `wanted` artifacts (model.onnx, model.int8.onnx, model.engine, …) need into `folder`.
 
-    A folder whose stamp matches this request is reused: re-running a benchmark does not re-export.
+    Returns the files made and, for those that could not be made, why (the suite reports those rows as
+    failed and goes on). A folder whose stamp matches this request, code version included, is reused.
     """
-    from edgeseg.export.onnx_export import INPUT_NAME, export_onnx
+    from edgeseg.bench.environment import git_commit
+    from edgeseg.export.onnx_export import DEFAULT_OPSET, INPUT_NAME, export_onnx
 
-    stamp = {"model": model_name, "upsample": upsample, "size": size, "classes": num_classes, "batch": batch}
-    stamp["edgeseg"] = __version__
+    stamp = {
+        "model": model_name,
+        "upsample": upsample,
+        "size": size,
+        "classes": num_classes,
+        "batch": batch,
+        "calib_images": calib_images,
+        "opset": DEFAULT_OPSET,
+        "edgeseg": __version__,
+        "commit": git_commit(),
+    }
     stamp_file = folder / "bench_stamp.json"
-    if not (stamp_file.is_file() and json.loads(stamp_file.read_text()) == stamp):
-        for old in folder.glob("model*"):
-            old.unlink()
+    if _read_stamp(stamp_file) != stamp:
+        shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
-    stamp_file.write_text(json.dumps(stamp))
-    paths = {"model.onnx": folder / "model.onnx"}
+    write_text_atomic(stamp_file, json.dumps(stamp))
+    paths, errors = {"model.onnx": folder / "model.onnx"}, {}
     model = build_bench_model(model_name, upsample, num_classes)
     meta = bench_metadata(model, num_classes, size)
-    if not paths["model.onnx"].is_file():
-        log(f"exporting {model_name} ({upsample}) at {size}×{size} to {paths['model.onnx']}")
-        export_onnx(model, meta, paths["model.onnx"], dynamic_batch=batch > 1, log=log)
-    needs_int8 = bool(wanted & {"model.int8.onnx", "model.int8.engine"})
-    calibration = calibration_images(meta, calib_images) if needs_int8 else []
-    if needs_int8:
+
+    def make(artifact: str, step: Callable[[], None]) -> None:
+        path = folder / artifact
+        try:
+            if not path.is_file():
+                step()
+            paths[artifact] = path
+        except Exception as exc:  # one artifact that cannot be made fails its rows, not the suite
+            errors[artifact] = f"could not make {artifact}: {describe(exc)}"
+            log(errors[artifact])
+
+    def onnx_fp32() -> None:
+        log(f"exporting {model_name} ({upsample}) at {size}×{size} to {folder / 'model.onnx'}")
+        export_onnx(model, meta, folder / "model.onnx", dynamic_batch=batch > 1, log=log)
+
+    make("model.onnx", onnx_fp32)
+    if "model.onnx" in errors:
+        return {}, {artifact: errors["model.onnx"] for artifact in wanted}
+    calibration = []
+    if wanted & {"model.int8.onnx", "model.int8.engine"}:
         from edgeseg.export.precision import quantize_int8
 
-        paths["model.int8.onnx"] = folder / "model.int8.onnx"
-        if not paths["model.int8.onnx"].is_file():
-            log(f"quantizing to INT8 on {calib_images} synthetic images")
-            quantize_int8(paths["model.onnx"], paths["model.int8.onnx"], calibration, INPUT_NAME)
+        calibration = calibration_images(meta, calib_images)
+        log(f"quantizing to INT8 on {calib_images} synthetic images")
+        make(
+            "model.int8.onnx",
+            lambda: quantize_int8(paths["model.onnx"], folder / "model.int8.onnx", calibration, INPUT_NAME),
+        )
     for engine, precision in (("model.engine", "fp16"), ("model.int8.engine", "int8")):
         if engine in wanted:
-            paths[engine] = folder / engine
-            if not paths[engine].is_file():
-                _build_engine(paths, engine, precision, meta, batch, calibration, log)
-    return paths
+            make(
+                engine, lambda e=engine, p=precision: _build_engine(paths, folder / e, p, meta, batch, calibration, log)
+            )
+    return paths, errors
+
+
+def _read_stamp(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _build_engine(
     paths: dict[str, Path],
-    engine: str,
+    engine: Path,
     precision: str,
     meta: dict[str, Any],
     batch: int,
@@ -111,11 +147,11 @@ def _build_engine(
     onnx_files = {"fp32": paths["model.onnx"], "fp16": fp16}
     if "model.int8.onnx" in paths:
         onnx_files["int8"] = paths["model.int8.onnx"]
-    log(f"building the TensorRT {precision.upper()} engine {paths[engine]}")
+    log(f"building the TensorRT {precision.upper()} engine {engine}")
     build_engine(
         EngineRequest(
             onnx_files=onnx_files,
-            engine=paths[engine],
+            engine=engine,
             metadata=meta,
             precision=precision,
             dynamic_batch=(1, batch, batch) if batch > 1 else None,

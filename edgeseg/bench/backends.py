@@ -66,9 +66,13 @@ def unavailable_reason(backend: BenchBackend) -> str | None:
             )
         return None
     from edgeseg.runtime.backends.tensorrt import import_tensorrt
+    from edgeseg.runtime.cuda import cuda_api
 
     try:
         import_tensorrt()
+        cuda_api().device()  # engines need CUDA memory calls too (cuda-python or PyCUDA) and a GPU
     except MissingDependencyError as exc:
         return str(exc)
+    except Exception as exc:
+        return f"TensorRT is installed but no CUDA device answers ({exc})"
     return None

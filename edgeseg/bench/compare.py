@@ -22,6 +22,9 @@ def load_results(path: Path) -> dict[str, Any]:
         raise EdgesegError(f"{path} is not JSON ({exc}); pass a results.json written by edgeseg bench") from exc
     if not isinstance(results, dict) or results.get("format") != FORMAT:
         raise EdgesegError(f"{path} is not an edgeseg bench results.json (no format {FORMAT!r})")
+    missing = [key for key in ("commit", "created", "machine", "config", "rows") if key not in results]
+    if missing:
+        raise EdgesegError(f"{path} lacks {', '.join(missing)}: pass a results.json written by edgeseg bench")
     return results
 
 
@@ -36,35 +39,42 @@ class Comparison:
 
 
 def compare(new: dict[str, Any], old: dict[str, Any], tolerance: float) -> Comparison:
-    """p50 latency new ÷ old per row; slower by more than `tolerance` (0.10 = 10 %) is a regression."""
+    """p50 latency new ÷ old per row; slower by more than `tolerance` (0.10 = 10 %) is a regression, and so is
+    a row that was measured before and now fails or is missing."""
     before = {_key(r): r for r in old["rows"] if "error" not in r}
+    now = {_key(r): r for r in new["rows"]}
     result = Comparison()
+    result.lines += [f"## Against {old['commit']} ({old['created']})", ""]
+    if old["machine"] != new["machine"]:
+        result.lines.append("Measured on different machines: latency changes are not comparable.\n")
+    for setting in ("threads", "runs", "warmup", "batch"):
+        if old["config"].get(setting) != new["config"].get(setting):
+            result.lines.append(
+                f"Settings differ: {setting} {old['config'].get(setting)} then, {new['config'][setting]} now.\n"
+            )
     result.lines += [
-        f"## Against {old['commit']} ({old['created']})",
-        "",
         f"p50 latency now ÷ then; a row slower by more than {tolerance:.0%} is a regression.",
         "",
         "| model | upsample | backend | size | then ms | now ms | change |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: |",
     ]
-    if old["machine"] != new["machine"]:
-        result.lines.insert(2, "Note: measured on different machines; latency changes are not comparable.\n")
-    for row in new["rows"]:
-        then = before.get(_key(row))
-        if then is None or "error" in row:
+    for key, then in before.items():
+        row, where = now.get(key), f"{key[0]} {key[1]} {key[2]} {key[3]}"
+        if row is None or "error" in row:
+            why = "not measured now" if row is None else f"failed now: {row['error']}"
+            result.regressions.append(f"{where}: {why}")
+            result.lines.append(
+                f"| {' | '.join(map(str, key[:4]))} | {then['p50_ms']:.2f} | — | {why} **regression** |"
+            )
             continue
         change = row["p50_ms"] / then["p50_ms"] - 1
         mark = ""
         if change > tolerance:
             mark = " **regression**"
-            result.regressions.append(
-                f"{row['model']} {row['upsample']} {row['backend']} {row['size']}: "
-                f"p50 {then['p50_ms']:.2f} → {row['p50_ms']:.2f} ms ({change:+.0%})"
-            )
+            result.regressions.append(f"{where}: p50 {then['p50_ms']:.2f} → {row['p50_ms']:.2f} ms ({change:+.0%})")
         result.lines.append(
-            f"| {row['model']} | {row['upsample']} | {row['backend']} | {row['size']} | {then['p50_ms']:.2f} "
-            f"| {row['p50_ms']:.2f} | {change:+.1%}{mark} |"
+            f"| {' | '.join(map(str, key[:4]))} | {then['p50_ms']:.2f} | {row['p50_ms']:.2f} | {change:+.1%}{mark} |"
         )
-    if len(result.lines) == 6:
-        result.lines.append("| (no row measured in both runs) | | | | | | |")
+    if not before:
+        result.lines.append("| (the earlier run measured nothing) | | | | | | |")
     return result

@@ -33,10 +33,22 @@ class BenchConfig:
 
 def _as_list(value: Any, name: str) -> list:
     if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    raise EdgesegError(f"{name} must be a list or a comma-separated string, got {value!r}")
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    elif not isinstance(value, (list, tuple)):
+        value = [value]  # one value where a list is expected
+    return list(dict.fromkeys(value))  # a name given twice is measured once
+
+
+def _as_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise EdgesegError(f"{name} must be a whole number, got {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise EdgesegError(f"{name} must be a whole number, got {value!r}") from None
+
+
+_INTEGERS = {"batch", "runs", "warmup", "threads", "e2e_frames", "num_classes", "calib_images"}
 
 
 def build_config(values: dict[str, Any], source: str = "the command line") -> BenchConfig:
@@ -50,12 +62,11 @@ def build_config(values: dict[str, Any], source: str = "the command line") -> Be
         if value is None:
             continue
         if name in ("models", "upsample", "backends"):
-            value = _as_list(value, name)
+            value = [str(v) for v in _as_list(value, name)]
         elif name == "sizes":
-            try:
-                value = [int(v) for v in _as_list(value, name)]
-            except ValueError:
-                raise EdgesegError(f"sizes must be integers like 256,512, got {value!r}") from None
+            value = [_as_int(v, "sizes") for v in _as_list(value, name)]
+        elif name in _INTEGERS:
+            value = _as_int(value, name)
         elif name == "out":
             value = Path(value)
         setattr(config, name, value)
@@ -86,4 +97,8 @@ def check(config: BenchConfig) -> BenchConfig:
             raise EdgesegError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(config, name)}")
     if config.threads is not None and config.threads < 1:
         raise EdgesegError(f"--threads must be at least 1, got {config.threads}")
+    if config.num_classes < 2:
+        raise EdgesegError(f"--classes must be at least 2 (background included), got {config.num_classes}")
+    if config.out.exists() and not config.out.is_dir():
+        raise EdgesegError(f"--out {config.out} is a file; pass a folder for results.json, report.md and charts")
     return config

@@ -36,12 +36,24 @@ def cpu_name() -> str:
 
 
 def gpu_name() -> str | None:
+    """The first GPU, asked of PyTorch, else of CUDA directly (a CPU PyTorch on a GPU machine sees none)."""
     try:
         import torch
 
-        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        if torch.cuda.is_available():
+            return torch.cuda.get_device_name(0)
     except ImportError:
+        pass
+    try:
+        from edgeseg.runtime.cuda import cuda_api
+
+        return cuda_api().device()[0]
+    except Exception:  # no cuda-python / PyCUDA, or no device: no GPU to name
         return None
+
+
+# Import names for packages that can come without pip metadata (JetPack's TensorRT and OpenCV).
+_MODULES = {"tensorrt": "tensorrt", "opencv-python": "cv2"}
 
 
 def versions() -> dict[str, str]:
@@ -50,7 +62,13 @@ def versions() -> dict[str, str]:
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
-            continue
+            module = _MODULES.get(package)
+            if module is None:
+                continue
+            try:
+                found[package] = __import__(module).__version__
+            except ImportError:
+                continue
     return found
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgeseg.bench.backends import BACKENDS
 from edgeseg.bench.environment import describe_machine
 
 
@@ -72,12 +73,14 @@ def markdown(results: dict[str, Any], charts: list[str] = ()) -> str:
         "",
         "## Latency",
         "",
-        "GFLOPs count a multiply-add as two. GFLOP/s achieved is the model's GFLOPs ÷ mean latency; "
-        "'of peak' compares FP32 rows with a large FP32 matrix product on the same device "
+        f"Latency is host to host (NumPy in, NumPy out, copies included), over {config['runs']} runs: with fewer "
+        "than 100, p99 is about the slowest run. GFLOPs count a multiply-add as two. GFLOP/s achieved is the "
+        "model's GFLOPs ÷ p50 latency (for INT8 rows, the same operations in 8 bits); "
+        "'of peak' compares FP32 rows with the best large FP32 matrix product on the same device "
         + ", ".join(f"({d}: {g:.0f} GFLOP/s)" for d, g in results["peak_gflops"].items() if g)
-        + " (convolutions can beat it: it is a practical, not a theoretical, peak). Memory: the measuring "
-        "process's peak resident memory above what it held before loading its runtime and model (GPU: PyTorch's "
-        "peak allocation).",
+        + " (a measured, not a theoretical, peak: well-tuned convolutions can beat it). Memory: the measuring "
+        "process's peak resident memory above what it held once its framework was imported (GPU: PyTorch's peak "
+        "allocation; other GPU backends show host memory only).",
         "",
         "| model | upsample | backend | size | params M | GFLOPs | file MB | mean ms | p50 ms | p90 ms | p99 ms "
         "| img/s | GFLOP/s | of peak | memory MB |",
@@ -91,12 +94,18 @@ def markdown(results: dict[str, Any], charts: list[str] = ()) -> str:
         if "error" in r:
             failed.append(f"- {r['model']} {r['upsample']} {r['backend']} {r['size']}: {r['error']}")
             continue
-        memory = r.get("gpu_peak_mb", r["memory_mb"])
+        if "gpu_peak_mb" in r:
+            memory = f"{r['gpu_peak_mb']:.0f} (GPU)"
+        else:
+            on_gpu = r["backend"] in BACKENDS and BACKENDS[r["backend"]].device == "cuda"
+            memory = f"{r['memory_mb']:.0f}{' (host)' if on_gpu else ''}"
         lines.append(
             f"{head} | {_fmt(r['file_mb'], '{:.1f}')} | {r['mean_ms']:.2f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} "
             f"| {r['p99_ms']:.2f} | {r['throughput_ips']:.2f} | {r['achieved_gflops']:.0f} "
-            f"| {_fmt(r.get('share_of_peak'), '{:.0%}')} | {memory:.0f}{' (GPU)' if 'gpu_peak_mb' in r else ''} |"
+            f"| {_fmt(r.get('share_of_peak'), '{:.0%}')} | {memory} |"
         )
+        if "e2e_error" in r:
+            failed.append(f"- {r['model']} {r['upsample']} {r['backend']} {r['size']} end to end: {r['e2e_error']}")
     ratios = decoder_ratios(rows)
     if ratios:
         lines += [
@@ -146,6 +155,8 @@ def markdown(results: dict[str, Any], charts: list[str] = ()) -> str:
                 f"| {r['e2e_fps']:.1f} | {r['e2e_ratio']:.1%} | {s['infer']['p50_ms']:.1f} | {s['pre']['p50_ms']:.2f} "
                 f"| {s['post']['p50_ms']:.2f} | {s['render']['p50_ms']:.2f} |"
             )
+    if config["batch"] > 1 and config["e2e_frames"]:
+        failed.append("- end to end: not measured at batch > 1 (the runtime infers one frame at a time)")
     if results["skipped"] or failed:
         lines += ["", "## Not measured", ""]
         lines += [f"- {name}: {reason}" for name, reason in results["skipped"].items()]

@@ -70,11 +70,12 @@ def run_suite(config: BenchConfig, log: Callable[[str], None] = print) -> dict[s
                 info = describe_model(model, upsample=upsample, height=size, width=size, num_classes=config.num_classes)
                 wanted = {b.artifact for b in runnable if b.artifact}
                 artifacts: dict[str, Any] = {}
+                failed: dict[str, str] = {}
                 if wanted:
                     from edgeseg.bench.artifacts import prepare_artifacts
 
                     folder = config.out / "models" / f"{model}_{upsample}_{size}"
-                    artifacts = prepare_artifacts(
+                    artifacts, failed = prepare_artifacts(
                         folder,
                         model,
                         upsample,
@@ -85,7 +86,6 @@ def run_suite(config: BenchConfig, log: Callable[[str], None] = print) -> dict[s
                         calib_images=config.calib_images,
                         log=log,
                     )
-                params = round(info["params_m"] * 1e6)
                 for backend in runnable:
                     row = {
                         "model": model,
@@ -93,10 +93,14 @@ def run_suite(config: BenchConfig, log: Callable[[str], None] = print) -> dict[s
                         "backend": backend.name,
                         "size": size,
                         "batch": config.batch,
-                        "params_m": info["params_m"],
-                        "gflops": info["gflops"] * config.batch,
-                        "file_mb": _file_mb(backend, artifacts, params),
+                        "params_m": info["params"] / 1e6,
+                        "gflops": info["flops"] * config.batch / 1e9,
+                        "file_mb": _file_mb(backend, artifacts, info["params"]),
                     }
+                    if backend.artifact in failed:
+                        rows.append({**row, "error": failed[backend.artifact]})
+                        log(_progress(rows[-1]))
+                        continue
                     job = {
                         "kind": "latency",
                         **row,
@@ -113,7 +117,7 @@ def run_suite(config: BenchConfig, log: Callable[[str], None] = print) -> dict[s
                     }
                     row.update(run_worker(job))
                     if "error" not in row:
-                        row["achieved_gflops"] = row["gflops"] / (row["mean_ms"] / 1000)
+                        row["achieved_gflops"] = row["gflops"] / (row["p50_ms"] / 1000)
                         if peaks.get(backend.device) and backend.precision == "fp32":
                             row["share_of_peak"] = row["achieved_gflops"] / peaks[backend.device]
                     log(_progress(row))
@@ -140,4 +144,6 @@ def _progress(row: dict[str, Any]) -> str:
     text = f"{where}: p50 {row['p50_ms']:.1f} ms, {row['throughput_ips']:.1f} img/s"
     if "e2e_fps" in row:
         text += f", end to end {row['e2e_fps']:.1f} FPS ({row['e2e_ratio']:.0%} of raw)"
+    if "e2e_error" in row:
+        text += f", end to end failed: {row['e2e_error']}"
     return text

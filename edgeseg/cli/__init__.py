@@ -7,7 +7,7 @@ import sys
 import typer
 
 from edgeseg import __version__
-from edgeseg.cli import bench, data, export, models, run, train
+from edgeseg.cli import bench, data, export, models, quickstart, run, train
 from edgeseg.cli.eval import eval_command
 from edgeseg.cli.explain import explain_command
 from edgeseg.errors import EdgesegError
@@ -45,6 +45,7 @@ app.command("export")(export.export)
 app.command("run")(run.run)
 app.command("explain")(explain_command)
 app.command("bench")(bench.bench)
+app.command("quickstart")(quickstart.quickstart)
 
 
 def main() -> None:

@@ -27,10 +27,13 @@ def bench(
     e2e_frames: Optional[int] = typer.Option(
         None, help="Frames of a generated video for `edgeseg run`'s end-to-end FPS (0: skip) [default: 30]."
     ),
+    classes: Optional[int] = typer.Option(None, help="Classes of the measured models' output [default: 21, VOC]."),
     out: Optional[Path] = typer.Option(None, help="Folder for results.json, report.md, charts [default: runs/bench]."),
     config: Optional[Path] = typer.Option(None, help="YAML file of these options; command-line options win."),
     compare: Optional[Path] = typer.Option(None, help="An earlier results.json: print the change, exit 3 if slower."),
-    tolerance: float = typer.Option(0.10, help="Slow-down beyond which --compare reports a regression (0.10 = 10%)."),
+    tolerance: float = typer.Option(
+        0.10, min=0.0, help="Slow-down beyond which --compare reports a regression (0.10 = 10%)."
+    ),
 ) -> None:
     """Measure what each model, decoder and backend costs; write results.json, report.md and PNG charts."""
     require("torch", extra="train")
@@ -53,6 +56,7 @@ def bench(
         "warmup": warmup,
         "threads": threads,
         "e2e_frames": e2e_frames,
+        "num_classes": classes,
         "out": out,
     }
     values = load_yaml(config) if config else {}

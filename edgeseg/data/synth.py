@@ -160,6 +160,8 @@ def synth_video(
         raise DataError(f"the video must be at least 16×16 pixels, got {width}×{height}")
     if out.suffix.lower() not in (".mp4", ".mov", ".avi", ".mkv"):
         raise DataError(f"the video must be .mp4, .mov, .avi or .mkv, got {out.name}")
+    if not 2 <= num_classes <= IGNORE_INDEX:
+        raise DataError(f"--classes must be between 2 and 255 (background included), got {num_classes}")
     out.parent.mkdir(parents=True, exist_ok=True)
     scene, _ = synth_image(np.random.default_rng(seed), height, 2 * width, num_classes)
     scene = cv2.cvtColor(scene, cv2.COLOR_RGB2BGR)
@@ -167,12 +169,14 @@ def synth_video(
     partial = out.with_name(f".{out.name}.partial{out.suffix}")
     writer = cv2.VideoWriter(str(partial), fourcc, 30, (width, height))
     if not writer.isOpened():
-        raise DataError(f"OpenCV cannot write {out.suffix} video here; try --out with .avi")
+        raise DataError(f"OpenCV cannot write {out.suffix} video here; name the file .avi instead")
     try:
         for index in range(frames):
             left = round(index * width / max(frames - 1, 1))
             writer.write(np.ascontiguousarray(scene[:, left : left + width]))
+        writer.release()
+        partial.replace(out)
     finally:
         writer.release()
-    partial.replace(out)
+        partial.unlink(missing_ok=True)
     return out

@@ -26,11 +26,14 @@ def describe_model(name: str, *, upsample: str, height: int, width: int, **kwarg
     """One row of `edgeseg models`: parameters (total, backbone) and GFLOPs at height × width."""
     with torch.device("meta"):
         model = build_model(name, upsample=upsample, **kwargs)
+    flops = count_flops(model, height, width)
     return {
         "model": name,
         "upsample": upsample,
+        "params": count_params(model),
         "params_m": round(count_params(model) / 1e6, 3),
         "backbone_params_m": round(count_params(model.backbone) / 1e6, 3),
-        "gflops": round(count_flops(model, height, width) / 1e9, 2),
+        "flops": flops,
+        "gflops": round(flops / 1e9, 2),
         "input": [height, width],
     }

@@ -40,7 +40,8 @@ class OnnxRuntimeBackend(Backend):
                     f"this onnxruntime has no {SHORT_NAMES[provider]} (it has {', '.join(available)}); "
                     f"install onnxruntime-gpu (pip install 'edgeseg[gpu]') or pick another --provider"
                 )
-            providers = [SHORT_NAMES[provider]]
+            # Nodes the named provider cannot take fall to the next one (TensorRT → CUDA → CPU), not all to the CPU.
+            providers = [p for p in PREFERENCE[PREFERENCE.index(SHORT_NAMES[provider]) :] if p in available]
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

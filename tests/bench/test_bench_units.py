@@ -84,13 +84,20 @@ def test_config_merges_and_checks():
     assert config.models == ["unet_vgg16", "unet_classic"]
     assert config.sizes == [64, 128] and config.runs == 20 and config.threads == 2
     assert build_config({}).models  # default: every registered model
+    # As YAML gives them: numbers as strings, one size alone, a backend named twice.
+    yaml_like = build_config({"runs": "5", "sizes": 64, "backends": ["ort", "torch", "ort"]}, "bench.yaml")
+    assert yaml_like.runs == 5 and yaml_like.sizes == [64] and yaml_like.backends == ["ort", "torch"]
     for bad, message in (
         ({"modles": "x"}, "unknown option"),
         ({"models": "nope"}, "unknown model 'nope'"),
         ({"backends": "ort,tensorflow"}, "unknown backend 'tensorflow'"),
         ({"upsample": "nearest"}, "--upsample takes"),
         ({"sizes": "16"}, "at least 32"),
-        ({"sizes": "big"}, "integers"),
+        ({"sizes": "big"}, "sizes must be a whole number"),
+        ({"threads": "all"}, "threads must be a whole number"),
+        ({"batch": 1.5}, "batch must be a whole number"),
+        ({"e2e_frames": True}, "e2e_frames must be a whole number"),
+        ({"num_classes": 1}, "--classes must be at least 2"),
         ({"runs": 0}, "--runs must be at least 1"),
     ):
         with pytest.raises(EdgesegError, match=message):
@@ -133,6 +140,14 @@ def test_compare_flags_only_slowdowns_beyond_tolerance(results):
     assert len(result.regressions) == 1 and "transposed ort 64" in result.regressions[0]
     assert any("+20.0% **regression**" in line for line in result.lines)
     assert compare(new, old, tolerance=0.25).regressions == []
+    # A row that worked before and now fails, or is gone, is a regression too.
+    new["rows"][1] = {**new["rows"][1], "error": "ONNX Runtime cannot load it"}
+    new["rows"].pop(3)
+    regressions = compare(new, old, tolerance=0.25).regressions
+    assert regressions == [
+        "m bilinear ort 64: failed now: ONNX Runtime cannot load it",
+        "m transposed ort 64: not measured now",
+    ]
 
 
 def test_load_results_refuses_what_is_not_a_bench_result(tmp_path):
@@ -167,7 +182,7 @@ def test_worker_measures_a_real_onnx_model(tiny_onnx, tiny_video):
         "framework": "ort",
         "provider": "cpu",
         "artifact": str(tiny_onnx),
-        "size": 48,
+        "size": 32,  # the tiny model's input size
         "batch": 1,
         "threads": 1,
         "runs": 3,
@@ -176,7 +191,10 @@ def test_worker_measures_a_real_onnx_model(tiny_onnx, tiny_video):
         "e2e_frames": 5,
     }
     result = run_worker(job)
-    assert result["p50_ms"] > 0 and result["p99_ms"] >= result["p50_ms"] and result["memory_mb"] >= 0
+    assert "error" not in result, result
+    assert result["p50_ms"] > 0 and result["p99_ms"] >= result["p50_ms"] and result["memory_mb"] > 0
+    # The child's peak is its own: not inherited from this (torch-laden, larger) process across fork and exec.
+    assert result["peak_rss_mb"] < rss_mb(), (result["peak_rss_mb"], rss_mb())
     assert result["e2e_frames"] == 5 and result["e2e_fps"] > 0
     assert "infer" in result["e2e_stages"]
     failed = run_worker({**job, "artifact": str(tiny_onnx.with_name("nope.onnx")), "video": None})

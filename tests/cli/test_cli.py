@@ -10,10 +10,8 @@ from edgeseg import __version__
 def test_help_lists_only_working_commands(run_edgeseg):
     result = run_edgeseg("--help")
     assert result.returncode == 0
-    for command in ("models", "data", "train", "eval", "export", "run", "explain"):
+    for command in ("models", "data", "train", "eval", "export", "run", "explain", "bench", "quickstart"):
         assert f" {command} " in result.stdout
-    for later in ("bench", "quickstart"):
-        assert f" {later} " not in result.stdout
 
 
 def test_version(run_edgeseg):

@@ -31,6 +31,7 @@ def test_data_video_writes_a_panning_scene(run_edgeseg, tmp_path, suffix):
         (["clip.txt"], "must be .mp4, .mov, .avi or .mkv"),
         (["clip.mp4", "--frames", "0"], "--frames must be at least 1"),
         (["clip.mp4", "--width", "8"], "at least 16×16"),
+        (["clip.mp4", "--classes", "1"], "--classes must be between 2 and 255"),
     ],
 )
 def test_data_video_bad_input(run_edgeseg, tmp_path, args, message):

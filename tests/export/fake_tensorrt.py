@@ -86,6 +86,9 @@ class FakeConfig:
     def add_optimization_profile(self, profile: Any) -> None:
         self.profiles.append(profile)
 
+    def set_calibration_profile(self, profile: Any) -> None:
+        self.calibration_profile = profile
+
     def create_timing_cache(self, data: bytes) -> SimpleNamespace:
         self.cache_read = bytes(data)
         return SimpleNamespace(data=bytes(data))

@@ -129,6 +129,11 @@ def test_dla_and_dynamic_batch_profile(tmp_path):
     assert config.default_device_type == "DLA" and config.DLA_core == 1 and "GPU_FALLBACK" in config.flags
     assert config.profiles[0].shapes["images"] == ((1, 3, 32, 32), (4, 3, 32, 32), (8, 3, 32, 32))
     assert info["dla_core"] == 1 and info["dynamic_batch"] == [1, 4, 8]
+    assert not hasattr(config, "calibration_profile")  # FP16: nothing to calibrate
+    int8 = _request(tmp_path, precision="int8", dynamic_batch=(1, 4, 8), calibration=[np.zeros((1, 3, 32, 32))])
+    build_engine(int8, trt=trt, cuda=FakeCuda(), log=lambda m: None)
+    # Calibration batches hold one image, so TensorRT must calibrate at batch 1, not at the opt batch of 4.
+    assert trt.config.calibration_profile.shapes["images"] == ((1, 3, 32, 32),) * 3
     with pytest.raises(EngineBuildError, match="has 2 DLA cores"):
         build_engine(_request(tmp_path, precision="fp16", dla_core=2), trt=trt, cuda=FakeCuda(), log=lambda m: None)
 

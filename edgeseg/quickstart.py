@@ -1,0 +1,191 @@
+"""`edgeseg quickstart`: the whole product on built-in data, as the commands a user would type.
+
+Each step runs the real `edgeseg` command in its own process and shows it, so the quickstart is also a
+tour: synthesize a dataset, train, evaluate, export (ONNX, INT8, and a TensorRT engine where TensorRT
+is installed), run the runtime over a generated video, explain a frame with Grad-CAM, benchmark.
+The summary at the end reads what the steps wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeseg.errors import EdgesegError
+
+CLASSES = 4  # background and three shapes: learnable in minutes on a CPU
+
+
+@dataclass
+class QuickstartOptions:
+    out: Path = Path("runs/quickstart")
+    model: str = "deeplabv3plus_mobilenetv2"
+    images: int = 200
+    size: int = 128
+    epochs: int = 10
+
+
+class Steps:
+    """Runs `edgeseg …` commands one after the other, numbered and timed; the first failure stops all."""
+
+    def __init__(self, total: int, log: Callable[[str], None]) -> None:
+        self.total, self.done, self.log = total, 0, log
+        self.seconds: dict[str, float] = {}
+
+    def run(self, title: str, *args: str) -> None:
+        self.done += 1
+        self.log(f"\n[{self.done}/{self.total}] {title}\n$ edgeseg {shlex.join(args)}")
+        started = time.perf_counter()
+        status = subprocess.run([sys.executable, "-m", "edgeseg", *args]).returncode
+        self.seconds[title] = time.perf_counter() - started
+        if status:
+            raise EdgesegError(f"step {self.done} (`edgeseg {args[0]}`) failed with exit status {status}; see above")
+
+
+def _frame_and_class(video: Path, model: Path, out: Path) -> tuple[Path, str]:
+    """The middle frame of the video as a PNG, and the foreground class the deployed model sees most in it."""
+    import cv2
+
+    from edgeseg.runtime.backends import open_model
+    from edgeseg.runtime.segmenter import Segmenter
+
+    capture = cv2.VideoCapture(str(video))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, capture.get(cv2.CAP_PROP_FRAME_COUNT) // 2)
+    ok, frame = capture.read()
+    capture.release()
+    if not ok:
+        raise EdgesegError(f"cannot read a frame of {video}")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "frame.png"
+    cv2.imwrite(str(path), frame)
+    backend, meta = open_model(model, provider="cpu")
+    with backend:
+        mask = Segmenter(backend, meta)(frame)
+    counts = np.bincount(mask.ravel(), minlength=len(meta["class_names"]))
+    counts[0] = 0  # background explains nothing interesting
+    if not counts.any():
+        raise EdgesegError("the trained model sees no object in the video frame; train longer with --epochs")
+    return path, meta["class_names"][int(counts.argmax())]
+
+
+def run_quickstart(options: QuickstartOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
+    out, started = options.out, time.perf_counter()
+    data, run_name = out / "data", "train"
+    best = out / run_name / "weights" / "best.pt"
+    export = out / "export"
+    from edgeseg.bench.backends import BACKENDS, unavailable_reason
+
+    tensorrt = unavailable_reason(BACKENDS["trt"]) is None
+    steps = Steps(9 if tensorrt else 8, log)
+    steps.run(
+        "synthesize a VOC-format dataset",
+        *("data", "synth", str(data), "--images", str(options.images), "--size", str(options.size)),
+        *("--classes", str(CLASSES)),
+    )
+    steps.run(
+        "train",
+        *("train", "--model", options.model, "--data", str(data), "--size", str(options.size)),
+        *("--epochs", str(options.epochs), "--batch-size", "8", "--lr", "1e-3"),
+        *("--project", str(out), "--name", run_name, "--exist-ok"),
+    )
+    steps.run("evaluate on the val split", "eval", str(best), "--data", str(data), "--json", str(out / "eval.json"))
+    steps.run(
+        "export to ONNX and INT8, with parity checks",
+        *("export", str(best), "--out", str(export), "--int8", "--calib", str(data), "--verify", str(data)),
+        "--no-engine",
+    )
+    deployed = export / "model.onnx"
+    if tensorrt:  # as on a Jetson: the engine is built from the ONNX file, into its own folder
+        engine = out / "engine"
+        steps.run(
+            "build a TensorRT FP16 engine from the ONNX file",
+            *("export", str(deployed), "--fp16", "--engine", "--out", str(engine)),
+        )
+        deployed = engine / "model.engine"
+    video = out / "clip.mp4"
+    steps.run("generate a video to run on", "data", "video", str(video), "--frames", "90")
+    steps.run(
+        "segment the video with the runtime",
+        *("run", "--model", str(deployed), "--source", str(video), "--save", str(out / "overlay.mp4")),
+        *("--no-show", "--stats-json", str(out / "run_stats.json")),
+    )
+    frame, class_name = _frame_and_class(video, export / "model.onnx", out / "explain")
+    steps.run(
+        f"explain the prediction of {class_name!r} in a frame with Grad-CAM",
+        *("explain", str(best), str(frame), "--class", class_name, "--sweep"),
+        *("--mask-from", str(export / "model.onnx"), "--out", str(out / "explain")),
+    )
+    # The same architecture (untrained weights: latency depends on shapes only), with both decoders.
+    backends = "torch,ort,ort-int8" + (",trt" if tensorrt else "")
+    steps.run(
+        "benchmark both decoders on this machine's backends",
+        *("bench", "--models", options.model, "--sizes", str(options.size), "--classes", str(CLASSES)),
+        *("--backends", backends, "--runs", "10", "--warmup", "2", "--e2e-frames", "30", "--out", str(out / "bench")),
+    )
+    summary = _summary(options, deployed, frame, class_name, time.perf_counter() - started)
+    log(summary["text"])
+    return summary
+
+
+def _summary(options: QuickstartOptions, deployed: Path, frame: Path, class_name: str, seconds: float) -> dict:
+    out = options.out
+    metrics = json.loads((out / "eval.json").read_text())
+    export_report = json.loads((out / "export" / "export_report.json").read_text())
+    stats = json.loads((out / "run_stats.json").read_text())
+    bench = json.loads((out / "bench" / "results.json").read_text())
+    stem = f"{frame.stem}_{class_name}_gradcam"
+    files = {
+        "dataset": out / "data" / "VOCdevkit" / "VOC2012",
+        "checkpoint": out / "train" / "weights" / "best.pt",
+        "training curves": out / "train" / "curves.png",
+        "metrics": out / "eval.json",
+        "ONNX model": out / "export" / "model.onnx",
+        "INT8 ONNX model": out / "export" / "model.int8.onnx",
+        "export report": out / "export" / "export_report.json",
+        "deployed model": deployed,
+        "segmented video": out / "overlay.mp4",
+        "Grad-CAM": out / "explain" / f"{stem}.png",
+        "Grad-CAM sweep": out / "explain" / f"{stem}_sweep.png",
+        "benchmark report": out / "bench" / "report.md",
+    }
+    missing = [f"{name} ({path})" for name, path in files.items() if not path.exists()]
+    if missing:
+        raise EdgesegError(f"the quickstart finished but these are missing: {', '.join(missing)}")
+    parity = {p["name"]: p for p in export_report["parity"] if "argmax_agreement" in p}
+    lines = [
+        "",
+        f"quickstart done in {seconds / 60:.1f} min: everything is in {out}",
+        "",
+        f"  val mIoU {metrics['mIoU']:.4f} ({options.model}, {options.epochs} epochs at {options.size}×{options.size}, "
+        f"{metrics['images']} val images)",
+    ]
+    for name, entry in parity.items():
+        delta = "" if entry["delta_mIoU"] is None else f", ΔmIoU {entry['delta_mIoU']:+.4f}"
+        lines.append(f"  {name}: argmax agreement {entry['argmax_agreement']:.3%}{delta}")
+    lines.append(
+        f"  edgeseg run: {stats['fps']:.1f} FPS end to end over {stats['frames']} frames of 640×480 ({deployed.name})"
+    )
+    lines.append(f"  latency at {options.size}×{options.size}, p50 of batch 1, {options.model} with each decoder:")
+    for row in bench["rows"]:
+        if "error" not in row:
+            lines.append(f"    {row['upsample']:<10} {row['backend']:<16} {row['p50_ms']:8.2f} ms")
+    for name, reason in bench["skipped"].items():
+        lines.append(f"    {name:<27} skipped: {reason[:90]}")
+    lines += ["", "  files:"] + [f"    {name:<17} {path}" for name, path in files.items()]
+    lines += ["", "next: edgeseg --help, and docs/ for your own data, export choices and a Jetson"]
+    return {
+        "seconds": seconds,
+        "mIoU": metrics["mIoU"],
+        "fps": stats["fps"],
+        "files": {k: str(v) for k, v in files.items()},
+        "text": "\n".join(lines),
+    }
