@@ -38,6 +38,38 @@ def bench_latency() -> dict[tuple[str, str, str], float]:
     return {(r["model"], r["upsample"], r["backend"]): r["p50_ms"] for r in rows if "error" not in r}
 
 
+def markdown(result: dict) -> list[str]:
+    settings, rows = result["settings"], result["rows"]
+    lines = [
+        "# Decoder A/B: same seed, data and budget",
+        "",
+        f"`edgeseg data synth` ({settings['images']} images, {settings['size']} px, 4 classes), then per variant "
+        f"`edgeseg train --size {settings['size']} --epochs {settings['epochs']} --batch-size {settings['batch_size']} "
+        f"--lr {settings['lr']} --seed {settings['seed']}` (no pretrained weights) and `edgeseg eval` of its best.pt "
+        f"on the val split; commit {result['commit']}, {result['machine']}. Latency: p50 at 512×512, 2 threads, "
+        "from `bench_cpu_512/report.md`.",
+        "",
+        "| model | decoder | mIoU | mPA | mPrecision | pixel acc. | params M | GFLOPs @512 | PyTorch ms | ORT ms |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+
+    def ms(value):
+        return "—" if value is None else f"{value:.0f}"
+
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['upsample']} | {r['mIoU']:.4f} | {r['mPA']:.4f} | {r['mPrecision']:.4f} "
+            f"| {r['pixel_accuracy']:.4f} | {r['params_m']:.2f} | {r['gflops_512']:.0f} | {ms(r['torch_p50_ms_512'])} "
+            f"| {ms(r['ort_p50_ms_512'])} |"
+        )
+    return [
+        *lines,
+        "",
+        "The report's table 3 for comparison (PASCAL VOC, 512×512, its own training): classic U-Net mIoU 53.02, "
+        "mPA 66.05, mPrecision 73.85; improved U-Net (VGG16, bilinear) 57.55, 69.94, 75.61.",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="model:upsample pairs, comma-separated")
@@ -85,34 +117,7 @@ def main() -> None:
         )
     commit = git_commit()
     result = {"settings": vars(args) | {"work": str(args.work)}, "commit": commit, "machine": machine(), "rows": rows}
-    lines = [
-        "# Decoder A/B: same seed, data and budget",
-        "",
-        f"`edgeseg data synth` ({args.images} images, {args.size} px, 4 classes), then per variant `edgeseg train "
-        f"--size {args.size} --epochs {args.epochs} --batch-size {args.batch_size} --lr {args.lr} --seed {args.seed}` "
-        f"(no pretrained weights) and `edgeseg eval` of its best.pt on the val split; commit {commit}, "
-        f"{result['machine']}. Latency: p50 at 512×512, 2 threads, from `bench_cpu_512/report.md`.",
-        "",
-        "| model | decoder | mIoU | mPA | mPrecision | pixel acc. | params M | GFLOPs @512 | PyTorch ms | ORT ms "
-        "| train s |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-
-    def ms(value):
-        return "—" if value is None else f"{value:.0f}"
-
-    for r in rows:
-        lines.append(
-            f"| {r['model']} | {r['upsample']} | {r['mIoU']:.4f} | {r['mPA']:.4f} | {r['mPrecision']:.4f} "
-            f"| {r['pixel_accuracy']:.4f} | {r['params_m']:.2f} | {r['gflops_512']:.0f} | {ms(r['torch_p50_ms_512'])} "
-            f"| {ms(r['ort_p50_ms_512'])} | {r['train_seconds']:.0f} |"
-        )
-    lines += [
-        "",
-        "The report's table 3 for comparison (PASCAL VOC, 512×512, its own training): classic U-Net mIoU 53.02, "
-        "mPA 66.05, mPrecision 73.85; improved U-Net (VGG16, bilinear) 57.55, 69.94, 75.61.",
-    ]
-    save("decoder_ab", result, lines)
+    save("decoder_ab", result, markdown(result))
 
 
 if __name__ == "__main__":
