@@ -34,6 +34,11 @@ def _save(fig, path: Path) -> None:
     _pyplot().close(fig)
 
 
+def _cam_title(title: str, cam: np.ndarray) -> str:
+    """A blank map is a finding, not a failure: this layer holds no evidence for the class (ReLU(Σ w·A) = 0)."""
+    return title if np.any(cam > 0) else f"{title}\n(no positive evidence)"
+
+
 def save_row(
     path: Path,
     image: np.ndarray,
@@ -47,7 +52,12 @@ def save_row(
     plt = _pyplot()
     coloured = palette[mask]
     overlay = cv2.addWeighted(image, alpha, coloured, 1 - alpha, 0)
-    panels = (("image", image), ("prediction", coloured), ("overlay", overlay), ("Grad-CAM", heatmap_on(image, cam)))
+    panels = (
+        ("image", image),
+        ("prediction", coloured),
+        ("overlay", overlay),
+        (_cam_title("Grad-CAM", cam), heatmap_on(image, cam)),
+    )
     fig, axes = plt.subplots(1, 4, figsize=(16, 4.4))
     for ax, (name, panel) in zip(axes, panels):
         ax.imshow(panel)
@@ -68,6 +78,6 @@ def save_sweep(path: Path, image: np.ndarray, cams: dict[str, np.ndarray], title
         ax.axis("off")
     for index, (ax, (name, cam)) in enumerate(zip(axes.ravel(), cams.items())):
         ax.imshow(heatmap_on(image, cam))
-        ax.set_title(f"{index + 1}. {name}", fontsize=10)
+        ax.set_title(_cam_title(f"{index + 1}. {name}", cam), fontsize=10)
     fig.suptitle(title)
     _save(fig, path)

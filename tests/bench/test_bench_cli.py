@@ -51,10 +51,11 @@ def test_bench_writes_results_report_and_charts_and_compares(run_edgeseg, tmp_pa
 def test_bench_from_a_config_file_with_a_batch(run_edgeseg, tmp_path):
     config = tmp_path / "bench.yaml"
     config.write_text(
-        "models: [deeplabv3plus_mobilenetv2]\nupsample: bilinear\nbackends: torch,ort\nsizes: [32]\nbatch: 2\n"
+        "models: [deeplabv3plus_mobilenetv2]\nupsample: bilinear\nbackends: torch,ort\nsizes: [32]\nbatch: 3\nruns: 7\n"
     )
     out = tmp_path / "bench"
-    result = run_edgeseg("bench", "--config", config, "--runs", "2", "--warmup", "1", "--e2e-frames", "0", "--out", out)
+    flags = ["--runs", "2", "--batch", "2", "--warmup", "1", "--e2e-frames", "0", "--out", out]
+    result = run_edgeseg("bench", "--config", config, *flags)
     assert result.returncode == 0, result.stderr
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["runs"] == 2 and results["config"]["batch"] == 2  # the command line wins over the file

@@ -177,7 +177,8 @@ def test_opset_18_uses_the_dynamo_exporter(tiny_checkpoint, tmp_path):
 
 
 def test_dynamic_batch_onnx_runs_any_batch(run_edgeseg, tiny_checkpoint, tmp_path):
-    result = run_edgeseg("export", tiny_checkpoint, "--dynamic-batch", "--no-engine", "--out", tmp_path)
+    flags = ["--dynamic-batch", "--max-batch", "4", "--min-agreement", "0.99", "--no-engine"]
+    result = run_edgeseg("export", tiny_checkpoint, *flags, "--out", tmp_path)
     assert result.returncode == 0, result.stderr
     with OnnxRuntimeBackend(tmp_path / "model.onnx", provider="cpu") as backend:
         out = backend.infer({"images": np.zeros((3, 3, 32, 32), np.float32)})["logits"]

@@ -66,6 +66,10 @@ def test_video_to_video_writes_every_frame(run_edgeseg, tiny_onnx, tiny_video, t
         "--no-show",
         "--view",
         "side",
+        "--alpha",
+        "0.5",
+        "--classes",
+        "circle,rectangle",
     )
     assert result.returncode == 0, result.stderr
     written = read_video(tmp_path / "out.mp4")

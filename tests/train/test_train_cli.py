@@ -167,10 +167,15 @@ def test_nan_loss_stops_with_a_clear_message(run_edgeseg, tiny_dataset, tmp_path
 def test_config_file_and_command_line(run_edgeseg, tiny_dataset, tmp_path):
     config = tmp_path / "train.yaml"
     config.write_text("epochs: 1\nscheduler: step\nstep_gamma: 0.5\nloss: focal\nbatch_size: 3\n")
-    result = run_edgeseg(*train_args(tiny_dataset, tmp_path, "cfg"), "--config", config, "--batch-size", "4")
+    flags = ["--batch-size", "4", "--scheduler", "poly", "--step-gamma", "0.9", "--optimizer", "adamw"]
+    flags += ["--freeze-lr", "0.001", "--no-amp"]
+    result = run_edgeseg(*train_args(tiny_dataset, tmp_path, "cfg"), "--config", config, *flags)
     assert result.returncode == 0, result.stderr
     saved = (tmp_path / "cfg" / "args.yaml").read_text()
-    assert "scheduler: step" in saved and "loss: focal" in saved and "batch_size: 4" in saved
+    assert "loss: focal" in saved  # from the file
+    for line in ("batch_size: 4", "scheduler: poly", "step_gamma: 0.9", "optimizer: adamw", "freeze_lr: 0.001"):
+        assert line in saved  # the command line wins over the file
+    assert "amp: false" in saved
     config.write_text("epochs: 1\nlearning_rate: 3\n")
     result = run_edgeseg(*train_args(tiny_dataset, tmp_path, "cfg2"), "--config", config)
     assert result.returncode == 1 and "unknown option(s) learning_rate" in result.stderr
