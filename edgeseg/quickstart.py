@@ -31,7 +31,7 @@ class QuickstartOptions:
     model: str = "deeplabv3plus_mobilenetv2"
     images: int = 200
     size: int = 128
-    epochs: int = 10
+    epochs: int = 15
 
 
 class Steps:
@@ -129,7 +129,7 @@ def run_quickstart(options: QuickstartOptions, log: Callable[[str], None] = prin
     steps.run(
         "benchmark both decoders on this machine's backends",
         *("bench", "--models", options.model, "--sizes", str(options.size), "--classes", str(CLASSES)),
-        *("--backends", backends, "--runs", "10", "--warmup", "2", "--e2e-frames", "30", "--out", str(out / "bench")),
+        *("--backends", backends, "--runs", "30", "--warmup", "5", "--e2e-frames", "30", "--out", str(out / "bench")),
     )
     summary = _summary(options, deployed, frame, class_name, time.perf_counter() - started)
     log(summary["text"])

@@ -33,12 +33,14 @@ class TrainingDiverged(EdgesegError):
 
 
 def new_run_dir(project: str, name: str, exist_ok: bool) -> Path:
-    """runs/<name>, or runs/<name>2, runs/<name>3 … so an earlier run is never overwritten."""
+    """runs/<name>, or runs/<name>-2, runs/<name>-3 … so an earlier run is never overwritten.
+
+    The dash keeps names that end in a digit readable (mobilenetv2-2, not mobilenetv22)."""
     base = Path(project) / name
     if exist_ok or not base.exists():
         return base
     index = 2
-    while (candidate := Path(project) / f"{name}{index}").exists():
+    while (candidate := Path(project) / f"{name}-{index}").exists():
         index += 1
     return candidate
 

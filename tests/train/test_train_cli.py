@@ -252,3 +252,14 @@ def test_two_process_gloo_run_trains(tiny_dataset, tmp_path):
     assert len(rows) == 2  # written once, by rank 0
     payload = torch.load(tmp_path / "ddp" / "weights" / "last.pt", weights_only=True)
     assert payload["train_state"]["position"]["epoch"] == 2
+
+
+def test_new_run_dirs_never_overwrite(tmp_path):
+    from edgeseg.train.trainer import new_run_dir
+
+    assert new_run_dir(str(tmp_path), "mobilenetv2", exist_ok=False) == tmp_path / "mobilenetv2"
+    (tmp_path / "mobilenetv2").mkdir()
+    assert new_run_dir(str(tmp_path), "mobilenetv2", exist_ok=False) == tmp_path / "mobilenetv2-2"
+    (tmp_path / "mobilenetv2-2").mkdir()
+    assert new_run_dir(str(tmp_path), "mobilenetv2", exist_ok=False) == tmp_path / "mobilenetv2-3"
+    assert new_run_dir(str(tmp_path), "mobilenetv2", exist_ok=True) == tmp_path / "mobilenetv2"
