@@ -77,6 +77,20 @@ def _frame_and_class(video: Path, model: Path, out: Path) -> tuple[Path, str]:
     return path, meta["class_names"][int(counts.argmax())]
 
 
+def _last_decoder_layer(checkpoint: Path) -> str:
+    """The last activation before the classifier: where the class evidence the network used is gathered.
+
+    On the synthetic data, classes differ in colour, so a network may decide from shallow features alone
+    and its deepest encoder layers hold no positive evidence; the sweep shows that, this layer shows the rest.
+    """
+    from torch import nn
+
+    from edgeseg.train.checkpoint import model_from_checkpoint
+
+    model, _, _ = model_from_checkpoint(checkpoint)
+    return [name for name, m in model.named_modules() if isinstance(m, nn.ReLU) and not name.startswith("backbone")][-1]
+
+
 def run_quickstart(options: QuickstartOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
     out, started = options.out, time.perf_counter()
     data, run_name = out / "data", "train"
@@ -120,8 +134,8 @@ def run_quickstart(options: QuickstartOptions, log: Callable[[str], None] = prin
     )
     frame, class_name = _frame_and_class(video, export / "model.onnx", out / "explain")
     steps.run(
-        f"explain the prediction of {class_name!r} in a frame with Grad-CAM",
-        *("explain", str(best), str(frame), "--class", class_name, "--sweep"),
+        f"explain the prediction of {class_name!r} in a frame with Grad-CAM, encoder layer by layer",
+        *("explain", str(best), str(frame), "--class", class_name, "--sweep", "--layer", _last_decoder_layer(best)),
         *("--mask-from", str(export / "model.onnx"), "--out", str(out / "explain")),
     )
     # The same architecture (untrained weights: latency depends on shapes only), with both decoders.

@@ -14,7 +14,9 @@ def explain_command(
     checkpoint: Path = typer.Argument(..., help="A .pt from `edgeseg train`."),
     images: Optional[Path] = typer.Argument(None, help="An image, or a folder of images."),
     class_name: Optional[str] = typer.Option(None, "--class", help="The class to explain (a name from the model)."),
-    layer: Optional[str] = typer.Option(None, help="Layer to explain [default: the deepest encoder layer]."),
+    layer: Optional[str] = typer.Option(
+        None, help="Layer to explain (with --sweep: added after the encoder's) [default: the deepest encoder layer]."
+    ),
     sweep: bool = typer.Option(False, "--sweep", help="Also draw every encoder layer's CAM, shallow to deep."),
     method: str = typer.Option("gradcam", help="gradcam, gradcam++, xgradcam or hirescam."),
     mask_from: Optional[Path] = typer.Option(None, help="Explain the mask a deployed .onnx/.engine predicts."),
@@ -44,15 +46,20 @@ def explain_command(
         raise EdgesegError("pass IMAGE (or a folder) and --class NAME, or --list-layers")
     if method not in METHODS:
         raise EdgesegError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
-    if layer and sweep:
-        raise EdgesegError("pass --layer NAME or --sweep, not both")
     pick_class(meta, class_name)
     if not images.exists():
         raise EdgesegError(f"not found: {images}")
     paths = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if images.is_dir() else [images]
     if not paths:
         raise EdgesegError(f"no images in {images}")
-    labels = encoder if sweep else {layer: layer} if layer else dict([list(encoder.items())[-1]])
+    # The row figure explains the last of these: --layer, else the deepest encoder layer. --sweep draws the
+    # encoder shallow to deep, then --layer (a decoder layer, say) as the last panel.
+    labels = dict(encoder) if sweep else {}
+    if layer:
+        labels.pop(layer, None)
+        labels[layer] = encoder.get(layer, layer)
+    elif not sweep:
+        labels = dict([list(encoder.items())[-1]])
     deployed = None
     if mask_from is not None:
         from edgeseg.runtime.backends import open_model

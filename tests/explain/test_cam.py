@@ -167,3 +167,15 @@ def test_cli_errors(run_edgeseg, tiny_checkpoint, tiny_dataset, tmp_path):
         result = run_edgeseg("explain", tiny_checkpoint, *args, "--out", tmp_path)
         assert result.returncode == 1, args
         assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_sweep_with_a_decoder_layer_adds_it_last(run_edgeseg, tiny_checkpoint, tiny_dataset, tmp_path):
+    image = sorted((tiny_dataset / "VOCdevkit" / "VOC2012" / "JPEGImages").glob("*.jpg"))[0]
+    args = ("explain", tiny_checkpoint, image, "--class", "background", "--sweep", "--out", tmp_path)
+    result = run_edgeseg(*args, "--layer", "fuse.1")
+    assert result.returncode == 0, result.stderr
+    sweep = np.load(tmp_path / f"{image.stem}_background_gradcam_sweep.npz")
+    assert sweep.files[-1] == "fuse_1" and sweep.files[0] == "backbone_features_0"
+    assert len(sweep.files) == 1 + 18  # the stem and 17 inverted residual blocks, then the decoder layer
+    row = np.load(tmp_path / f"{image.stem}_background_gradcam.npy")
+    assert np.allclose(row, sweep["fuse_1"], atol=1e-3)  # the row figure explains --layer
