@@ -52,29 +52,36 @@ class Steps:
 
 
 def _frame_and_class(video: Path, model: Path, out: Path) -> tuple[Path, str]:
-    """The middle frame of the video as a PNG, and the foreground class the deployed model sees most in it."""
+    """Of a few frames across the video, the one where the deployed model sees the most of one foreground
+    class, saved as a PNG, and that class."""
     import cv2
 
     from edgeseg.runtime.backends import open_model
     from edgeseg.runtime.segmenter import Segmenter
 
     capture = cv2.VideoCapture(str(video))
-    capture.set(cv2.CAP_PROP_POS_FRAMES, capture.get(cv2.CAP_PROP_FRAME_COUNT) // 2)
-    ok, frame = capture.read()
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    best: tuple[int, np.ndarray, int] = (0, np.empty(0), 0)
+    backend, meta = open_model(model, provider="cpu")
+    with backend:
+        segmenter = Segmenter(backend, meta)
+        for position in np.linspace(0, max(count - 1, 0), 5).astype(int):
+            capture.set(cv2.CAP_PROP_POS_FRAMES, int(position))
+            ok, frame = capture.read()
+            if not ok:
+                continue
+            counts = np.bincount(segmenter(frame).ravel(), minlength=len(meta["class_names"]))
+            counts[0] = 0  # background explains nothing interesting
+            if counts.max() > best[0]:
+                best = (int(counts.max()), frame, int(counts.argmax()))
     capture.release()
-    if not ok:
-        raise EdgesegError(f"cannot read a frame of {video}")
+    pixels, frame, class_index = best
+    if not pixels:
+        raise EdgesegError("the trained model sees no object in the video; train longer with --epochs")
     out.mkdir(parents=True, exist_ok=True)
     path = out / "frame.png"
     cv2.imwrite(str(path), frame)
-    backend, meta = open_model(model, provider="cpu")
-    with backend:
-        mask = Segmenter(backend, meta)(frame)
-    counts = np.bincount(mask.ravel(), minlength=len(meta["class_names"]))
-    counts[0] = 0  # background explains nothing interesting
-    if not counts.any():
-        raise EdgesegError("the trained model sees no object in the video frame; train longer with --epochs")
-    return path, meta["class_names"][int(counts.argmax())]
+    return path, meta["class_names"][class_index]
 
 
 def _last_decoder_layer(checkpoint: Path) -> str:
