@@ -15,7 +15,8 @@ pytestmark = pytest.mark.slow
 def test_quickstart_end_to_end(run_edgeseg, tmp_path):
     out = tmp_path / "qs"
     # A budget small enough for CI and big enough for the model to find objects to explain.
-    result = run_edgeseg("quickstart", "--out", out, "--epochs", "6", "--images", "120", "--size", "96", timeout=900)
+    flags = ["--model", "deeplabv3plus_mobilenetv2", "--epochs", "6", "--images", "120", "--size", "96"]
+    result = run_edgeseg("quickstart", "--out", out, *flags, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     text = result.stdout
     for command in ("data synth", "train", "eval", "export", "data video", "run", "explain", "bench"):
