@@ -3,7 +3,8 @@ class's ground-truth region, relative to the region's share of the image (1.0 = 
 
     python benchmarks/gradcam_pointing.py CHECKPOINT --data DATA [--images 20] [--name NAME]
 
-For every encoder layer × method, averaged over (val image, foreground class present and predicted).
+For every encoder layer (then the decoder's last activation, for reference) × method, averaged over (val image,
+foreground class present and predicted).
 Writes benchmarks/results/gradcam_pointing_<NAME>.{json,md}.
 """
 
@@ -17,7 +18,7 @@ import torch
 from results_io import save
 
 from edgeseg.data.voc import load_split, read_sample
-from edgeseg.explain.cam import METHODS, ClassAbsent, encoder_layers, explain
+from edgeseg.explain.cam import METHODS, ClassAbsent, encoder_layers, explain, last_decoder_layer
 from edgeseg.runtime.preprocess import NEAREST, fit, preprocess_for
 from edgeseg.train.checkpoint import model_from_checkpoint
 
@@ -31,7 +32,8 @@ def main() -> None:
     args = parser.parse_args()
     model, metadata, _ = model_from_checkpoint(args.checkpoint)
     meta = metadata.to_dict()
-    layers = encoder_layers(model)
+    decoder = last_decoder_layer(model)
+    layers = {**encoder_layers(model), decoder: f"decoder ({decoder})"}  # the encoder, then for reference the decoder
     split = load_split(args.data, "val")
     scores = {m: {name: [] for name in layers} for m in METHODS}
     for sample in split.samples[: args.images]:

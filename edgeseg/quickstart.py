@@ -85,17 +85,10 @@ def _frame_and_class(video: Path, model: Path, out: Path) -> tuple[Path, str]:
 
 
 def _last_decoder_layer(checkpoint: Path) -> str:
-    """The last activation before the classifier: where the class evidence the network used is gathered.
-
-    On the synthetic data, classes differ in colour, so a network may decide from shallow features alone
-    and its deepest encoder layers hold no positive evidence; the sweep shows that, this layer shows the rest.
-    """
-    from torch import nn
-
+    from edgeseg.explain.cam import last_decoder_layer
     from edgeseg.train.checkpoint import model_from_checkpoint
 
-    model, _, _ = model_from_checkpoint(checkpoint)
-    return [name for name, m in model.named_modules() if isinstance(m, nn.ReLU) and not name.startswith("backbone")][-1]
+    return last_decoder_layer(model_from_checkpoint(checkpoint)[0])
 
 
 def run_quickstart(options: QuickstartOptions, log: Callable[[str], None] = print) -> dict[str, Any]:

@@ -42,6 +42,15 @@ def encoder_layers(model: nn.Module) -> dict[str, str]:
     return {f"backbone.{name}": label for name, label in model.backbone.cam_layers().items()}
 
 
+def last_decoder_layer(model: nn.Module) -> str:
+    """The last activation before the classifier: where the class evidence the network used is gathered.
+
+    Where classes can be told apart by colour (the synthetic data), a network may decide from shallow
+    features alone and its deepest encoder layers hold no positive evidence; this layer still shows it.
+    """
+    return [name for name, m in model.named_modules() if isinstance(m, nn.ReLU) and not name.startswith("backbone")][-1]
+
+
 def conv_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
     return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
 
