@@ -38,12 +38,6 @@ BACKENDS: dict[str, BenchBackend] = {
     )
 }
 
-_ORT_PROVIDERS = {
-    "cpu": "CPUExecutionProvider",
-    "cuda": "CUDAExecutionProvider",
-    "tensorrt": "TensorrtExecutionProvider",
-}
-
 
 def unavailable_reason(backend: BenchBackend) -> str | None:
     """None when `backend` can run on this machine, else why not (said in the report beside the skip)."""
@@ -58,7 +52,9 @@ def unavailable_reason(backend: BenchBackend) -> str | None:
             import onnxruntime
         except ImportError:
             return "onnxruntime is not installed (pip install 'edgeseg[export]')"
-        wanted = _ORT_PROVIDERS[backend.provider]
+        from edgeseg.runtime.backends.onnxruntime import SHORT_NAMES
+
+        wanted = SHORT_NAMES[backend.provider]
         if wanted not in onnxruntime.get_available_providers():
             return (
                 f"this onnxruntime {onnxruntime.__version__} has no {wanted} "

@@ -74,7 +74,7 @@ def _torch_runner(job: dict[str, Any]) -> tuple[Callable[[], Any], Callable[[], 
     dtype = torch.float16 if job["precision"] == "fp16" else torch.float32
     model = build_bench_model(job["model"], job["upsample"], job["num_classes"]).to(device, dtype)
     # Host to host, as the other backends are timed (numpy in, numpy out): an application pays the copies.
-    x = np.random.default_rng(0).standard_normal((job["batch"], 3, job["size"], job["size"])).astype(np.float32)
+    x = _random_input(job)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.cuda.reset_peak_memory_stats()
@@ -89,24 +89,22 @@ def _torch_runner(job: dict[str, Any]) -> tuple[Callable[[], Any], Callable[[], 
     return call, memory
 
 
-def _runtime_runner(job: dict[str, Any], spin: bool = True) -> tuple[Any, Callable[[], Any]]:
-    from edgeseg.runtime.backends import open_model
+def _random_input(job: dict[str, Any]) -> np.ndarray:
+    shape = (job["batch"], 3, job["size"], job["size"])
+    return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
 
-    backend, _ = open_model(job["artifact"], provider=job["provider"], threads=job["threads"], spin=spin)
-    wanted = _ORT_PROVIDER_NAMES.get(job["provider"])
+
+def _runtime_runner(job: dict[str, Any]) -> tuple[Any, Callable[[], Any]]:
+    from edgeseg.runtime.backends import open_model
+    from edgeseg.runtime.backends.onnxruntime import SHORT_NAMES
+
+    backend, _ = open_model(job["artifact"], provider=job["provider"], threads=job["threads"])
+    wanted = SHORT_NAMES.get(job["provider"])
     if wanted and backend.provider != wanted:  # ONNX Runtime falls back to the CPU when a GPU provider fails
         backend.close()
         raise RuntimeError(f"ONNX Runtime could not start {wanted} here and fell back to {backend.provider}")
-    x = np.random.default_rng(0).standard_normal((job["batch"], 3, job["size"], job["size"])).astype(np.float32)
-    inputs = {backend.input_names[0]: x}
+    inputs = {backend.input_names[0]: _random_input(job)}
     return backend, lambda: backend.infer(inputs)
-
-
-_ORT_PROVIDER_NAMES = {
-    "cpu": "CPUExecutionProvider",
-    "cuda": "CUDAExecutionProvider",
-    "tensorrt": "TensorrtExecutionProvider",
-}
 
 
 def end_to_end(job: dict[str, Any]) -> dict[str, Any]:
