@@ -20,13 +20,15 @@ def synth(
     size: int = typer.Option(128, help="Long side of each image in pixels (the short side varies)."),
     classes: int = typer.Option(4, help="Number of classes, background included."),
     seed: int = typer.Option(0, help="Random seed: the same seed writes the same dataset."),
-    shape_only: bool = typer.Option(False, "--shape-only", help="Random colours: only a shape's form gives its class."),
+    cue: str = typer.Option(
+        "colour", help="What tells a shape's class: colour (its hue), shape (its form only) or outline (a rim's hue)."
+    ),
 ) -> None:
     """Write a synthetic dataset in exact VOC layout: textured backgrounds, overlapping shapes, 255 borders."""
     require("PIL", extra="train")
     from edgeseg.data.synth import synth_dataset
 
-    root = synth_dataset(out, images=images, size=size, num_classes=classes, seed=seed, shape_only=shape_only)
+    root = synth_dataset(out, images=images, size=size, num_classes=classes, seed=seed, cue=cue)
     typer.echo(f"wrote {images} images of {classes} classes to {root}")
 
 

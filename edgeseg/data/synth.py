@@ -19,6 +19,11 @@ from edgeseg.runtime.palette import voc_palette
 cv2 = require("cv2", extra="cv")
 
 SHAPES = ("circle", "rectangle", "triangle", "ellipse", "star", "diamond")
+# What tells a shape's class. colour: its hue (a small network learns it from the first layers alone).
+# shape: only its form, every fill a random hue. outline: only the hue of a thin rim, the fill random, so
+# a pixel inside a shape needs context from the rim, as a pixel inside a real object needs context from
+# the object: only deep layers see far enough.
+CUES = ("colour", "shape", "outline")
 
 
 def class_names(num_classes: int) -> list[str]:
@@ -68,27 +73,43 @@ def _shape_mask(kind: str, rng: np.random.Generator, height: int, width: int) ->
     return mask.astype(bool)
 
 
+def _colour(rng: np.random.Generator, hue: float) -> np.ndarray:
+    hsv = np.uint8([[[hue, rng.uniform(150, 255), rng.uniform(120, 255)]]])
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
+
+
 def synth_image(
-    rng: np.random.Generator, height: int, width: int, num_classes: int, shape_only: bool = False
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    num_classes: int,
+    cue: str = "colour",
+    paint: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One RGB uint8 image and its uint8 label (0 = background, 255 = boundary band).
 
-    shape_only: every shape gets a random hue, so only its form tells its class (harder; the deep
-    layers must learn shape, as they must on real data).
+    cue: what tells a shape's class (see CUES). paint: the generator for what only the shape and
+    outline cues draw, so that one seed gives the same layout and labels whatever the cue.
     """
+    paint = paint or rng
+    if cue not in CUES:
+        raise DataError(f"--cue must be one of {', '.join(CUES)}, got {cue!r}")
     image = _background(rng, height, width)
     label = np.zeros((height, width), np.uint8)
     hues = np.linspace(0, 180, num_classes, endpoint=False)  # OpenCV hue range is 0–180
+    ring = max(2, min(height, width) // 32)  # the outline cue's width
     for _ in range(rng.integers(2, 6)):
         k = int(rng.integers(1, num_classes))
         mask = _shape_mask(SHAPES[(k - 1) % len(SHAPES)], rng, height, width)
         if not mask.any():
             continue
-        hue = rng.uniform(0, 180) if shape_only else (hues[k] + rng.uniform(-6, 6)) % 180
-        hsv = np.uint8([[[hue, rng.uniform(150, 255), rng.uniform(120, 255)]]])
-        colour = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
+        class_hue = (hues[k] + rng.uniform(-6, 6)) % 180
+        fill = _colour(rng, class_hue if cue == "colour" else paint.uniform(0, 180))
         stripes = 12 * np.sin(np.arange(width) / rng.uniform(2, 6))[None, :, None]
-        image = np.where(mask[..., None], colour + stripes + rng.normal(0, 8, image.shape), image)
+        image = np.where(mask[..., None], fill + stripes + rng.normal(0, 8, image.shape), image)
+        if cue == "outline":
+            inner = cv2.erode(mask.astype(np.uint8), np.ones((2 * ring + 1,) * 2, np.uint8)).astype(bool)
+            image = np.where((mask & ~inner)[..., None], _colour(paint, class_hue), image)
         label[mask] = k
     band = max(1, min(height, width) // 80)
     edges = cv2.morphologyEx(label, cv2.MORPH_GRADIENT, np.ones((2 * band + 1,) * 2, np.uint8)) > 0
@@ -112,7 +133,7 @@ def synth_dataset(
     num_classes: int = 4,
     seed: int = 0,
     val_fraction: float = 0.2,
-    shape_only: bool = False,
+    cue: str = "colour",
 ) -> Path:
     """Write a synthetic VOC-format dataset to OUT/VOCdevkit/VOC2012 and return that folder."""
     if images < 2:
@@ -121,16 +142,18 @@ def synth_dataset(
         raise DataError(f"--classes must be between 2 and 255 (background included), got {num_classes}")
     if size < 16:
         raise DataError(f"--size must be at least 16 pixels, got {size}")
+    if cue not in CUES:
+        raise DataError(f"--cue must be one of {', '.join(CUES)}, got {cue!r}")
     root = Path(out) / "VOCdevkit" / "VOC2012"
     for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
         (root / folder).mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
+    rng, paint = np.random.default_rng(seed), np.random.default_rng([seed, 1])
     ids = [f"synth_{i:05d}" for i in range(images)]
     for image_id in ids:
         # VOC-like: the long side is `size`, the other side varies, so letterboxing is exercised.
         long_side, short_side = size, int(rng.integers(int(size * 0.7), size + 1))
         height, width = (long_side, short_side) if rng.random() < 0.3 else (short_side, long_side)
-        image, label = synth_image(rng, height, width, num_classes, shape_only)
+        image, label = synth_image(rng, height, width, num_classes, cue, paint)
         cv2.imwrite(
             str(root / "JPEGImages" / f"{image_id}.jpg"),
             cv2.cvtColor(image, cv2.COLOR_RGB2BGR),

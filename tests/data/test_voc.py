@@ -151,13 +151,22 @@ def test_data_check_on_a_folder_that_is_not_a_dataset(run_edgeseg, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_shape_only_changes_colours_not_labels(tmp_path):
+@pytest.mark.parametrize("cue", ["shape", "outline"])
+def test_cue_changes_colours_not_labels(run_edgeseg, tmp_path, cue):
     from edgeseg.data.synth import synth_dataset
 
     coloured = synth_dataset(tmp_path / "c", images=4, size=40, seed=3)
-    shapes = synth_dataset(tmp_path / "s", images=4, size=40, seed=3, shape_only=True)
+    result = run_edgeseg("data", "synth", tmp_path / cue, "--images", "4", "--size", "40", "--seed", "3", "--cue", cue)
+    assert result.returncode == 0, result.stderr
+    other = tmp_path / cue / "VOCdevkit" / "VOC2012"
     name = "synth_00002"
-    labels = [np.asarray(Image.open(root / "SegmentationClass" / f"{name}.png")) for root in (coloured, shapes)]
+    labels = [np.asarray(Image.open(root / "SegmentationClass" / f"{name}.png")) for root in (coloured, other)]
     assert np.array_equal(*labels)
-    images = [cv2.imread(str(root / "JPEGImages" / f"{name}.jpg")) for root in (coloured, shapes)]
+    images = [cv2.imread(str(root / "JPEGImages" / f"{name}.jpg")) for root in (coloured, other)]
     assert np.abs(images[0].astype(int) - images[1].astype(int)).mean() > 1
+
+
+def test_synth_rejects_an_unknown_cue(run_edgeseg, tmp_path):
+    result = run_edgeseg("data", "synth", tmp_path, "--cue", "texture")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: --cue must be one of colour, shape, outline, got 'texture'"
