@@ -5,20 +5,22 @@ class's ground-truth region, relative to the region's share of the image (1.0 = 
 
 For every encoder layer (then the decoder's last activation, for reference) × method, averaged over (val image,
 foreground class present in the ground truth and predicted by the model), then per class at the deepest encoder
-layer, beside occlusion: the same ratio for the rise of the target when one cell of that layer is zeroed (all
-channels), an attribution with the same zero baseline as Grad-CAM but no gradients, so it tells a CAM that misses
-the object from a layer whose activations there really lower the class score.
+layer, beside occlusion: the same ratio for the fall of the explained score when one cell of that layer is zeroed
+(all channels), an attribution with Grad-CAM's zero baseline but no gradients, so it tells a CAM that misses the
+object from a layer whose activations there really do not raise the class score.
 Writes benchmarks/results/gradcam_pointing_<NAME>.{json,md}.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+import yaml
 from results_io import save
 from torch import nn
 
@@ -63,6 +65,18 @@ def occlusion(model: nn.Module, image: torch.Tensor, k: int, target: torch.Tenso
 def pointing(cam: np.ndarray, region: np.ndarray) -> float:
     """Share of the map's mass inside the region ÷ the region's share of the image."""
     return (cam[region].sum() / cam.sum() if cam.sum() > 0 else 0.0) / region.mean()
+
+
+def training_record(checkpoint: Path) -> dict:
+    """How the checkpoint was trained, from the args.yaml and results.csv `edgeseg train` leaves beside weights/."""
+    run = checkpoint.parent.parent
+    if not (run / "args.yaml").is_file() or not (run / "results.csv").is_file():
+        return {}
+    args = yaml.safe_load((run / "args.yaml").read_text())
+    record = {k: args[k] for k in ("model", "data", "size", "epochs", "batch_size", "lr", "seed")}
+    with (run / "results.csv").open() as f:
+        record["best_val_mIoU"] = max((float(row["val_mIoU"]) for row in csv.DictReader(f)), default=None)
+    return record
 
 
 def fmt(x: float | None) -> str:
@@ -117,8 +131,10 @@ def main() -> None:
     per_class = {m: {c: mean(v) for c, v in ratios[m][deepest].items()} for m in METHODS}
     per_class["occlusion"] = {c: mean(v) for c, v in occluded.items()}
     cases = {c: len(v) for c, v in ratios["gradcam"][deepest].items()}
+    trained = training_record(args.checkpoint)
     result = {
         "checkpoint": str(args.checkpoint),
+        "trained": trained,
         "data": str(args.data),
         "cases": cases,
         "not_predicted": not_predicted,
@@ -135,6 +151,15 @@ def main() -> None:
         "Each cell: share of CAM mass inside the class's ground-truth region ÷ the region's share of the image "
         "(1 = chance).",
         "",
+    ]
+    if trained:
+        lines += [
+            f"Trained by `edgeseg train` (its args.yaml): {trained['model']} on `{trained['data']}` at "
+            f"{trained['size'][0]}×{trained['size'][1]}, {trained['epochs']} epochs, batch {trained['batch_size']}, "
+            f"lr {trained['lr']}, seed {trained['seed']}; best val mIoU {fmt(trained['best_val_mIoU'])}.",
+            "",
+        ]
+    lines += [
         "| layer | " + " | ".join(METHODS) + " |",
         "| --- |" + " ---: |" * len(METHODS),
     ]

@@ -73,6 +73,11 @@ def _shape_mask(kind: str, rng: np.random.Generator, height: int, width: int) ->
     return mask.astype(bool)
 
 
+def _check_cue(cue: str) -> None:
+    if cue not in CUES:
+        raise DataError(f"--cue must be one of {', '.join(CUES)}, got {cue!r}")
+
+
 def _colour(rng: np.random.Generator, hue: float) -> np.ndarray:
     hsv = np.uint8([[[hue, rng.uniform(150, 255), rng.uniform(120, 255)]]])
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
@@ -88,12 +93,11 @@ def synth_image(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One RGB uint8 image and its uint8 label (0 = background, 255 = boundary band).
 
-    cue: what tells a shape's class (see CUES). paint: the generator for what only the shape and
-    outline cues draw, so that one seed gives the same layout and labels whatever the cue.
+    cue: what tells a shape's class (see CUES). paint: a second generator for what only the shape and
+    outline cues draw; given one, the same `rng` gives the same layout and labels whatever the cue.
     """
-    paint = paint or rng
-    if cue not in CUES:
-        raise DataError(f"--cue must be one of {', '.join(CUES)}, got {cue!r}")
+    paint = paint if paint is not None else rng
+    _check_cue(cue)
     image = _background(rng, height, width)
     label = np.zeros((height, width), np.uint8)
     hues = np.linspace(0, 180, num_classes, endpoint=False)  # OpenCV hue range is 0–180
@@ -142,8 +146,7 @@ def synth_dataset(
         raise DataError(f"--classes must be between 2 and 255 (background included), got {num_classes}")
     if size < 16:
         raise DataError(f"--size must be at least 16 pixels, got {size}")
-    if cue not in CUES:
-        raise DataError(f"--cue must be one of {', '.join(CUES)}, got {cue!r}")
+    _check_cue(cue)
     root = Path(out) / "VOCdevkit" / "VOC2012"
     for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
         (root / folder).mkdir(parents=True, exist_ok=True)
