@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from results_io import save
 from torch import nn
 
@@ -28,6 +27,7 @@ from edgeseg.data.voc import load_split, read_sample
 from edgeseg.explain.cam import METHODS, ClassAbsent, encoder_layers, explain, last_decoder_layer
 from edgeseg.runtime.preprocess import NEAREST, fit, preprocess_for
 from edgeseg.train.checkpoint import model_from_checkpoint
+from edgeseg.train.config import load_yaml
 
 
 def occlusion(model: nn.Module, image: torch.Tensor, k: int, target: torch.Tensor, layer: str) -> np.ndarray:
@@ -72,7 +72,7 @@ def training_record(checkpoint: Path) -> dict:
     run = checkpoint.parent.parent
     if not (run / "args.yaml").is_file() or not (run / "results.csv").is_file():
         return {}
-    args = yaml.safe_load((run / "args.yaml").read_text())
+    args = load_yaml(run / "args.yaml")
     record = {k: args[k] for k in ("model", "data", "size", "epochs", "batch_size", "lr", "seed")}
     with (run / "results.csv").open() as f:
         record["best_val_mIoU"] = max((float(row["val_mIoU"]) for row in csv.DictReader(f)), default=None)
@@ -104,6 +104,7 @@ def main() -> None:
     for sample in split.samples[: args.images]:
         image, label = read_sample(sample, split.num_classes)
         tensor, placement = preprocess_for(image, meta)
+        x = torch.from_numpy(tensor)
         region_map = fit(label, placement, 255, NEAREST)
         for k in range(1, split.num_classes):
             region = region_map == k
@@ -111,14 +112,14 @@ def main() -> None:
                 continue
             for method in METHODS:
                 try:
-                    result = explain(model, torch.from_numpy(tensor), k, list(layers), method)
+                    result = explain(model, x, k, list(layers), method)
                 except ClassAbsent:
                     not_predicted[classes[k]] += 1
                     break
                 for name, cam in result.cams.items():
                     ratios[method][layers[name]][classes[k]].append(pointing(cam.numpy(), region))
             else:
-                drop = occlusion(model, torch.from_numpy(tensor), k, result.target, deepest_name)
+                drop = occlusion(model, x, k, result.target, deepest_name)
                 occluded[classes[k]].append(pointing(drop, region))
 
     def mean(values: list[float]) -> float | None:
