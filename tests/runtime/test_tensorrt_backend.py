@@ -1,5 +1,5 @@
 """The TensorRT backend's buffer and binding logic against FakeTensorRT / FakeCuda (test doubles: no TensorRT or
-GPU here); a real-TensorRT test runs where TensorRT exists."""
+GPU here); tests/export/test_real_tensorrt.py runs the real one where TensorRT exists (pytest -m tensorrt)."""
 
 from __future__ import annotations
 
@@ -70,21 +70,6 @@ def test_engine_that_does_not_deserialize(tmp_path):
     cuda = FakeCuda()
     with pytest.raises(EdgesegError, match="TensorRT could not load"):
         TensorRTBackend(_engine(tmp_path), trt=FakeTensorRT(cuda=cuda, engine_loads=False), cuda=cuda)
-
-
-def test_real_tensorrt_backend_matches_onnx_runtime(tiny_checkpoint, run_edgeseg, tmp_path):
-    pytest.importorskip("tensorrt", reason="TensorRT is not installed here (CI and dev machines have no GPU)")
-    from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
-
-    assert run_edgeseg("export", tiny_checkpoint, "--engine", "--out", tmp_path).returncode == 0
-    x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
-    with TensorRTBackend(tmp_path / "model.engine") as trt_backend, OnnxRuntimeBackend(tmp_path / "model.onnx") as ort:
-        np.testing.assert_allclose(
-            trt_backend.infer({"images": x})["logits"], ort.infer({"images": x})["logits"], atol=1e-3
-        )
-
-
-test_real_tensorrt_backend_matches_onnx_runtime = pytest.mark.tensorrt(test_real_tensorrt_backend_matches_onnx_runtime)
 
 
 # --- The defects of issue 13, each a test that failed before its fix. ---
