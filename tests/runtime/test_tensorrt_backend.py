@@ -75,18 +75,19 @@ def test_engine_that_does_not_deserialize(tmp_path):
 # --- The defects of issue 13, each a test that failed before its fix. ---
 
 
-def test_pycuda_backend_runs_in_another_thread(tmp_path, monkeypatch):
+@pytest.mark.parametrize("integrated", [False, True], ids=["copies", "mapped"])
+def test_pycuda_backend_runs_in_another_thread(tmp_path, monkeypatch, integrated):
     # Defect 1: made in the main thread (where pycuda.autoinit's context is current), run in the pipeline's
     # inference thread, where no context is current unless the backend pushes one.
     import threading
 
     from ..export.fake_cuda import FakePyCudaDriver, install_fake_pycuda
 
-    driver = FakePyCudaDriver()
+    driver = FakePyCudaDriver(integrated=integrated)
     install_fake_pycuda(monkeypatch, driver)
     trt = FakeTensorRT("10.3.0", cuda=driver)
     backend = TensorRTBackend(_engine(tmp_path), trt=trt, log=lambda m: None)
-    assert backend.cuda.name == "pycuda"
+    assert backend.cuda.name == "pycuda" and backend.zero_copy is integrated
     results, errors = [], []
 
     def work():
