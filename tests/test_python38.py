@@ -94,3 +94,42 @@ def test_typer_signatures_evaluate_on_python_38():
             if isinstance(annotation, str) and _new_style(annotation):
                 bad.append(f"edgeseg {name} --{parameter.name}: {annotation}")
     assert bad == [], "typer evaluates these at run time; Python 3.8 cannot (use typing.List / Optional)"
+
+
+_GENERIC_BUILTINS = {"list", "tuple", "dict", "set", "frozenset", "type"}
+
+
+def _runtime_generic_subscripts(tree: ast.Module) -> list[str]:
+    """list[int], Callable[…] from collections.abc, … evaluated at run time: TypeError on Python 3.8.
+
+    Annotations are skipped: `from __future__ import annotations` keeps them unevaluated.
+    """
+    from_abc = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "collections.abc"
+        for alias in node.names
+    }
+    annotations = set()
+    for node in ast.walk(tree):
+        for child in (getattr(node, "annotation", None), getattr(node, "returns", None)):
+            if child is not None:
+                annotations |= {id(n) for n in ast.walk(child)}
+    return [
+        f"line {node.lineno}: {ast.unparse(node)}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Subscript)
+        and isinstance(node.value, ast.Name)
+        and node.value.id in _GENERIC_BUILTINS | from_abc
+        and id(node) not in annotations
+    ]
+
+
+@pytest.mark.parametrize("path", _lean_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_no_generic_subscripts_evaluated_at_run_time(path):
+    assert _runtime_generic_subscripts(ast.parse(path.read_text())) == []
+
+
+def test_the_subscript_check_can_fail():
+    code = "from collections.abc import Callable\nPredict = Callable[[int], int]\ndef f(x: list[int]) -> None: ...\n"
+    assert _runtime_generic_subscripts(ast.parse(code)) == ["line 2: Callable[[int], int]"]
