@@ -162,3 +162,15 @@ def test_install_hints(jetson):
         require("edgeseg_no_such_module", "export")
     jetson("a file Jetson Linux did not write\n")
     assert jetson_release().jetpack == "unknown"  # still a Jetson: the file exists
+
+
+def test_doctor_exits_1_when_nothing_can_run_a_model(run_python_without):
+    result = run_python_without(
+        "import sys\n"
+        "sys.argv = ['edgeseg', 'doctor']\n"
+        "from edgeseg.cli import main\n"
+        "main()\n",
+        blocked=("onnxruntime", "tensorrt"),
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "edgeseg run cannot run a model here: fix the rows marked missing"
