@@ -61,14 +61,21 @@ class CudaPython:
         """True where the GPU shares the host's memory (a Jetson): mapped host memory then needs no copies."""
         return bool(self._properties().integrated)
 
-    def mapped_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> tuple[np.ndarray, int]:
-        """Pinned host memory mapped into the device's address space: the array and its device pointer."""
+    def _host_array(self, shape: tuple[int, ...], dtype: np.dtype, flags: int) -> tuple[np.ndarray, int]:
+        """cudaHostAlloc'd memory as a numpy array (freed by `release`), and its host address."""
         nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        pointer = int(self._call(self.rt.cudaHostAlloc(nbytes, self.rt.cudaHostAllocMapped)))
+        pointer = int(self._call(self.rt.cudaHostAlloc(nbytes, flags)))
         self._pinned.append(pointer)
-        device = int(self._call(self.rt.cudaHostGetDevicePointer(pointer, 0)))
         buffer = np.ctypeslib.as_array((ctypes.c_byte * nbytes).from_address(pointer))
-        return buffer.view(dtype).reshape(shape), device
+        return buffer.view(dtype).reshape(shape), pointer
+
+    def mapped_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> tuple[np.ndarray, int]:
+        """Pinned host memory mapped into the device's address space: the array and its device pointer.
+
+        64-bit Linux has unified addressing, so no cudaSetDeviceFlags(cudaDeviceMapHost) is needed first.
+        """
+        array, pointer = self._host_array(shape, dtype, self.rt.cudaHostAllocMapped)
+        return array, int(self._call(self.rt.cudaHostGetDevicePointer(pointer, 0)))
 
     def malloc(self, nbytes: int) -> int:
         return int(self._call(self.rt.cudaMalloc(nbytes)))
@@ -77,11 +84,7 @@ class CudaPython:
         self._call(self.rt.cudaFree(pointer))
 
     def pinned_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        pointer = int(self._call(self.rt.cudaMallocHost(nbytes)))
-        self._pinned.append(pointer)
-        buffer = np.ctypeslib.as_array((ctypes.c_byte * nbytes).from_address(pointer))
-        return buffer.view(dtype).reshape(shape)
+        return self._host_array(shape, dtype, 0)[0]  # 0: cudaHostAllocDefault, what cudaMallocHost does
 
     def stream(self) -> int:
         return int(self._call(self.rt.cudaStreamCreate()))

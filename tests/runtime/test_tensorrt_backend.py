@@ -169,5 +169,7 @@ def test_cuda_python_maps_pinned_memory_on_an_integrated_gpu(monkeypatch):
     array, device = cuda.mapped_empty((2, 3), np.float32)
     array[...] = 5.0
     assert array.shape == (2, 3) and device in cudart.mapped and array.ctypes.data == device
+    pinned = cuda.pinned_empty((4,), np.float32)  # the discrete-GPU staging buffer: pinned, not mapped
+    assert pinned.ctypes.data in cudart.host and pinned.ctypes.data not in cudart.mapped
     cuda.release()
-    assert cudart.freed == [device]
+    assert cudart.freed == [device, pinned.ctypes.data]
