@@ -38,6 +38,7 @@ _JETSON_HINTS = {
     "onnxruntime-gpu": "PyPI has no onnxruntime-gpu for Jetson; build a TensorRT engine instead "
     "(edgeseg export model.onnx) and run model.engine",
     "torch": "train on a desktop; on a Jetson use NVIDIA's PyTorch wheel for this JetPack, not pip's torch",
+    "PIL": f"pip install pillow {_NUMPY}",  # for --verify DATA; the train extra installs nothing on JetPack 5
 }
 _DESKTOP_HINTS = {
     "tensorrt": "pip install tensorrt (Linux or Windows on x86_64 with an NVIDIA GPU and driver)",
@@ -63,9 +64,12 @@ def install_hint(module: str, extra: str | None = None) -> str:
     if module in _JETSON_HINTS:
         return _JETSON_HINTS[module]
     if module == "cuda":
-        if jetson.cuda.startswith("11."):  # cuda-python has no 11.4 release; pycuda builds against JetPack's CUDA
-            return f"pip install pycuda (it builds against JetPack {jetson.jetpack}'s CUDA {jetson.cuda})"
-        return f"pip install 'cuda-python=={jetson.cuda}.*' (the CUDA of JetPack {jetson.jetpack})"
+        if jetson.cuda.startswith("12."):
+            return f"pip install 'cuda-python=={jetson.cuda}.*' (the CUDA of JetPack {jetson.jetpack})"
+        if jetson.cuda == "unknown":
+            return "pip install cuda-python of the CUDA version `nvcc --version` shows, or pip install pycuda"
+        # cuda-python has no release for JetPack 5's CUDA 11.4; pycuda builds against the installed CUDA.
+        return f"pip install pycuda (it builds against JetPack {jetson.jetpack}'s CUDA {jetson.cuda})"
     if extra:
         return f"pip install 'edgeseg[{extra}]' {_NUMPY}"
     return f"pip install {module} {_NUMPY}"

@@ -160,8 +160,10 @@ def test_install_hints(jetson):
     assert "python3-libnvinfer" in install_hint("tensorrt")
     with pytest.raises(MissingDependencyError, match=r"pip install 'edgeseg\[export\]' 'numpy<2'$"):
         require("edgeseg_no_such_module", "export")
+    assert install_hint("PIL", "train") == "pip install pillow 'numpy<2'"  # the train extra is empty on JetPack 5
     jetson("a file Jetson Linux did not write\n")
     assert jetson_release().jetpack == "unknown"  # still a Jetson: the file exists
+    assert "nvcc --version" in install_hint("cuda")
 
 
 def test_doctor_exits_1_when_nothing_can_run_a_model(run_python_without):
