@@ -130,9 +130,13 @@ def check_cuda_binding(gpu: GpuFacts | None) -> Check:
     return Check("cuda binding", MISSING, "neither cuda-python nor pycuda", install_hint("cuda"))
 
 
-def check_gpu(gpu: GpuFacts | None) -> Check:
+def check_gpu(gpu: GpuFacts | None, jetson: JetsonRelease | None) -> Check:
     if gpu is None:
-        return Check("gpu", MISSING, "none (no CUDA driver, libcuda.so.1)", "TensorRT engines need an NVIDIA GPU")
+        if jetson:  # a Jetson always has its GPU: the driver library is what is missing
+            hint = "JetPack's CUDA driver is not visible: in a container, run it with --runtime nvidia"
+        else:
+            hint = "TensorRT engines need an NVIDIA GPU and its driver"
+        return Check("gpu", MISSING, "none (no CUDA driver, libcuda.so.1)", hint)
     kind = "integrated: zero-copy buffers" if gpu.integrated else "discrete"
     return Check("gpu", OK, f"{gpu.name}, compute {gpu.capability}, {kind}, driver CUDA {gpu.driver_cuda}")
 
@@ -241,7 +245,7 @@ def diagnose(model: Path | None = None, probe_gpu: Callable[[], GpuFacts | None]
         check_opencv(jetson),
         tensorrt,
         check_cuda_binding(gpu),
-        check_gpu(gpu),
+        check_gpu(gpu, jetson),
         check_dla(trt, gpu),
         check_onnxruntime(jetson),
         check_torch(jetson),
