@@ -7,9 +7,9 @@ per-pixel argmax agreement, and with labelled images the mIoU of both and the pe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable  # typing's: the alias below is evaluated at run time (Python 3.8)
 
 import numpy as np
 

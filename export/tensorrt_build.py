@@ -2,10 +2,13 @@
 
 What differs between TensorRT versions is decided in `plan_build`, a pure function tested on any
 machine; `build_engine` only carries the plan out through the API:
-  ≤ 9:  explicit-batch network flag; FP16/INT8 builder flags; INT8 through a calibrator.
-  10:   networks are always explicit batch (the flag is deprecated); FP16/INT8 flags still exist.
-  ≥ 11: strongly typed networks only: precision comes from the graph, so FP16 parses model.fp16.onnx
-        and INT8 parses the QDQ model.int8.onnx; there is no FP16 flag and no calibrator.
+  ≤ 9:     explicit-batch network flag; FP16/INT8 builder flags; INT8 through a calibrator.
+  10.0:    networks are always explicit batch (the flag is deprecated); FP16/INT8 flags still exist.
+  10.1–10: INT8 from the QDQ model.int8.onnx (explicit quantization; implicit calibration is deprecated).
+  ≥ 11:    strongly typed networks only: precision comes from the graph, so FP16 parses model.fp16.onnx
+           and INT8 parses the QDQ model.int8.onnx; there is no FP16 flag and no calibrator.
+Building needs no CUDA binding (the GPU is read from the driver); only the INT8 calibrator of
+TensorRT < 10.1 copies images to the device, through cuda-python or pycuda.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from edgeseg.atomic import atomic_path
-from edgeseg.errors import EdgesegError
+from edgeseg.errors import EdgesegError, describe
 from edgeseg.runtime.backends.tensorrt import import_tensorrt
 from edgeseg.runtime.engine_sidecar import write_sidecar
 
@@ -72,20 +75,32 @@ def plan_build(
         flags.append("FP16")
     elif precision == "int8":
         flags += ["INT8", "FP16"]  # FP16 for the layers INT8 cannot run
-        calibrate = True
+        if version >= (10, 1):  # explicit quantization: the Q/DQ scales edgeseg's parity check has already seen
+            if "int8" not in onnx_files:
+                raise EngineBuildError("TensorRT ≥ 10.1 builds INT8 from the QDQ model.int8.onnx, which is missing")
+            onnx = onnx_files["int8"]
+            notes.append(f"INT8 from the Q/DQ scales in {onnx.name} (explicit quantization)")
+        else:
+            calibrate = True
     if dla_core is not None:
         flags.append("GPU_FALLBACK")  # layers the DLA cannot run go to the GPU instead of failing
     return BuildPlan(onnx, version[0] < 10, strongly_typed, tuple(flags), calibrate, tuple(notes))
 
 
 def make_calibrator(trt: Any, cuda: Any, batches: Sequence[np.ndarray], cache: Path) -> Any:
-    """An entropy calibrator feeding `batches` (pre-processed N×3×H×W float32) through one device buffer."""
+    """An entropy calibrator feeding `batches` (pre-processed N×3×H×W float32) through one device buffer.
+
+    TensorRT catches an exception raised in `get_batch`, prints it and takes it as "no more batches", then
+    builds on what it saw. So the calibrator keeps the error and `problem()` tells the build to fail.
+    """
 
     class Calibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self) -> None:
             super().__init__()
             self.batches = [np.ascontiguousarray(b, dtype=np.float32) for b in batches]
             self.index = 0
+            self.error: BaseException | None = None
+            self.cache_used = False
             self.stream = cuda.stream()
             self.pointer = cuda.malloc(self.batches[0].nbytes)
 
@@ -95,17 +110,32 @@ def make_calibrator(trt: Any, cuda: Any, batches: Sequence[np.ndarray], cache: P
         def get_batch(self, names: list[str], *args: Any) -> list[int] | None:
             if self.index >= len(self.batches):
                 return None
-            cuda.copy_to_device(self.pointer, self.batches[self.index], self.stream)
-            cuda.synchronize(self.stream)
+            try:
+                cuda.copy_to_device(self.pointer, self.batches[self.index], self.stream)
+                cuda.synchronize(self.stream)
+            except Exception as exc:
+                self.error = exc
+                raise
             self.index += 1
             return [self.pointer]
 
         def read_calibration_cache(self) -> bytes | None:
-            return cache.read_bytes() if cache.is_file() else None
+            self.cache_used = cache.is_file()
+            return cache.read_bytes() if self.cache_used else None
 
         def write_calibration_cache(self, data: Any) -> None:
-            with atomic_path(cache) as tmp:
-                tmp.write_bytes(bytes(data))
+            if self.problem() is None:  # scales from a partial calibration must not be reused later
+                with atomic_path(cache) as tmp:
+                    tmp.write_bytes(bytes(data))
+
+        def problem(self) -> str | None:
+            if self.cache_used:
+                return None
+            if self.error is not None:
+                return f"calibration failed at batch {self.index + 1} of {len(self.batches)} ({describe(self.error)})"
+            if self.index < len(self.batches):
+                return f"calibration stopped after {self.index} of {len(self.batches)} batches"
+            return None
 
         def release(self) -> None:
             cuda.free(self.pointer)
@@ -114,6 +144,36 @@ def make_calibrator(trt: Any, cuda: Any, batches: Sequence[np.ndarray], cache: P
     if not batches:
         raise EngineBuildError("INT8 calibration needs images: pass --calib DIR")
     return Calibrator()
+
+
+def calibration_cache_path(engine: Path, onnx: Path, batches: Sequence[np.ndarray]) -> Path:
+    """calibration.<key>.cache: the key hashes the model and the images, so neither is reused stale."""
+    digest = hashlib.sha256(onnx.read_bytes())
+    for batch in batches:
+        digest.update(np.ascontiguousarray(batch, dtype=np.float32).tobytes())
+    return engine.with_name(f"calibration.{digest.hexdigest()[:16]}.cache")
+
+
+def timing_cache_path(engine: Path, tensorrt: str, capability: str) -> Path:
+    """timing.trt<version>.sm<capability>.cache: tactic timings are valid for one TensorRT on one GPU."""
+    return engine.with_name(f"timing.trt{tensorrt}.sm{capability.replace('.', '')}.cache")
+
+
+def batch_profile(
+    onnx: Path, name: str, shape: Sequence[int], requested: tuple[int, int, int] | None
+) -> tuple[int, int, int] | None:
+    """The batch profile (min, opt, max) the parsed input needs: TensorRT requires one for a -1 batch."""
+    shape = tuple(int(d) for d in shape)
+    if -1 in shape[1:]:
+        raise EngineBuildError(f"{onnx.name}: input {name} is {shape}; only the batch axis may be dynamic")
+    if shape[0] != -1:
+        if requested:
+            raise EngineBuildError(
+                f"{onnx.name} has a fixed batch of {shape[0]}, so --dynamic-batch cannot apply; export the ONNX "
+                f"from the checkpoint with --dynamic-batch, or build without it"
+            )
+        return None
+    return requested or (1, 1, 1)
 
 
 @dataclass
@@ -128,31 +188,39 @@ class EngineRequest:
     calibration: Sequence[np.ndarray] = ()
 
 
-def build_engine(
-    request: EngineRequest, *, trt: Any = None, cuda: Any = None, log: Callable[[str], None] = print
-) -> dict[str, Any]:
-    """Build, write `engine` raw and its sidecar; reuse and update the timing cache beside it."""
-    trt = trt or import_tensorrt()
-    if cuda is None:
-        from edgeseg.runtime.cuda import cuda_api
+def _gpu(cuda: Any) -> tuple[str, str]:
+    """GPU name and compute capability: from the CUDA binding when one is given, else from the driver."""
+    if cuda is not None:
+        return cuda.device()
+    from edgeseg.runtime.gpu import gpu_facts
 
-        cuda = cuda_api()
-    plan = plan_build(parse_version(trt.__version__), request.precision, request.onnx_files, request.dla_core)
-    for note in plan.notes:
-        log(f"note: {note}")
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
+    facts = gpu_facts()
+    if facts is None:
+        raise EngineBuildError(
+            "no NVIDIA GPU found (the CUDA driver, libcuda.so.1, is missing or sees no device): TensorRT builds "
+            "an engine on the GPU it will run on"
+        )
+    return facts.name, facts.capability
+
+
+def _parse(trt: Any, builder: Any, logger: Any, plan: BuildPlan) -> tuple[Any, Any]:
     flags = 0
     if plan.explicit_batch_flag:
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
     if plan.strongly_typed:
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(flags)
-    parser = trt.OnnxParser(network, logger)
+    parser = trt.OnnxParser(network, logger)  # kept alive with the network it fills
     if not parser.parse_from_file(str(plan.onnx)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise EngineBuildError(f"TensorRT cannot parse {plan.onnx.name}: {errors}")
+    return network, parser
 
+
+def _configure(
+    trt: Any, builder: Any, network: Any, request: EngineRequest, plan: BuildPlan, log: Callable[[str], None]
+) -> tuple[Any, tuple[int, int, int] | None]:
+    """The builder config: memory, precision flags, DLA, and the batch profile the parsed graph needs."""
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(request.workspace_gb * 2**30))
     for flag in plan.builder_flags:
@@ -162,34 +230,67 @@ def build_engine(
             raise EngineBuildError(f"--dla-core {request.dla_core}: this device has {builder.num_DLA_cores} DLA cores")
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = request.dla_core
-    input_tensor = network.get_input(0)
-    if request.dynamic_batch:
-        low, opt, high = request.dynamic_batch
-        shape = tuple(input_tensor.shape)[1:]
-        profile = builder.create_optimization_profile()
-        profile.set_shape(input_tensor.name, (low, *shape), (opt, *shape), (high, *shape))
-        config.add_optimization_profile(profile)
-    calibrator = None
-    if plan.calibrate:
-        calibrator = make_calibrator(trt, cuda, request.calibration, request.engine.with_name("calibration.cache"))
-        config.int8_calibrator = calibrator
-        if request.dynamic_batch:
-            # TensorRT calibrates at a profile's opt shape; the calibrator feeds one image at a time.
-            single = (1, *tuple(input_tensor.shape)[1:])
-            calibration_profile = builder.create_optimization_profile()
-            calibration_profile.set_shape(input_tensor.name, single, single, single)
-            config.set_calibration_profile(calibration_profile)
+    tensor = network.get_input(0)
+    profile = batch_profile(plan.onnx, tensor.name, tensor.shape, request.dynamic_batch)
+    if profile is not None:
+        if request.dynamic_batch is None:
+            log(f"note: {plan.onnx.name} has a dynamic batch; building for batch 1 (--dynamic-batch for 1…N)")
+        rest = tuple(tensor.shape)[1:]
+        optimization = builder.create_optimization_profile()
+        optimization.set_shape(tensor.name, *((b, *rest) for b in profile))
+        config.add_optimization_profile(optimization)
+    return config, profile
+
+
+def _attach_calibrator(trt: Any, cuda: Any, builder: Any, network: Any, config: Any, request: EngineRequest) -> Any:
+    """TensorRT < 10.1 INT8: an entropy calibrator over the images, at batch 1 when the batch is dynamic."""
+    if cuda is None:
+        from edgeseg.runtime.cuda import cuda_api
+
+        cuda = cuda_api()
+    cache = calibration_cache_path(request.engine, request.onnx_files["fp32"], request.calibration)
+    calibrator = make_calibrator(trt, cuda, request.calibration, cache)
+    config.int8_calibrator = calibrator
+    tensor = network.get_input(0)
+    if -1 in tuple(tensor.shape):
+        # TensorRT calibrates at a profile's opt shape; the calibrator feeds one image at a time.
+        single = (1, *tuple(tensor.shape)[1:])
+        calibration_profile = builder.create_optimization_profile()
+        calibration_profile.set_shape(tensor.name, single, single, single)
+        config.set_calibration_profile(calibration_profile)
+    return calibrator
+
+
+def build_engine(
+    request: EngineRequest, *, trt: Any = None, cuda: Any = None, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Build, write `engine` raw and its sidecar; reuse and update the timing cache of this TensorRT and GPU."""
+    trt = trt or import_tensorrt()
+    plan = plan_build(parse_version(trt.__version__), request.precision, request.onnx_files, request.dla_core)
+    for note in plan.notes:
+        log(f"note: {note}")
+    gpu, capability = _gpu(cuda)
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network, _parser = _parse(trt, builder, logger, plan)
+    config, profile = _configure(trt, builder, network, request, plan, log)
+    calibrator = _attach_calibrator(trt, cuda, builder, network, config, request) if plan.calibrate else None
 
     # Timing cache: tactic timings from earlier builds on this GPU + TensorRT make rebuilds much faster.
-    cache_file = request.engine.with_name("timing.cache")
+    cache_file = timing_cache_path(request.engine, trt.__version__, capability)
     timing_cache = config.create_timing_cache(cache_file.read_bytes() if cache_file.is_file() else b"")
-    config.set_timing_cache(timing_cache, ignore_mismatch=True)
+    if not config.set_timing_cache(timing_cache, ignore_mismatch=False):  # False: made by another TensorRT/GPU
+        log(f"note: {cache_file.name} does not match this TensorRT and GPU; starting a new one")
+        config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
     log(f"building the TensorRT {trt.__version__} {request.precision} engine (minutes on a Jetson)…")
     try:
         serialized = builder.build_serialized_network(network, config)
     finally:
         if calibrator is not None:
             calibrator.release()
+    problem = calibrator.problem() if calibrator is not None else None
+    if problem is not None:
+        raise EngineBuildError(f"INT8 {problem}; no engine written")
     if serialized is None:
         raise EngineBuildError("TensorRT could not build the engine (its log above says why)")
     with atomic_path(request.engine) as tmp:
@@ -197,7 +298,6 @@ def build_engine(
     with atomic_path(cache_file) as tmp:
         tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
 
-    gpu, capability = cuda.device()
     info = {
         **request.metadata,
         "tensorrt": trt.__version__,
@@ -208,7 +308,7 @@ def build_engine(
         "onnx_sha256": hashlib.sha256(plan.onnx.read_bytes()).hexdigest(),
         "parsed_onnx": plan.onnx.name,
         "dla_core": request.dla_core,
-        "dynamic_batch": list(request.dynamic_batch) if request.dynamic_batch else None,
+        "dynamic_batch": list(profile) if profile else None,
         "built": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     write_sidecar(request.engine, info)

@@ -1,17 +1,21 @@
 """The CUDA calls the TensorRT code needs, through cuda-python, or pycuda where that is what is installed.
 
 Only device memory, pinned host memory, one stream and async copies: what a TensorRT engine needs to
-run with `execute_async_v3`. Neither package is imported until a CUDA object is created.
+run with `execute_async_v3`. On an integrated GPU (every Jetson) host and device share one memory, so
+`mapped_empty` gives pinned host memory the GPU reads and writes directly, and no copies are needed.
+Neither package is imported until a CUDA object is created.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from edgeseg.errors import EdgesegError, MissingDependencyError
+from edgeseg.errors import EdgesegError, MissingDependencyError, install_hint
 
 
 class CudaError(EdgesegError):
@@ -41,10 +45,37 @@ class CudaPython:
             raise CudaError(f"CUDA call failed: {self.rt.cudaGetErrorName(error)[1].decode()}")
         return values[0] if len(values) == 1 else values
 
+    def _properties(self) -> Any:
+        try:
+            return self._call(self.rt.cudaGetDeviceProperties(0))
+        except RuntimeError as exc:  # cuda-python raises this when libcuda.so.1 is missing: no NVIDIA driver
+            raise CudaError(f"no CUDA device here ({exc})") from exc
+
     def device(self) -> tuple[str, str]:
-        props = self._call(self.rt.cudaGetDeviceProperties(0))
+        props = self._properties()
         name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
         return name.rstrip("\x00"), f"{props.major}.{props.minor}"
+
+    @property
+    def integrated(self) -> bool:
+        """True where the GPU shares the host's memory (a Jetson): mapped host memory then needs no copies."""
+        return bool(self._properties().integrated)
+
+    def _host_array(self, shape: tuple[int, ...], dtype: np.dtype, flags: int) -> tuple[np.ndarray, int]:
+        """cudaHostAlloc'd memory as a numpy array (freed by `release`), and its host address."""
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        pointer = int(self._call(self.rt.cudaHostAlloc(nbytes, flags)))
+        self._pinned.append(pointer)
+        buffer = np.ctypeslib.as_array((ctypes.c_byte * nbytes).from_address(pointer))
+        return buffer.view(dtype).reshape(shape), pointer
+
+    def mapped_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> tuple[np.ndarray, int]:
+        """Pinned host memory mapped into the device's address space: the array and its device pointer.
+
+        64-bit Linux has unified addressing, so no cudaSetDeviceFlags(cudaDeviceMapHost) is needed first.
+        """
+        array, pointer = self._host_array(shape, dtype, self.rt.cudaHostAllocMapped)
+        return array, int(self._call(self.rt.cudaHostGetDevicePointer(pointer, 0)))
 
     def malloc(self, nbytes: int) -> int:
         return int(self._call(self.rt.cudaMalloc(nbytes)))
@@ -53,11 +84,7 @@ class CudaPython:
         self._call(self.rt.cudaFree(pointer))
 
     def pinned_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        pointer = int(self._call(self.rt.cudaMallocHost(nbytes)))
-        self._pinned.append(pointer)
-        buffer = np.ctypeslib.as_array((ctypes.c_byte * nbytes).from_address(pointer))
-        return buffer.view(dtype).reshape(shape)
+        return self._host_array(shape, dtype, 0)[0]  # 0: cudaHostAllocDefault, what cudaMallocHost does
 
     def stream(self) -> int:
         return int(self._call(self.rt.cudaStreamCreate()))
@@ -81,47 +108,85 @@ class CudaPython:
             self.rt.cudaStreamDestroy(stream)
 
 
+def _host_allocation(array: np.ndarray) -> Any:
+    """The pycuda HostAllocation behind a page-locked array (its .base, possibly through views)."""
+    base: Any = array
+    while not hasattr(base, "get_device_pointer"):
+        base = base.base
+    return base
+
+
 class PyCuda:
-    """The same calls through pycuda (what many JetPack images have installed)."""
+    """The same calls through pycuda (what many JetPack images have installed).
+
+    pycuda's calls need a CUDA context current in the calling thread, and each thread has its own: the
+    backend is made in the main thread but runs in the pipeline's inference thread. So every call pushes
+    the device's primary context (the one TensorRT and the CUDA runtime use) and pops it afterwards.
+    """
 
     name = "pycuda"
 
     def __init__(self) -> None:
-        import pycuda.autoinit  # noqa: F401  (creates the context)
         import pycuda.driver as driver
 
+        driver.init()
         self.driver = driver
+        self.context = driver.Device(0).retain_primary_context()
         self._allocations: dict[int, Any] = {}
         self._streams: dict[int, Any] = {}
+
+    @contextlib.contextmanager
+    def _current(self) -> Iterator[None]:
+        self.context.push()
+        try:
+            yield
+        finally:
+            self.driver.Context.pop()
 
     def device(self) -> tuple[str, str]:
         dev = self.driver.Device(0)
         return dev.name(), "{}.{}".format(*dev.compute_capability())
 
+    @property
+    def integrated(self) -> bool:
+        return bool(self.driver.Device(0).get_attribute(self.driver.device_attribute.INTEGRATED))
+
     def malloc(self, nbytes: int) -> int:
-        allocation = self.driver.mem_alloc(nbytes)
+        with self._current():
+            allocation = self.driver.mem_alloc(nbytes)
         self._allocations[int(allocation)] = allocation
         return int(allocation)
 
     def free(self, pointer: int) -> None:
-        self._allocations.pop(pointer).free()
+        with self._current():
+            self._allocations.pop(pointer).free()
 
     def pinned_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        return self.driver.pagelocked_empty(shape, dtype)
+        with self._current():
+            return self.driver.pagelocked_empty(shape, dtype)
+
+    def mapped_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> tuple[np.ndarray, int]:
+        with self._current():
+            array = self.driver.pagelocked_empty(shape, dtype, mem_flags=self.driver.host_alloc_flags.DEVICEMAP)
+            return array, int(_host_allocation(array).get_device_pointer())
 
     def stream(self) -> int:
-        stream = self.driver.Stream()
+        with self._current():
+            stream = self.driver.Stream()
         self._streams[stream.handle] = stream
         return stream.handle
 
     def copy_to_device(self, pointer: int, array: np.ndarray, stream: int) -> None:
-        self.driver.memcpy_htod_async(pointer, array, self._streams[stream])
+        with self._current():
+            self.driver.memcpy_htod_async(pointer, array, self._streams[stream])
 
     def copy_to_host(self, array: np.ndarray, pointer: int, stream: int) -> None:
-        self.driver.memcpy_dtoh_async(array, pointer, self._streams[stream])
+        with self._current():
+            self.driver.memcpy_dtoh_async(array, pointer, self._streams[stream])
 
     def synchronize(self, stream: int) -> None:
-        self._streams[stream].synchronize()
+        with self._current():
+            self._streams[stream].synchronize()
 
     def release(self, stream: int | None = None) -> None:
         if stream is not None:
@@ -138,5 +203,6 @@ def cuda_api() -> CudaPython | PyCuda:
         return PyCuda()
     except ImportError:
         raise MissingDependencyError(
-            "TensorRT needs cuda-python (or pycuda) for device memory: pip install 'edgeseg[gpu]'"
+            f"running a TensorRT engine needs a CUDA binding (cuda-python or pycuda) for device memory: "
+            f"{install_hint('cuda')}"
         ) from None

@@ -46,6 +46,7 @@ app.command("run")(run.run)
 app.command("explain")(explain_command)
 app.command("bench")(bench.bench)
 app.command("quickstart")(quickstart.quickstart)
+app.command("doctor")(__import__("edgeseg.cli.doctor", fromlist=["doctor"]).doctor)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import List
 
 import typer
 from rich.console import Console
@@ -51,7 +52,7 @@ def video(
 @app.command()
 def check(
     data: Path = typer.Argument(..., help="Dataset folder (VOCdevkit, VOC2012, or your own in that layout)."),
-    split: list[str] = typer.Option(None, "--split", help="Check only these splits (default: every list)."),
+    split: List[str] = typer.Option(None, "--split", help="Check only these splits (default: every list)."),
 ) -> None:
     """Validate a dataset: missing or unreadable files, size mismatches, label values out of range."""
     from edgeseg.data.check import check_dataset

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeseg.errors import EdgesegError, describe, require
+from edgeseg.errors import EdgesegError, describe, install_hint, require
 from edgeseg.runtime.backends.base import Backend
 
 PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -38,7 +38,7 @@ class OnnxRuntimeBackend(Backend):
             if SHORT_NAMES[provider] not in available:
                 raise EdgesegError(
                     f"this onnxruntime has no {SHORT_NAMES[provider]} (it has {', '.join(available)}); "
-                    f"install onnxruntime-gpu (pip install 'edgeseg[gpu]') or pick another --provider"
+                    f"{install_hint('onnxruntime-gpu')}; or pick another --provider"
                 )
             # Nodes the named provider cannot take fall to the next one (TensorRT → CUDA → CPU), not all to the CPU.
             providers = [p for p in PREFERENCE[PREFERENCE.index(SHORT_NAMES[provider]) :] if p in available]

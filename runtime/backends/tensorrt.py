@@ -2,7 +2,8 @@
 
 Works with TensorRT ≥ 8.5 (the named-tensor API; TensorRT 10 removed bindings and execute_async_v2).
 Device memory, pinned host memory and the stream come from cuda-python, or pycuda where that is what
-is installed. Before deserializing, the engine's sidecar is checked against this TensorRT and GPU.
+is installed. Before deserializing, the engine's sidecar is checked against this TensorRT and GPU, and
+an engine built for a DLA core is loaded on that core.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.errors import EdgesegError, MissingDependencyError
+from edgeseg.errors import EdgesegError, MissingDependencyError, install_hint
 from edgeseg.runtime.backends.base import Backend
 from edgeseg.runtime.engine_sidecar import check_compatible, read_sidecar
 
@@ -21,14 +22,19 @@ def import_tensorrt() -> Any:
     try:
         import tensorrt
     except ImportError:
-        raise MissingDependencyError(
-            "TensorRT is not installed: it comes with JetPack on a Jetson (use a venv with "
-            "--system-site-packages) and as `pip install tensorrt` on an x86 machine with an NVIDIA GPU"
-        ) from None
+        hint = install_hint("tensorrt")
+        raise MissingDependencyError(f"TensorRT is not installed; install it with: {hint}") from None
     return tensorrt
 
 
 class TensorRTBackend(Backend):
+    """A deserialized engine with one buffer per tensor at its largest shape, bound once.
+
+    On an integrated GPU (a Jetson: the device reports `integrated`) the buffers are mapped pinned host
+    memory that the GPU reads and writes in place; on a discrete GPU they are device memory, with pinned
+    host staging buffers and async copies around each call.
+    """
+
     def __init__(self, path: str | Path, *, trt: Any = None, cuda: Any = None, log: Any = print) -> None:
         path = Path(path)
         if not path.is_file():
@@ -43,12 +49,7 @@ class TensorRTBackend(Backend):
         gpu, capability = cuda.device()
         for warning in check_compatible(path, self.sidecar, self.trt.__version__, gpu, capability):
             log(f"warning: {warning}")
-        logger = self.trt.Logger(self.trt.Logger.WARNING)
-        self._runtime = self.trt.Runtime(logger)
-        self.engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
-        if self.engine is None:
-            onnx_name = self.sidecar.get("onnx", "model.onnx")
-            raise EdgesegError(f"TensorRT could not load {path}; rebuild it with `edgeseg export {onnx_name}`")
+        self.engine = self._deserialize(path)
         self.context = self.engine.create_execution_context()
         self.stream = cuda.stream()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
@@ -56,51 +57,89 @@ class TensorRTBackend(Backend):
         self.input_names = [n for n in names if is_input[n]]
         self.output_names = [n for n in names if not is_input[n]]
         self.dtypes = {n: np.dtype(self.trt.nptype(self.engine.get_tensor_dtype(n))) for n in names}
-        self.max_shapes = {n: self._max_shape(n, is_input[n]) for n in names}
-        # One device buffer and one pinned host buffer per tensor, at the largest shape, bound once.
+        self.shape_ranges = {n: self._input_range(n) for n in self.input_names}
+        self.max_shapes = {n: self._max_shape(n) for n in names}
+        self.zero_copy = bool(getattr(cuda, "integrated", False))
         self.device: dict[str, int] = {}
         self.host: dict[str, np.ndarray] = {}
         for name in names:
-            self.host[name] = cuda.pinned_empty(self.max_shapes[name], self.dtypes[name])
-            self.device[name] = cuda.malloc(self.host[name].nbytes)
+            if self.zero_copy:
+                self.host[name], self.device[name] = cuda.mapped_empty(self.max_shapes[name], self.dtypes[name])
+            else:
+                self.host[name] = cuda.pinned_empty(self.max_shapes[name], self.dtypes[name])
+                self.device[name] = cuda.malloc(self.host[name].nbytes)
             self.context.set_tensor_address(name, self.device[name])
 
-    def _max_shape(self, name: str, is_input: bool) -> tuple[int, ...]:
-        shape = tuple(self.engine.get_tensor_shape(name))
+    def _deserialize(self, path: Path) -> Any:
+        """Deserialize on the DLA core the engine was built for (as trtexec --useDLACore does)."""
+        logger = self.trt.Logger(self.trt.Logger.WARNING)
+        self._runtime = self.trt.Runtime(logger)
+        onnx_name = self.sidecar.get("onnx", "model.onnx")
+        dla_core = self.sidecar.get("dla_core")
+        if dla_core is not None:
+            cores = self._runtime.num_DLA_cores
+            if dla_core >= cores:
+                raise EdgesegError(
+                    f"{path} was built for DLA core {dla_core}, but this device has {cores} DLA cores; rebuild it "
+                    f"with `edgeseg export {onnx_name}` (without --dla-core, or with a core this device has)"
+                )
+            self._runtime.DLA_core = dla_core
+        engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
+        if engine is None:
+            raise EdgesegError(f"TensorRT could not load {path}; rebuild it with `edgeseg export {onnx_name}`")
+        return engine
+
+    def _input_range(self, name: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The smallest and largest shape this input takes: its fixed shape, or its profile's min and max."""
+        shape = tuple(int(d) for d in self.engine.get_tensor_shape(name))
         if -1 not in shape:
-            return shape
-        if is_input:  # dynamic batch: the optimization profile's largest shape
-            return tuple(self.engine.get_tensor_profile_shape(name, 0)[2])
-        batch = max(self._max_shape(n, True)[0] for n in self.input_names) if self.input_names else 1
+            return shape, shape
+        low, _, high = self.engine.get_tensor_profile_shape(name, 0)
+        return tuple(int(d) for d in low), tuple(int(d) for d in high)
+
+    def _max_shape(self, name: str) -> tuple[int, ...]:
+        if name in self.shape_ranges:
+            return self.shape_ranges[name][1]
+        shape = tuple(int(d) for d in self.engine.get_tensor_shape(name))
+        batch = max(high[0] for _, high in self.shape_ranges.values()) if self.shape_ranges else 1
         return tuple(batch if d == -1 else d for d in shape)
+
+    def _set_input(self, name: str, array: np.ndarray) -> None:
+        low, high = self.shape_ranges[name]
+        shape = tuple(int(d) for d in array.shape)
+        if len(shape) != len(high) or any(not lo <= d <= hi for d, lo, hi in zip(shape, low, high)):
+            takes = f"{high}" if low == high else f"{low} to {high}"
+            raise EdgesegError(f"input {name} is {shape}; this engine takes {takes}")
+        # TensorRT answers False (it does not raise) for a shape outside its profile.
+        if not self.context.set_input_shape(name, shape):
+            raise EdgesegError(f"TensorRT refused the input shape {shape} for {name} (this engine takes {low}…{high})")
+        staging = self.host[name].reshape(-1)[: array.size].reshape(shape)
+        np.copyto(staging, array, casting="same_kind")
+        if not self.zero_copy:
+            self.cuda.copy_to_device(self.device[name], staging, self.stream)
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for name in self.input_names:
-            array = inputs[name]
-            limit = self.max_shapes[name]
-            if array.ndim != len(limit) or any(a > m for a, m in zip(array.shape, limit)):
-                raise EdgesegError(f"input {name} is {array.shape}; this engine takes at most {limit}")
-            self.context.set_input_shape(name, array.shape)
-            staging = self.host[name].reshape(-1)[: array.size].reshape(array.shape)
-            np.copyto(staging, array, casting="same_kind")
-            self.cuda.copy_to_device(self.device[name], staging, self.stream)
+            self._set_input(name, inputs[name])
         if not self.context.execute_async_v3(self.stream):
             raise EdgesegError("TensorRT execution failed (execute_async_v3 returned False)")
         outputs = {}
         for name in self.output_names:
             shape = tuple(self.context.get_tensor_shape(name))
             view = self.host[name].reshape(-1)[: int(np.prod(shape))].reshape(shape)
-            self.cuda.copy_to_host(view, self.device[name], self.stream)
+            if not self.zero_copy:
+                self.cuda.copy_to_host(view, self.device[name], self.stream)
             outputs[name] = view
         self.cuda.synchronize(self.stream)
-        # Copies: the pinned buffers are overwritten by the next call, callers may keep the results.
+        # Copies: the host buffers are overwritten by the next call, callers may keep the results.
         return {name: np.array(view, dtype=np.float32) for name, view in outputs.items()}
 
     def close(self) -> None:
         if getattr(self, "device", None) is None:
             return
-        for pointer in self.device.values():
-            self.cuda.free(pointer)
+        if not self.zero_copy:  # mapped buffers are host memory: release() frees them
+            for pointer in self.device.values():
+                self.cuda.free(pointer)
         self.cuda.release(self.stream)
         self.device = None
         self.context = self.engine = self._runtime = None

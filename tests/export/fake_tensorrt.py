@@ -1,63 +1,32 @@
-"""Test doubles at the hardware boundary: a fake `tensorrt` module and a fake CUDA API.
+"""Test double at the hardware boundary: a fake `tensorrt` module (the CUDA doubles are in fake_cuda.py).
 
 TensorRT cannot be installed on the CI machines (PyPI holds placeholders only) and there is no GPU.
-These doubles implement just the API surface edgeseg's TensorRT code calls, record every call, and
-drive an INT8 calibrator the way TensorRT does, so the logic around the API is tested on any machine.
+These doubles implement the API surface edgeseg's TensorRT code calls, record every call, and reject and
+return what the real libraries do (checked against NVIDIA/TensorRT's python/src/infer/pyCore.cpp, pyInt8.cpp
+and include/NvInfer*.h at 8.5, 8.6, 10.3 and 11.1, and against pycuda's documented driver API):
+
+- NetworkDefinitionCreationFlag has the values of the version asked for (TensorRT 11: STRONGLY_TYPED = 0,
+  no EXPLICIT_BATCH); TensorRT 11 has no FP16/INT8 builder flags.
+- A network with a -1 dimension and no optimization profile does not build; neither does a profile whose
+  shapes disagree with a fixed dimension of the network or are not min ≤ opt ≤ max.
+- An exception raised in a calibrator callback is printed and swallowed, as the C++ trampoline does:
+  `get_batch` then counts as "no more batches".
+- `set_input_shape` returns False (and changes nothing) for a shape outside the profile.
+- `Runtime.DLA_core` defaults to -1 and setting it does nothing on a device without DLA cores.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
+from .fake_cuda import FakeCuda
 
-class FakeCuda:
-    """Device memory simulated as bytearrays keyed by fake addresses; copies recorded."""
-
-    def __init__(self, gpu: str = "Fake Orin", capability: str = "8.7") -> None:
-        self.gpu, self.capability = gpu, capability
-        self.allocated: dict[int, int] = {}
-        self.memory: dict[int, bytearray] = {}
-        self.copies: list[np.ndarray] = []
-        self.freed: list[int] = []
-        self.released = False
-        self._next = 0x1000
-
-    def device(self) -> tuple[str, str]:
-        return self.gpu, self.capability
-
-    def malloc(self, nbytes: int) -> int:
-        self._next += 0x1000
-        self.allocated[self._next] = nbytes
-        self.memory[self._next] = bytearray(nbytes)
-        return self._next
-
-    def pinned_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        return np.empty(shape, dtype)
-
-    def free(self, pointer: int) -> None:
-        self.freed.append(pointer)
-
-    def stream(self) -> int:
-        return 7
-
-    def copy_to_device(self, pointer: int, array: np.ndarray, stream: int) -> None:
-        assert array.nbytes <= self.allocated[pointer], "copy larger than the allocation"
-        self.copies.append(array.copy())
-        self.memory[pointer][: array.nbytes] = np.ascontiguousarray(array).tobytes()
-
-    def copy_to_host(self, array: np.ndarray, pointer: int, stream: int) -> None:
-        assert array.nbytes <= self.allocated[pointer], "copy larger than the allocation"
-        array[...] = np.frombuffer(bytes(self.memory[pointer][: array.nbytes]), array.dtype).reshape(array.shape)
-
-    def synchronize(self, stream: int) -> None:
-        pass
-
-    def release(self, stream: int | None = None) -> None:
-        self.released = True
+__all__ = ["FakeCuda", "FakeTensorRT"]
 
 
 class _Calibrator:
@@ -67,14 +36,48 @@ class _Calibrator:
         pass
 
 
-class FakeConfig:
+def _trampoline(calibrator: Any, method: str, default: Any, *args: Any) -> Any:
+    """What pyInt8.cpp does around every Python override: an exception is printed and becomes `default`."""
+    try:
+        return getattr(calibrator, method)(*args)
+    except Exception as exc:
+        print(f"[ERROR] Exception caught in {method}(): {exc}", file=sys.stderr)
+        return default
+
+
+class FakeProfile:
     def __init__(self) -> None:
+        self.shapes: dict[str, tuple[tuple[int, ...], ...]] = {}
+
+    def set_shape(self, name: str, low: Any, opt: Any, high: Any) -> None:
+        self.shapes[name] = (tuple(low), tuple(opt), tuple(high))
+
+
+def profile_error(profile: FakeProfile, name: str, network_shape: tuple[int, ...]) -> str | None:
+    """Why TensorRT's builder rejects `profile` for the input `name` of that shape, or None."""
+    if name not in profile.shapes:
+        return f"optimization profile is missing values for input {name}"
+    low, opt, high = profile.shapes[name]
+    if not len(low) == len(opt) == len(high) == len(network_shape):
+        return f"{name}: profile rank does not match the network's {network_shape}"
+    for d, lo, op, hi in zip(network_shape, low, opt, high):
+        if not 0 < lo <= op <= hi:
+            return f"{name}: profile must satisfy 0 < min <= opt <= max, got {profile.shapes[name]}"
+        if d != -1 and not lo == op == hi == d:
+            return f"{name}: profile {profile.shapes[name]} does not match the network's fixed dims {network_shape}"
+    return None
+
+
+class FakeConfig:
+    def __init__(self, trt: FakeTensorRT) -> None:
+        self.trt = trt
         self.flags: list[str] = []
         self.pool_limits: dict[str, int] = {}
-        self.profiles: list[Any] = []
+        self.profiles: list[FakeProfile] = []
         self.int8_calibrator = None
         self.default_device_type = "GPU"
         self.DLA_core = -1
+        self.cache_read: bytes | None = None
         self._cache = b""
 
     def set_memory_pool_limit(self, pool: str, size: int) -> None:
@@ -83,21 +86,38 @@ class FakeConfig:
     def set_flag(self, flag: str) -> None:
         self.flags.append(flag)
 
-    def add_optimization_profile(self, profile: Any) -> None:
+    def add_optimization_profile(self, profile: FakeProfile) -> int:
         self.profiles.append(profile)
+        return len(self.profiles) - 1
 
-    def set_calibration_profile(self, profile: Any) -> None:
+    def set_calibration_profile(self, profile: FakeProfile) -> bool:
         self.calibration_profile = profile
+        return True
 
     def create_timing_cache(self, data: bytes) -> SimpleNamespace:
-        self.cache_read = bytes(data)
         return SimpleNamespace(data=bytes(data))
 
-    def set_timing_cache(self, cache: SimpleNamespace, ignore_mismatch: bool) -> None:
-        self._cache = cache.data
+    def set_timing_cache(self, cache: SimpleNamespace, ignore_mismatch: bool) -> bool:
+        # A cache records the TensorRT version and device it was made on; a foreign one is refused unless
+        # ignore_mismatch, which makes the builder use it anyway.
+        foreign = cache.data and not cache.data.startswith(self.trt.cache_stamp())
+        if foreign and not ignore_mismatch:
+            return False
+        self.cache_read = cache.data
+        self._cache = cache.data or self.trt.cache_stamp()
+        return True
 
     def get_timing_cache(self) -> SimpleNamespace:
         return SimpleNamespace(serialize=lambda: self._cache + b"+tactics")
+
+
+class FakeNetwork:
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.num_inputs = 1
+        self._input = SimpleNamespace(name="images", shape=shape)
+
+    def get_input(self, index: int) -> SimpleNamespace:
+        return self._input
 
 
 class FakeBuilder:
@@ -105,31 +125,53 @@ class FakeBuilder:
         self.trt = trt
         self.num_DLA_cores = trt.dla_cores
 
-    def create_network(self, flags: int) -> SimpleNamespace:
+    def create_network(self, flags: int) -> FakeNetwork:
         self.trt.network_flags = flags
-        shape = (-1 if self.trt.dynamic else 1, 3, 32, 32)
-        return SimpleNamespace(get_input=lambda i: SimpleNamespace(name="images", shape=shape))
+        self.trt.network = FakeNetwork((-1 if self.trt.dynamic else 1, 3, 32, 32))
+        return self.trt.network
 
     def create_builder_config(self) -> FakeConfig:
-        self.trt.config = FakeConfig()
+        self.trt.config = FakeConfig(self.trt)
         return self.trt.config
 
-    def create_optimization_profile(self) -> SimpleNamespace:
-        profile = SimpleNamespace(shapes={})
-        profile.set_shape = lambda name, low, opt, high: profile.shapes.__setitem__(name, (low, opt, high))
-        return profile
+    def create_optimization_profile(self) -> FakeProfile:
+        return FakeProfile()
 
-    def build_serialized_network(self, network: Any, config: FakeConfig) -> bytes | None:
+    def _error(self, message: str) -> None:
+        self.trt.errors.append(message)
+        print(f"[TRT] [E] {message}", file=sys.stderr)
+
+    def build_serialized_network(self, network: FakeNetwork, config: FakeConfig) -> bytes | None:
         if self.trt.fail_build:
+            self._error("fail_build")
             return None
+        shape = tuple(network.get_input(0).shape)
+        if -1 in shape and not config.profiles:
+            self._error("Network has dynamic or shape inputs, but no optimization profile has been defined.")
+            return None
+        for profile in config.profiles:
+            problem = profile_error(profile, network.get_input(0).name, shape)
+            if problem:
+                self._error(problem)
+                return None
         calibrator = config.int8_calibrator
-        if calibrator is not None:  # what TensorRT does with a calibrator: read cache, else feed batches
-            self.trt.calibration_batches = 0
-            if calibrator.read_calibration_cache() is None:
-                while calibrator.get_batch(["images"]) is not None:
-                    self.trt.calibration_batches += 1
-                calibrator.write_calibration_cache(b"calibration-table")
+        if calibrator is not None and "INT8" in config.flags and not self._calibrate(calibrator):
+            return None
         return b"FAKE-ENGINE flags=%d" % self.trt.network_flags
+
+    def _calibrate(self, calibrator: Any) -> bool:
+        """TensorRT's calibration: read the cache, else feed batches until get_batch says there are no more."""
+        self.trt.calibration_batches = 0
+        if _trampoline(calibrator, "read_calibration_cache", None):
+            return True
+        _trampoline(calibrator, "get_batch_size", -1)
+        while _trampoline(calibrator, "get_batch", None, ["images"]):
+            self.trt.calibration_batches += 1
+        if self.trt.calibration_batches == 0:
+            self._error("Calibration failure occurred with no scaling factors detected.")
+            return False
+        _trampoline(calibrator, "write_calibration_cache", None, b"calibration-table")
+        return True
 
 
 class FakeParser:
@@ -150,8 +192,10 @@ class FakeParser:
 class FakeEngine:
     """A deserialized engine: images (N×3×H×W float32) → logits (N×2×H×W float32), class c = (c+1)·channel 0.
 
-    Batch is dynamic (profile 1…4) when the double is made with dynamic=True.
+    Batch is dynamic (profile 1…4, opt 2) when the double is made with dynamic=True.
     """
+
+    PROFILE = (1, 2, 4)
 
     def __init__(self, trt: FakeTensorRT, size: tuple[int, int] = (8, 8)) -> None:
         self.trt, self.size = trt, size
@@ -171,8 +215,12 @@ class FakeEngine:
     def get_tensor_shape(self, name: str) -> tuple[int, ...]:
         return self.shapes[name]
 
-    def get_tensor_profile_shape(self, name: str, profile: int) -> tuple[tuple[int, ...], ...]:
-        return tuple((b, 3, *self.size) for b in (1, 2, 4))
+    def get_tensor_profile_shape(self, name: str, profile: int) -> list[tuple[int, ...]]:
+        if name != "images" or profile != 0:
+            raise RuntimeError(f"no profile {profile} for input {name}")
+        if not self.trt.dynamic:
+            return [self.shapes["images"]] * 3
+        return [(b, 3, *self.size) for b in self.PROFILE]
 
     def create_execution_context(self) -> FakeContext:
         return FakeContext(self)
@@ -180,27 +228,71 @@ class FakeEngine:
 
 class FakeContext:
     def __init__(self, engine: FakeEngine) -> None:
-        self.engine, self.addresses, self.input_shape = engine, {}, None
+        self.engine, self.addresses = engine, {}
+        static = engine.shapes["images"]
+        self.input_shape: tuple[int, ...] | None = None if -1 in static else static
 
-    def set_tensor_address(self, name: str, address: int) -> None:
+    def set_tensor_address(self, name: str, address: int) -> bool:
         self.addresses[name] = address
+        return True
 
     def set_input_shape(self, name: str, shape: tuple[int, ...]) -> bool:
-        self.input_shape = tuple(shape)
+        """False for a non-input, or a shape outside the profile in any dimension, as IExecutionContext does."""
+        if name != "images":
+            return False
+        low, _, high = self.engine.get_tensor_profile_shape(name, 0)
+        shape = tuple(int(d) for d in shape)
+        if len(shape) != len(low) or any(not lo <= d <= hi for d, lo, hi in zip(shape, low, high)):
+            return False
+        self.input_shape = shape
         return True
 
     def get_tensor_shape(self, name: str) -> tuple[int, ...]:
-        batch = self.input_shape[0]
+        batch = self.input_shape[0] if self.input_shape else -1
         return (batch, 3 if name == "images" else 2, *self.engine.size)
 
     def execute_async_v3(self, stream: int) -> bool:
+        if self.input_shape is None or set(self.addresses) != {"images", "logits"}:
+            return False  # TensorRT: input shapes or tensor addresses not specified
         memory = self.engine.trt.cuda.memory
         n = int(np.prod(self.input_shape))
-        images = np.frombuffer(bytes(memory[self.addresses["images"]][: 4 * n]), np.float32).reshape(self.input_shape)
+        raw = memory[self.addresses["images"]][: 4 * n].tobytes()
+        images = np.frombuffer(raw, np.float32).reshape(self.input_shape)
         logits = np.stack([images[:, 0] * (c + 1) for c in range(2)], axis=1).astype(np.float32)
-        memory[self.addresses["logits"]][: logits.nbytes] = logits.tobytes()
+        memory[self.addresses["logits"]][: logits.nbytes] = np.frombuffer(logits.tobytes(), np.uint8)
         self.engine.trt.executions += 1
         return True
+
+
+class FakeRuntime:
+    """trt.Runtime: DLA_core defaults to -1; setting it does nothing on a device without DLA cores."""
+
+    def __init__(self, trt: FakeTensorRT) -> None:
+        self.trt = trt
+        self.num_DLA_cores = trt.dla_cores
+        self._dla_core = -1
+
+    @property
+    def DLA_core(self) -> int:
+        return self._dla_core
+
+    @DLA_core.setter
+    def DLA_core(self, core: int) -> None:
+        if self.num_DLA_cores:
+            self._dla_core = core
+
+    def deserialize_cuda_engine(self, data: bytes) -> FakeEngine | None:
+        self.trt.deserialized_on_dla_core = self._dla_core
+        return FakeEngine(self.trt) if self.trt.engine_loads else None
+
+
+def _creation_flags(major: int) -> SimpleNamespace:
+    """NetworkDefinitionCreationFlag as each TensorRT declares it (include/NvInfer.h)."""
+    if major < 10:
+        return SimpleNamespace(EXPLICIT_BATCH=0, EXPLICIT_PRECISION=1)
+    if major == 10:
+        return SimpleNamespace(EXPLICIT_BATCH=0, STRONGLY_TYPED=1)
+    return SimpleNamespace(STRONGLY_TYPED=0)  # 11: always strongly typed, EXPLICIT_BATCH removed
 
 
 class FakeTensorRT:
@@ -212,25 +304,36 @@ class FakeTensorRT:
         dla_cores: int = 0,
         dynamic: bool = False,
         fail_build: bool = False,
-        cuda: FakeCuda | None = None,
+        cuda: Any = None,
         engine_loads: bool = True,
+        capability: str = "8.7",
     ):
         self.__version__ = version
-        self.dla_cores, self.dynamic, self.fail_build = dla_cores, dynamic, fail_build
+        major = int(version.split(".")[0])
+        self.dla_cores, self.dynamic, self.fail_build, self.capability = dla_cores, dynamic, fail_build, capability
         self.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level=2: None})
-        self.NetworkDefinitionCreationFlag = SimpleNamespace(EXPLICIT_BATCH=0, STRONGLY_TYPED=1)
+        self.NetworkDefinitionCreationFlag = _creation_flags(major)
         self.MemoryPoolType = SimpleNamespace(WORKSPACE="WORKSPACE")
-        self.BuilderFlag = SimpleNamespace(FP16="FP16", INT8="INT8", GPU_FALLBACK="GPU_FALLBACK")
+        precision_flags = {} if major >= 11 else {"FP16": "FP16", "INT8": "INT8"}
+        self.BuilderFlag = SimpleNamespace(GPU_FALLBACK="GPU_FALLBACK", **precision_flags)
         self.DeviceType = SimpleNamespace(GPU="GPU", DLA="DLA")
-        self.IInt8EntropyCalibrator2 = _Calibrator
-        self.network_flags = None
+        if major < 11:
+            self.IInt8EntropyCalibrator2 = _Calibrator
+        self.network_flags: int | None = None
+        self.network: FakeNetwork | None = None
         self.config: FakeConfig | None = None
+        self.errors: list[str] = []
         self.cuda, self.engine_loads, self.executions = cuda, engine_loads, 0
+        self.deserialized_on_dla_core: int | None = None
         self.TensorIOMode = SimpleNamespace(INPUT="INPUT", OUTPUT="OUTPUT")
         self.nptype = np.dtype
 
-    def Runtime(self, logger: Any) -> SimpleNamespace:
-        return SimpleNamespace(deserialize_cuda_engine=lambda data: FakeEngine(self) if self.engine_loads else None)
+    def cache_stamp(self) -> bytes:
+        return f"trt{self.__version__}-sm{self.capability}:".encode()
+
+    def Runtime(self, logger: Any) -> FakeRuntime:
+        self.runtime = FakeRuntime(self)
+        return self.runtime
 
     def Builder(self, logger: Any) -> FakeBuilder:
         return FakeBuilder(self)

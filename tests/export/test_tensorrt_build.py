@@ -23,7 +23,9 @@ ONNX = {"fp32": Path("model.onnx"), "fp16": Path("model.fp16.onnx"), "int8": Pat
         ((8, 6), "fp16", "model.onnx", ("FP16",), True, False, False),
         ((8, 6), "int8", "model.onnx", ("INT8", "FP16"), True, False, True),
         ((10, 3), "fp16", "model.onnx", ("FP16",), False, False, False),
-        ((10, 3), "int8", "model.onnx", ("INT8", "FP16"), False, False, True),
+        ((10, 0), "int8", "model.onnx", ("INT8", "FP16"), False, False, True),
+        ((10, 1), "int8", "model.int8.onnx", ("INT8", "FP16"), False, False, False),
+        ((10, 3), "int8", "model.int8.onnx", ("INT8", "FP16"), False, False, False),
         ((11, 0), "fp32", "model.onnx", (), False, True, False),
         ((11, 0), "fp16", "model.fp16.onnx", (), False, True, False),
         ((11, 0), "int8", "model.int8.onnx", (), False, True, False),
@@ -72,7 +74,7 @@ def test_build_writes_raw_engine_sidecar_and_timing_cache(tmp_path):
     # The second build starts from the timing cache the first one left.
     assert trt.config.cache_read == b""
     build_engine(_request(tmp_path), trt=trt, cuda=cuda, log=lambda m: None)
-    assert trt.config.cache_read == b"+tactics"
+    assert trt.config.cache_read == trt.cache_stamp() + b"+tactics"
 
 
 def test_tensorrt_8_uses_explicit_batch_flag_and_fp16_flag(tmp_path):
@@ -91,18 +93,19 @@ def test_tensorrt_11_parses_the_fp16_graph_strongly_typed(tmp_path):
     info = build_engine(
         _request(tmp_path, precision="fp16", onnx_files=files), trt=trt, cuda=FakeCuda(), log=notes.append
     )
-    assert trt.parsed.name == "model.fp16.onnx" and trt.network_flags == 1 << 1 and trt.config.flags == []
+    # TensorRT 11: STRONGLY_TYPED = 0 (deprecated there: always on), and no precision flags.
+    assert trt.parsed.name == "model.fp16.onnx" and trt.network_flags == 1 << 0 and trt.config.flags == []
     assert info["parsed_onnx"] == "model.fp16.onnx" and info["onnx"] == "model.onnx"
     assert any("strongly typed" in n for n in notes)
 
 
 def test_int8_calibrator_feeds_every_batch_and_caches(tmp_path):
-    trt, cuda = FakeTensorRT("10.0.1"), FakeCuda()
+    trt, cuda = FakeTensorRT("8.6.1"), FakeCuda()
     batches = [np.full((1, 3, 32, 32), i, np.float32) for i in range(5)]
     build_engine(_request(tmp_path, precision="int8", calibration=batches), trt=trt, cuda=cuda, log=lambda m: None)
     assert trt.calibration_batches == 5
     assert [int(c[0, 0, 0, 0]) for c in cuda.copies] == [0, 1, 2, 3, 4]
-    assert (tmp_path / "calibration.cache").read_bytes() == b"calibration-table"
+    assert [p.read_bytes() for p in tmp_path.glob("calibration*.cache")] == [b"calibration-table"]
     assert cuda.freed, "the calibration buffer must be freed"
     # A second build reuses the calibration cache instead of calibrating again.
     cuda.copies.clear()
@@ -131,7 +134,7 @@ def test_dla_and_dynamic_batch_profile(tmp_path):
     assert info["dla_core"] == 1 and info["dynamic_batch"] == [1, 4, 8]
     assert not hasattr(config, "calibration_profile")  # FP16: nothing to calibrate
     int8 = _request(tmp_path, precision="int8", dynamic_batch=(1, 4, 8), calibration=[np.zeros((1, 3, 32, 32))])
-    build_engine(int8, trt=trt, cuda=FakeCuda(), log=lambda m: None)
+    build_engine(int8, trt=trt, cuda=FakeCuda(), log=lambda m: None)  # 8.6: INT8 through the calibrator
     # Calibration batches hold one image, so TensorRT must calibrate at batch 1, not at the opt batch of 4.
     assert trt.config.calibration_profile.shapes["images"] == ((1, 3, 32, 32),) * 3
     with pytest.raises(EngineBuildError, match="has 2 DLA cores"):
@@ -170,3 +173,108 @@ def test_missing_or_corrupt_sidecar(tmp_path):
     (tmp_path / "model.engine.json").write_text("{not json")
     with pytest.raises(Exception, match="not valid JSON"):
         read_sidecar(engine)
+
+
+# --- The defects of issue 13, each a test that failed before its fix. ---
+
+
+def test_dynamic_onnx_without_the_flag_gets_a_batch_one_profile(tmp_path):
+    # Defect 2: the profile follows the parsed graph: a -1 batch needs one even without --dynamic-batch.
+    trt = FakeTensorRT("10.3.0", dynamic=True)
+    notes = []
+    info = build_engine(_request(tmp_path), trt=trt, cuda=FakeCuda(), log=notes.append)
+    assert trt.config.profiles[0].shapes["images"] == ((1, 3, 32, 32),) * 3
+    assert info["dynamic_batch"] == [1, 1, 1]
+    assert any("--dynamic-batch" in n for n in notes)
+
+
+def test_static_onnx_with_the_dynamic_batch_flag_is_refused(tmp_path):
+    # Defect 2: a fixed-batch graph cannot take a 1…N profile; say so instead of failing inside TensorRT.
+    with pytest.raises(EngineBuildError, match=r"fixed batch of 1.*--dynamic-batch"):
+        build_engine(
+            _request(tmp_path, dynamic_batch=(1, 4, 8)), trt=FakeTensorRT("10.3.0"), cuda=FakeCuda(), log=print
+        )
+    assert not (tmp_path / "model.engine").exists()
+
+
+def test_timing_cache_from_another_tensorrt_or_gpu_is_not_used(tmp_path):
+    # Defect 4: a timing cache is keyed by TensorRT version and compute capability.
+    build_engine(_request(tmp_path), trt=FakeTensorRT("10.3.0"), cuda=FakeCuda(), log=lambda m: None)
+    other_version = FakeTensorRT("8.6.2")
+    build_engine(_request(tmp_path), trt=other_version, cuda=FakeCuda(), log=lambda m: None)
+    assert other_version.config.cache_read == b""
+    other_gpu = FakeTensorRT("10.3.0", capability="7.2")
+    build_engine(_request(tmp_path), trt=other_gpu, cuda=FakeCuda("Xavier", "7.2"), log=lambda m: None)
+    assert other_gpu.config.cache_read == b""
+    same = FakeTensorRT("10.3.0")
+    build_engine(_request(tmp_path), trt=same, cuda=FakeCuda(), log=lambda m: None)
+    assert same.config.cache_read.startswith(same.cache_stamp())
+
+
+def test_calibration_cache_of_another_model_is_not_reused(tmp_path):
+    # Defect 5: the calibration cache is keyed to the ONNX file (and the calibration images).
+    batches = [np.full((1, 3, 32, 32), i, np.float32) for i in range(3)]
+    trt = FakeTensorRT("8.6.1")
+    build_engine(_request(tmp_path, precision="int8", calibration=batches), trt=trt, cuda=FakeCuda(), log=print)
+    (tmp_path / "model.onnx").write_bytes(b"another model")
+    build_engine(_request(tmp_path, precision="int8", calibration=batches), trt=trt, cuda=FakeCuda(), log=print)
+    assert trt.calibration_batches == 3, "the second model must be calibrated, not given the first one's scales"
+    other_images = [b + 1 for b in batches]
+    build_engine(_request(tmp_path, precision="int8", calibration=other_images), trt=trt, cuda=FakeCuda(), log=print)
+    assert trt.calibration_batches == 3
+
+
+class _FailingCuda(FakeCuda):
+    """A CUDA copy that fails on the third calibration batch (e.g. out of memory)."""
+
+    def copy_to_device(self, pointer, array, stream):
+        if len(self.copies) == 2:
+            raise RuntimeError("cudaErrorMemoryAllocation")
+        super().copy_to_device(pointer, array, stream)
+
+
+def test_calibration_error_fails_the_build(tmp_path, capsys):
+    # Defect 6: TensorRT swallows get_batch's exception and calibrates on fewer batches; edgeseg must not.
+    batches = [np.full((1, 3, 32, 32), i, np.float32) for i in range(5)]
+    request = _request(tmp_path, precision="int8", calibration=batches)
+    with pytest.raises(EngineBuildError, match=r"calibration failed at batch 3 of 5.*cudaErrorMemoryAllocation"):
+        build_engine(request, trt=FakeTensorRT("8.6.1"), cuda=_FailingCuda(), log=lambda m: None)
+    assert "Exception caught in get_batch()" in capsys.readouterr().err  # what the real trampoline prints
+    assert not (tmp_path / "model.engine").exists() and not list(tmp_path.glob("calibration*.cache"))
+
+
+def test_fp32_and_fp16_engines_build_without_a_cuda_binding(tmp_path, monkeypatch):
+    # Defect 8: TensorRT needs no CUDA binding to build; the GPU is read through the driver (libcuda).
+    from edgeseg.runtime import gpu
+
+    from .fake_cuda import FakeLibCuda
+
+    for name in ("cuda", "cuda.bindings", "cuda.bindings.runtime", "cuda.cudart", "pycuda", "pycuda.driver"):
+        monkeypatch.setitem(__import__("sys").modules, name, None)
+    monkeypatch.setattr(gpu, "load_libcuda", lambda: FakeLibCuda("Orin", (8, 7), integrated=True))
+    for precision in ("fp32", "fp16"):
+        info = build_engine(_request(tmp_path, precision=precision), trt=FakeTensorRT("10.3.0"), log=lambda m: None)
+        assert (info["gpu"], info["compute_capability"]) == ("Orin", "8.7")
+
+
+def test_int8_on_tensorrt_10_1_builds_from_the_qdq_graph_without_calibrating(tmp_path):
+    # Defect 9: explicit quantization from model.int8.onnx on ≥ 10.1; no calibrator, no CUDA copies.
+    (tmp_path / "model.onnx").write_bytes(b"onnx")
+    (tmp_path / "model.int8.onnx").write_bytes(b"qdq-onnx")
+    files = {"fp32": tmp_path / "model.onnx", "int8": tmp_path / "model.int8.onnx"}
+    trt, cuda = FakeTensorRT("10.3.0"), FakeCuda()
+    request = _request(tmp_path, precision="int8", onnx_files=files, calibration=[np.zeros((1, 3, 32, 32))])
+    info = build_engine(request, trt=trt, cuda=cuda, log=lambda m: None)
+    assert trt.parsed.name == "model.int8.onnx" and info["parsed_onnx"] == "model.int8.onnx"
+    assert trt.config.int8_calibrator is None and cuda.copies == [] and "INT8" in trt.config.flags
+    with pytest.raises(EngineBuildError, match=r"model\.int8\.onnx"):
+        plan_build((10, 1), "int8", {"fp32": Path("model.onnx")}, None)
+
+
+def test_a_mismatched_timing_cache_under_the_right_name_is_replaced(tmp_path):
+    trt = FakeTensorRT("10.3.0")
+    (tmp_path / "timing.trt10.3.0.sm87.cache").write_bytes(b"trt9.9-sm1.0:copied from elsewhere")
+    notes = []
+    build_engine(_request(tmp_path), trt=trt, cuda=FakeCuda(), log=notes.append)
+    assert trt.config.cache_read == b"" and any("starting a new one" in n for n in notes)
+    assert (tmp_path / "timing.trt10.3.0.sm87.cache").read_bytes().startswith(trt.cache_stamp())

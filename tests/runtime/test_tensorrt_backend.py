@@ -1,5 +1,5 @@
 """The TensorRT backend's buffer and binding logic against FakeTensorRT / FakeCuda (test doubles: no TensorRT or
-GPU here); a real-TensorRT test runs where TensorRT exists."""
+GPU here); tests/export/test_real_tensorrt.py runs the real one where TensorRT exists (pytest -m tensorrt)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def test_named_tensors_buffers_and_results(tmp_path, dynamic):
 def test_input_larger_than_the_engine_is_refused(tmp_path):
     cuda = FakeCuda()
     backend = TensorRTBackend(_engine(tmp_path), trt=FakeTensorRT(cuda=cuda), cuda=cuda, log=lambda m: None)
-    with backend, pytest.raises(EdgesegError, match=r"this engine takes at most \(1, 3, 8, 8\)"):
+    with backend, pytest.raises(EdgesegError, match=r"this engine takes \(1, 3, 8, 8\)"):
         backend.infer({"images": np.zeros((2, 3, 8, 8), np.float32)})
 
 
@@ -72,16 +72,104 @@ def test_engine_that_does_not_deserialize(tmp_path):
         TensorRTBackend(_engine(tmp_path), trt=FakeTensorRT(cuda=cuda, engine_loads=False), cuda=cuda)
 
 
-def test_real_tensorrt_backend_matches_onnx_runtime(tiny_checkpoint, run_edgeseg, tmp_path):
-    pytest.importorskip("tensorrt", reason="TensorRT is not installed here (CI and dev machines have no GPU)")
-    from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
-
-    assert run_edgeseg("export", tiny_checkpoint, "--engine", "--out", tmp_path).returncode == 0
-    x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
-    with TensorRTBackend(tmp_path / "model.engine") as trt_backend, OnnxRuntimeBackend(tmp_path / "model.onnx") as ort:
-        np.testing.assert_allclose(
-            trt_backend.infer({"images": x})["logits"], ort.infer({"images": x})["logits"], atol=1e-3
-        )
+# --- The defects of issue 13, each a test that failed before its fix. ---
 
 
-test_real_tensorrt_backend_matches_onnx_runtime = pytest.mark.tensorrt(test_real_tensorrt_backend_matches_onnx_runtime)
+@pytest.mark.parametrize("integrated", [False, True], ids=["copies", "mapped"])
+def test_pycuda_backend_runs_in_another_thread(tmp_path, monkeypatch, integrated):
+    # Defect 1: made in the main thread (where pycuda.autoinit's context is current), run in the pipeline's
+    # inference thread, where no context is current unless the backend pushes one.
+    import threading
+
+    from ..export.fake_cuda import FakePyCudaDriver, install_fake_pycuda
+
+    driver = FakePyCudaDriver(integrated=integrated)
+    install_fake_pycuda(monkeypatch, driver)
+    trt = FakeTensorRT("10.3.0", cuda=driver)
+    backend = TensorRTBackend(_engine(tmp_path), trt=trt, log=lambda m: None)
+    assert backend.cuda.name == "pycuda" and backend.zero_copy is integrated
+    results, errors = [], []
+
+    def work():
+        try:
+            results.append(backend.infer({"images": np.ones((1, 3, 8, 8), np.float32)})["logits"])
+            backend.close()
+        except Exception as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert errors == []
+    np.testing.assert_array_equal(results[0][:, 1], 2.0)
+
+
+def test_engine_built_for_a_dla_core_is_loaded_on_it(tmp_path):
+    # Defect 3: the sidecar's dla_core must reach runtime.DLA_core before deserializing.
+    engine = _engine(tmp_path)
+    sidecar = json.loads((tmp_path / "model.engine.json").read_text())
+    (tmp_path / "model.engine.json").write_text(json.dumps({**sidecar, "dla_core": 1}))
+    cuda = FakeCuda()
+    trt = FakeTensorRT("10.3.0", cuda=cuda, dla_cores=2)
+    TensorRTBackend(engine, trt=trt, cuda=cuda, log=lambda m: None).close()
+    assert trt.deserialized_on_dla_core == 1
+    with pytest.raises(EdgesegError, match=r"DLA core 1.*has 0 DLA cores"):
+        TensorRTBackend(engine, trt=FakeTensorRT("10.3.0", cuda=cuda), cuda=cuda, log=lambda m: None)
+
+
+def test_every_dimension_is_checked_against_the_profile(tmp_path):
+    # Defect 7: a shape inside the maximum but outside the profile in another dimension.
+    cuda = FakeCuda()
+    backend = TensorRTBackend(_engine(tmp_path), trt=FakeTensorRT(cuda=cuda, dynamic=True), cuda=cuda)
+    with backend:
+        backend.infer({"images": np.ones((2, 3, 8, 8), np.float32)})
+        with pytest.raises(EdgesegError, match=r"images is \(1, 3, 4, 8\).*\(1, 3, 8, 8\) to \(4, 3, 8, 8\)"):
+            backend.infer({"images": np.ones((1, 3, 4, 8), np.float32)})
+
+
+def test_set_input_shape_refusal_is_an_error(tmp_path):
+    # Defect 7: TensorRT's set_input_shape returns False rather than raising; its result must be checked.
+    cuda = FakeCuda()
+    backend = TensorRTBackend(_engine(tmp_path), trt=FakeTensorRT(cuda=cuda, dynamic=True), cuda=cuda)
+    backend.context.set_input_shape = lambda name, shape: False
+    with backend, pytest.raises(EdgesegError, match="refused the input shape"):
+        backend.infer({"images": np.ones((2, 3, 8, 8), np.float32)})
+
+
+@pytest.mark.parametrize("integrated", [False, True], ids=["discrete", "integrated"])
+def test_integrated_gpu_uses_mapped_memory_without_copies(tmp_path, integrated):
+    cuda = FakeCuda(integrated=integrated)
+    with TensorRTBackend(_engine(tmp_path), trt=FakeTensorRT(cuda=cuda), cuda=cuda, log=lambda m: None) as backend:
+        x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)
+        np.testing.assert_array_equal(backend.infer({"images": x})["logits"][:, 1], 2 * x[:, 0])
+        assert backend.zero_copy is integrated
+        if integrated:  # the engine reads and writes the mapped host buffers themselves
+            assert cuda.copies == [] and cuda.allocated == {}
+            assert set(backend.context.addresses.values()) == set(cuda.mapped)
+        else:
+            assert len(cuda.copies) == 1 and cuda.mapped == {}
+    assert cuda.released and cuda.pinned == [] and cuda.mapped == {}
+
+
+def test_cuda_python_maps_pinned_memory_on_an_integrated_gpu(monkeypatch):
+    # At the cuda-python boundary: cudaHostAlloc(…, cudaHostAllocMapped), then cudaHostGetDevicePointer(host, 0).
+    import sys
+
+    from edgeseg.runtime.cuda import CudaPython
+
+    from ..export.fake_cuda import FakeCudart
+
+    cudart = FakeCudart(integrated=True)
+    monkeypatch.setitem(sys.modules, "cuda", type(sys)("cuda"))
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", cudart)
+    monkeypatch.setitem(sys.modules, "cuda.bindings", type(sys)("cuda.bindings"))
+    sys.modules["cuda.bindings"].runtime = cudart
+    cuda = CudaPython()
+    assert cuda.integrated and cuda.device() == ("Orin", "8.7")
+    array, device = cuda.mapped_empty((2, 3), np.float32)
+    array[...] = 5.0
+    assert array.shape == (2, 3) and device in cudart.mapped and array.ctypes.data == device
+    pinned = cuda.pinned_empty((4,), np.float32)  # the discrete-GPU staging buffer: pinned, not mapped
+    assert pinned.ctypes.data in cudart.host and pinned.ctypes.data not in cudart.mapped
+    cuda.release()
+    assert cudart.freed == [device, pinned.ctypes.data]

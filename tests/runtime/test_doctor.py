@@ -1,0 +1,178 @@
+"""`edgeseg doctor` and the install hints it shares with every missing-dependency error.
+
+This machine has no GPU and no TensorRT; a Jetson is simulated by pointing EDGESEG_TEGRA_RELEASE at a
+copy of the /etc/nv_tegra_release file Jetson Linux writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from edgeseg.errors import MissingDependencyError, install_hint, require
+from edgeseg.runtime.jetson import TEGRA_RELEASE_ENV, jetson_release
+
+from ..export.fake_cuda import FakeLibCuda
+from ..export.tiny_onnx import write_images, write_tiny_onnx
+
+# The first line of /etc/nv_tegra_release on each JetPack.
+JETPACK_6_1 = "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, DATE: Wed Jan  8 2025\n"
+JETPACK_6_0 = "# R36 (release), REVISION: 3.0, GCID: 36191598, BOARD: generic, EABI: aarch64, DATE: Mon May  6 2024\n"
+JETPACK_5_1 = "# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, DATE: Tue Aug  1 2023\n"
+PIP_HINTS = ("pip install opencv-python", "edgeseg[gpu]", "pip install tensorrt", "edgeseg[cv]")
+
+
+@pytest.fixture
+def jetson(tmp_path, monkeypatch):
+    """Make this machine look like a Jetson on the JetPack whose release file text is passed."""
+
+    def on(release_text: str) -> None:
+        path = tmp_path / "nv_tegra_release"
+        path.write_text(release_text)
+        monkeypatch.setenv(TEGRA_RELEASE_ENV, str(path))
+
+    return on
+
+
+@pytest.fixture(autouse=True)
+def _not_a_jetson(tmp_path, monkeypatch):
+    monkeypatch.setenv(TEGRA_RELEASE_ENV, str(tmp_path / "absent"))  # even on a real Jetson, start from "no"
+
+
+def _doctor(run_edgeseg, *args):
+    result = run_edgeseg("doctor", "--json", *args)
+    assert "Traceback" not in result.stderr
+    report = json.loads(result.stdout)
+    return result.returncode, report, {c["name"]: c for c in report["checks"]}
+
+
+def test_doctor_table_here(run_edgeseg):
+    result = run_edgeseg("doctor")
+    assert result.returncode == 0, result.stdout + result.stderr  # ONNX Runtime and OpenCV run models here
+    lines = result.stdout.splitlines()
+    assert lines[0] == "edgeseg doctor: not a Jetson"
+    for name in ("python", "numpy", "opencv", "tensorrt", "cuda binding", "gpu", "dla cores", "onnxruntime", "torch"):
+        assert any(line.startswith(name + " ") for line in lines), name
+    tensorrt = next(line for line in lines if line.startswith("tensorrt "))
+    assert "missing" in tensorrt and "pip install tensorrt" in tensorrt
+    assert lines[-1] == "edgeseg run works here with: ONNX Runtime (.onnx)"
+
+
+def test_doctor_json_here(run_edgeseg):
+    code, report, checks = _doctor(run_edgeseg)
+    assert code == 0 and report["ok"] and report["jetson"] is None and report["gpu"] is None
+    assert checks["tensorrt"]["status"] == "missing" and checks["gpu"]["status"] == "missing"
+    assert checks["onnxruntime"]["status"] == "ok" and "CPU" in checks["onnxruntime"]["found"]
+    assert report["run_path"] == "ONNX Runtime (.onnx)"
+
+
+def test_doctor_on_jetpack_6_names_jetpacks_packages(run_edgeseg, jetson):
+    jetson(JETPACK_6_1)
+    _, report, checks = _doctor(run_edgeseg)
+    assert report["jetson"] == {"l4t": "36.4.3", "jetpack": "6.1/6.2", "cuda": "12.6", "python": "3.10"}
+    assert "sudo apt-get install python3-libnvinfer" in checks["tensorrt"]["hint"]
+    assert "pip install 'cuda-python==12.6.*'" in checks["cuda binding"]["hint"]
+    assert checks["opencv"]["status"] == "warning" and "nvidia-opencv" in checks["opencv"]["hint"]
+    text = run_edgeseg("doctor").stdout
+    assert "JetPack 6.1/6.2 (Jetson Linux 36.4.3)" in text
+    assert not [hint for hint in PIP_HINTS if hint in text]
+
+
+def test_doctor_on_jetpack_5(run_edgeseg, jetson):
+    jetson(JETPACK_5_1)
+    _, report, checks = _doctor(run_edgeseg)
+    assert report["jetson"]["jetpack"] == "5.1.x" and report["jetson"]["python"] == "3.8"
+    assert checks["cuda binding"]["hint"].startswith("pip install pycuda")  # cuda-python has no CUDA 11.4 release
+    if sys.version_info[:2] == (3, 8):
+        assert checks["python"]["status"] == "ok"
+    else:  # JetPack 5's TensorRT and OpenCV bindings exist for its Python 3.8 only
+        assert checks["python"]["status"] == "warning" and "Python 3.8" in checks["python"]["hint"]
+
+
+def test_errors_give_the_hint_doctor_gives(run_edgeseg, jetson, tmp_path):
+    jetson(JETPACK_6_1)
+    _, _, checks = _doctor(run_edgeseg)
+    engine = tmp_path / "model.engine"
+    engine.write_bytes(b"engine")
+    sidecar = {"tensorrt": "10.3.0", "gpu": "Orin", "compute_capability": "8.7", "class_names": ["a"], "palette": []}
+    (tmp_path / "model.engine.json").write_text(json.dumps(sidecar))
+    frames = write_images(tmp_path / "frames", count=1)
+    result = run_edgeseg("run", "--model", engine, "--source", frames, "--no-show")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"error: TensorRT is not installed; install it with: {checks['tensorrt']['hint']}"
+
+
+def test_doctor_model_engine_that_cannot_load_here(run_edgeseg, tmp_path):
+    engine = tmp_path / "model.engine"
+    engine.write_bytes(b"engine")
+    (tmp_path / "model.engine.json").write_text(json.dumps({"tensorrt": "8.6.2", "compute_capability": "8.7"}))
+    code, report, _ = _doctor(run_edgeseg, "--model", engine)
+    assert code == 1 and not report["ok"] and report["model"]["status"] == "missing"
+    assert "TensorRT 8.6.2 engine for compute 8.7" in report["model"]["found"]
+    assert "no TensorRT here" in report["model"]["hint"]
+    code, report, _ = _doctor(run_edgeseg, "--model", tmp_path / "absent.engine")
+    assert code == 1 and "not found" in report["model"]["found"]
+
+
+def test_doctor_model_onnx_that_runs_here(run_edgeseg, tmp_path):
+    model = write_tiny_onnx(tmp_path / "model.onnx")
+    code, report, _ = _doctor(run_edgeseg, "--model", model)
+    assert code == 0 and report["model"]["status"] == "ok"
+    assert "3 classes, input 32x32, runs on ONNX Runtime CPU" in report["model"]["found"]
+
+
+def test_doctor_works_without_torch_or_tensorrt(run_python_without):
+    result = run_python_without(
+        "import sys\n"
+        "sys.argv = ['edgeseg', 'doctor', '--json']\n"
+        "from edgeseg.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    print('exit', exit.code, 'torch imported:', 'torch' in sys.modules)\n",
+        blocked=("torch", "torchvision", "tensorrt"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "exit 0 torch imported: False"
+
+
+def test_gpu_facts_and_the_gpu_row_from_libcuda(monkeypatch):
+    from edgeseg.runtime import gpu
+    from edgeseg.runtime.doctor import diagnose
+
+    monkeypatch.setattr(gpu, "load_libcuda", lambda: FakeLibCuda("Orin", (8, 7), integrated=True, driver=12060))
+    facts = gpu.gpu_facts()
+    assert facts == gpu.GpuFacts("Orin", "8.7", True, "12.6")
+    rows = {c.name: c for c in diagnose(probe_gpu=lambda: facts).checks}
+    assert rows["gpu"].status == "ok" and "compute 8.7, integrated" in rows["gpu"].found
+
+
+def test_install_hints(jetson):
+    assert jetson_release() is None
+    assert install_hint("cv2", "cv") == "pip install 'edgeseg[cv]'"
+    with pytest.raises(MissingDependencyError, match=r"install it with: pip install 'edgeseg\[export\]'$"):
+        require("edgeseg_no_such_module", "export")
+    jetson(JETPACK_6_0)
+    assert jetson_release().jetpack == "6.0"
+    assert install_hint("cuda") == "pip install 'cuda-python==12.2.*' (the CUDA of JetPack 6.0)"
+    assert "python3-libnvinfer" in install_hint("tensorrt")
+    with pytest.raises(MissingDependencyError, match=r"pip install 'edgeseg\[export\]' 'numpy<2'$"):
+        require("edgeseg_no_such_module", "export")
+    assert install_hint("PIL", "train") == "pip install pillow 'numpy<2'"  # the train extra is empty on JetPack 5
+    jetson("a file Jetson Linux did not write\n")
+    assert jetson_release().jetpack == "unknown"  # still a Jetson: the file exists
+    assert "nvcc --version" in install_hint("cuda")
+
+
+def test_doctor_exits_1_when_nothing_can_run_a_model(run_python_without):
+    result = run_python_without(
+        "import sys\n"
+        "sys.argv = ['edgeseg', 'doctor']\n"
+        "from edgeseg.cli import main\n"
+        "main()\n",
+        blocked=("onnxruntime", "tensorrt"),
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "edgeseg run cannot run a model here: fix the rows marked missing"
