@@ -62,15 +62,19 @@ def _fail(name: str, field: Field, source: str, wanted: str, value: Any) -> Opti
 
 def _number(name: str, field: Field, source: str, value: Any, integer: bool) -> Any:
     wanted = ("a whole number" if integer else "a number") + (f" {_range(field)}" if _range(field) else "")
+    given = value
+    if isinstance(value, str):
+        # The command line gives text, and YAML reads 1e-4 (no dot) as text too: numbers in text are numbers.
+        value = _parse_scalar(value.strip())
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _fail(name, field, source, wanted, value)
+        raise _fail(name, field, source, wanted, given)
     if integer and not isinstance(value, int):
-        raise _fail(name, field, source, wanted, value)
+        raise _fail(name, field, source, wanted, given)
     if not math.isfinite(value):
-        raise _fail(name, field, source, wanted, value)
+        raise _fail(name, field, source, wanted, given)
     too_low = field.low is not None and (value <= field.low if field.low_open else value < field.low)
     if too_low or (field.high is not None and value > field.high):
-        raise _fail(name, field, source, wanted, value)
+        raise _fail(name, field, source, wanted, given)
     return int(value) if integer else float(value)
 
 
@@ -91,7 +95,7 @@ def _parse_scalar(text: str) -> Any:
 
 
 def _size(name: str, field: Field, source: str, value: Any) -> list:
-    wanted = "S or [height, width]" + (f" with each side {_range(field)}" if _range(field) else "")
+    wanted = "S, HxW or [height, width]" + (f" with each side {_range(field)}" if _range(field) else "")
     given = value
     if isinstance(value, str):
         parts = value.lower().replace("×", "x").split("x")
@@ -154,7 +158,7 @@ def _list(name: str, field: Field, source: str, value: Any) -> list:
     if field.choices:
         for item in checked:
             if item not in field.choices:
-                raise _fail(name, field, source, f"made of {', '.join(map(str, field.choices))}", item)
+                raise _fail(name, field, source, f"made of {', '.join(map(str, field.choices))} only", item)
     return checked
 
 
