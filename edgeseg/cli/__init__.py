@@ -91,7 +91,7 @@ def _report(exc: BaseException) -> int:
     if isinstance(exc, _click_exceptions.ClickException):
         _error(exc.format_message())
         return exc.exit_code
-    if isinstance(exc, _click_exceptions.Abort):
+    if isinstance(exc, typer.Abort):
         _error("aborted")
         return 1
     if isinstance(exc, OSError):
