@@ -16,6 +16,9 @@ from edgeseg.export.onnx_metadata import embed
 
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
 DEFAULT_OPSET = 17  # TensorRT 8.6 (JetPack 5) reads up to opset 17
+# Opsets an export can be asked for. From 11 on, Resize states its coordinate transform (align_corners=False
+# needs half_pixel); 23 is the newest opset PyTorch's exporters write (torch.onnx's ONNX_MAX_OPSET).
+OPSETS = range(11, 24)
 
 
 def opset_of(proto: Any) -> int:

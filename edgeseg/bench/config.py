@@ -8,6 +8,7 @@ from typing import Any
 
 from edgeseg.bench.backends import BACKENDS
 from edgeseg.errors import EdgesegError
+from edgeseg.schema import COMMAND_LINE, Field, check_value
 
 UPSAMPLE_MODES = ("bilinear", "transposed")
 
@@ -31,27 +32,24 @@ class BenchConfig:
         return {**asdict(self), "out": str(self.out)}
 
 
-def _as_list(value: Any, name: str) -> list:
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    elif not isinstance(value, (list, tuple)):
-        value = [value]  # one value where a list is expected
-    return list(dict.fromkeys(value))  # a name given twice is measured once
+# Type and range of every option, for the command line and a YAML file alike.
+SCHEMA: dict[str, Field] = {
+    "models": Field("strs"),
+    "upsample": Field("strs", choices=UPSAMPLE_MODES),
+    "backends": Field("strs", choices=tuple(BACKENDS)),
+    "sizes": Field("ints", low=32),
+    "batch": Field("int", low=1),
+    "runs": Field("int", low=1),
+    "warmup": Field("int", low=0),
+    "threads": Field("int", low=1, optional=True),
+    "e2e_frames": Field("int", low=0),
+    "num_classes": Field("int", low=2, option="--classes"),
+    "calib_images": Field("int", low=1),
+    "out": Field("str"),
+}
 
 
-def _as_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise EdgesegError(f"{name} must be a whole number, got {value!r}")
-    try:
-        return int(value)
-    except ValueError:
-        raise EdgesegError(f"{name} must be a whole number, got {value!r}") from None
-
-
-_INTEGERS = {"batch", "runs", "warmup", "threads", "e2e_frames", "num_classes", "calib_images"}
-
-
-def build_config(values: dict[str, Any], source: str = "the command line") -> BenchConfig:
+def build_config(values: dict[str, Any], source: str = COMMAND_LINE) -> BenchConfig:
     """A checked BenchConfig from option values (None means: keep the default)."""
     known = {f.name for f in fields(BenchConfig)}
     unknown = sorted(set(values) - known)
@@ -61,19 +59,15 @@ def build_config(values: dict[str, Any], source: str = "the command line") -> Be
     for name, value in values.items():
         if value is None:
             continue
-        if name in ("models", "upsample", "backends"):
-            value = [str(v) for v in _as_list(value, name)]
-        elif name == "sizes":
-            value = [_as_int(v, "sizes") for v in _as_list(value, name)]
-        elif name in _INTEGERS:
-            value = _as_int(value, name)
-        elif name == "out":
-            value = Path(value)
-        setattr(config, name, value)
+        value = check_value(name, SCHEMA[name], str(value) if name == "out" else value, source)
+        if name in ("models", "upsample", "backends", "sizes"):
+            value = list(dict.fromkeys(value))  # a name given twice is measured once
+        setattr(config, name, Path(value) if name == "out" else value)
     return check(config)
 
 
 def check(config: BenchConfig) -> BenchConfig:
+    """What the schema cannot see: models that exist, something to measure, a folder for --out."""
     from edgeseg.models import list_models
 
     available = list_models()
@@ -81,24 +75,6 @@ def check(config: BenchConfig) -> BenchConfig:
     for name in config.models:
         if name not in available:
             raise EdgesegError(f"unknown model {name!r}; choose from {', '.join(available)}")
-    for mode in config.upsample:
-        if mode not in UPSAMPLE_MODES:
-            raise EdgesegError(f"--upsample takes {' and/or '.join(UPSAMPLE_MODES)}, got {mode!r}")
-    for name in config.backends:
-        if name not in BACKENDS:
-            raise EdgesegError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
     if not (config.models and config.upsample and config.backends and config.sizes):
         raise EdgesegError("nothing to measure: --models, --upsample, --backends and --sizes must not be empty")
-    for size in config.sizes:
-        if size < 32:
-            raise EdgesegError(f"sizes must be at least 32 pixels, got {size}")
-    for name, low in (("batch", 1), ("runs", 1), ("warmup", 0), ("e2e_frames", 0), ("calib_images", 1)):
-        if getattr(config, name) < low:
-            raise EdgesegError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(config, name)}")
-    if config.threads is not None and config.threads < 1:
-        raise EdgesegError(f"--threads must be at least 1, got {config.threads}")
-    if config.num_classes < 2:
-        raise EdgesegError(f"--classes must be at least 2 (background included), got {config.num_classes}")
-    if config.out.exists() and not config.out.is_dir():
-        raise EdgesegError(f"--out {config.out} is a file; pass a folder for results.json, report.md and charts")
     return config

@@ -32,7 +32,7 @@ def bench(
     config: Optional[Path] = typer.Option(None, help="YAML file of these options; command-line options win."),
     compare: Optional[Path] = typer.Option(None, help="An earlier results.json: print the change, exit 3 if slower."),
     tolerance: float = typer.Option(
-        0.10, min=0.0, help="Slow-down beyond which --compare reports a regression (0.10 = 10%)."
+        0.10, min=0.0, max=10.0, help="Slow-down beyond which --compare reports a regression (0.10 = 10%)."
     ),
 ) -> None:
     """Measure what each model, decoder and backend costs; write results.json, report.md and PNG charts."""
@@ -45,6 +45,7 @@ def bench(
     from edgeseg.bench.report import markdown
     from edgeseg.bench.suite import run_suite
     from edgeseg.train.config import load_yaml
+    from edgeseg.writable import check_writable
 
     given = {
         "models": models,
@@ -60,8 +61,11 @@ def bench(
         "out": out,
     }
     values = load_yaml(config) if config else {}
-    settings = build_config({**values, **{k: v for k, v in given.items() if v is not None}}, str(config or "options"))
+    if values:
+        build_config(values, str(config))  # a bad field is named as the file's, before options override it
+    settings = build_config({**values, **{k: v for k, v in given.items() if v is not None}})
     old = load_results(compare) if compare else None  # a bad --compare file fails before minutes of measuring
+    check_writable(settings.out, "--out", folder=True)
     results = run_suite(settings, log=lambda message: typer.echo(message, err=True))
     write_text_atomic(settings.out / "results.json", json.dumps(results, indent=2) + "\n")
     report = markdown(results, write_charts(results, settings.out))

@@ -10,7 +10,18 @@ from rich.console import Console
 from rich.table import Table
 
 from edgeseg.errors import require
+from edgeseg.schema import Field, check_options
+from edgeseg.writable import check_writable
 
+OPTIONS = {
+    "images": Field("int", low=2),  # one train, one val
+    "size": Field("int", low=16),
+    "classes": Field("int", low=2, high=255),  # 255 marks ignored pixels
+    "seed": Field("int", low=0),
+    "frames": Field("int", low=1),
+    "width": Field("int", low=16),
+    "height": Field("int", low=16),
+}
 app = typer.Typer(help="Make and check VOC-format datasets.", no_args_is_help=True)
 
 
@@ -26,6 +37,8 @@ def synth(
     ),
 ) -> None:
     """Write a synthetic dataset in exact VOC layout: textured backgrounds, overlapping shapes, 255 borders."""
+    check_options(OPTIONS, images=images, size=size, classes=classes, seed=seed)
+    check_writable(out, "OUT", folder=True)
     require("PIL", extra="train")
     from edgeseg.data.synth import synth_dataset
 
@@ -43,6 +56,8 @@ def video(
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
     """Write a video of a synthetic scene panning past the camera, to try `edgeseg run` on."""
+    check_options(OPTIONS, frames=frames, width=width, height=height, classes=classes, seed=seed)
+    check_writable(out, "OUT", folder=False)  # before OpenCV, which would blame the codec for a permission
     from edgeseg.data.synth import synth_video
 
     path = synth_video(out, frames=frames, width=width, height=height, num_classes=classes, seed=seed)

@@ -8,6 +8,10 @@ from typing import Optional
 import typer
 
 from edgeseg.errors import EdgesegError, require
+from edgeseg.schema import Field, check_options
+from edgeseg.writable import check_writable
+
+OPTIONS = {"subset": Field("int", low=1), "batch_size": Field("int", low=1), "workers": Field("int", low=0)}
 
 
 def eval_command(
@@ -22,6 +26,14 @@ def eval_command(
     workers: int = typer.Option(2, help="DataLoader worker processes."),
 ) -> None:
     """Confusion matrix over the full-resolution labels; per-class IoU, recall, precision, F1; means."""
+    check_options(OPTIONS, subset=subset, batch_size=batch_size, workers=workers)
+    if plot is None:
+        run_dir = checkpoint.resolve().parent
+        run_dir = run_dir.parent if run_dir.name == "weights" else run_dir
+        plot = json_path.with_suffix(".png") if json_path else run_dir / f"eval_{split}.png"
+    for path, option in ((json_path, "--json"), (plot, "--plot")):
+        if path is not None:
+            check_writable(path, option, folder=False)
     require("torch", extra="train")
     from torch.utils.data import DataLoader
 
@@ -35,8 +47,6 @@ def eval_command(
     model, meta, _ = model_from_checkpoint(checkpoint)
     dataset_split = load_split(data, split)
     if subset is not None:
-        if subset < 1:
-            raise typer.BadParameter(f"--subset must be at least 1, got {subset}")
         dataset_split = type(dataset_split)(
             dataset_split.root, split, dataset_split.class_names, dataset_split.samples[:subset]
         )
@@ -70,9 +80,5 @@ def eval_command(
     if json_path:
         write_json(json_path, metrics, info)
         typer.echo(f"metrics: {json_path}")
-    if plot is None:
-        run_dir = checkpoint.resolve().parent
-        run_dir = run_dir.parent if run_dir.name == "weights" else run_dir
-        plot = json_path.with_suffix(".png") if json_path else run_dir / f"eval_{split}.png"
     plot_per_class(plot, metrics, title)
     typer.echo(f"per-class chart: {plot}")

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from edgeseg.errors import EdgesegError, require
+from edgeseg.writable import check_writable
 
 
 def explain_command(
@@ -24,6 +25,8 @@ def explain_command(
     list_layers: bool = typer.Option(False, "--list-layers", help="List the layers --layer accepts and exit."),
 ) -> None:
     """Mask-weighted Grad-CAM: which pixels made the network predict --class where it did."""
+    if not list_layers:
+        check_writable(out, "--out", folder=True)
     require("torch", extra="train")
     from edgeseg.explain.cam import METHODS, ClassAbsent, conv_layers, encoder_layers
     from edgeseg.explain.explainer import explain_file, pick_class

@@ -8,6 +8,18 @@ from typing import Optional
 import typer
 
 from edgeseg.cli.options import parse_size
+from edgeseg.schema import Field, check_options
+from edgeseg.writable import check_writable
+
+OPTIONS = {
+    "calib_images": Field("int", low=1),
+    "max_batch": Field("int", low=1),
+    "verify_images": Field("int", low=1),
+    "min_agreement": Field("float", low=0, high=1, low_open=True),
+    "workspace": Field("float", low=0, low_open=True),
+    "dla_core": Field("int", low=0),
+    "size": Field("size", low=16),
+}
 
 
 def export(
@@ -33,10 +45,23 @@ def export(
     out: Optional[Path] = typer.Option(None, help="Output folder [default: runs/<name>/export, or the ONNX's folder]."),
 ) -> None:
     """Export a model; parity (argmax agreement, ΔmIoU) is checked on every file it writes."""
+    from edgeseg.export.onnx_export import OPSETS
     from edgeseg.export.pipeline import ExportOptions, run_export
 
-    if not 0 < min_agreement <= 1:
-        raise typer.BadParameter(f"--min-agreement must be in (0, 1], got {min_agreement}")
+    # Every value is checked before the exporter runs: a bad --opset must not print its traces first.
+    check_options(
+        {**OPTIONS, "opset": Field("int", low=OPSETS.start, high=OPSETS[-1])},
+        opset=opset,
+        calib_images=calib_images,
+        max_batch=max_batch,
+        verify_images=verify_images,
+        min_agreement=min_agreement,
+        workspace=workspace,
+        dla_core=dla_core,
+        size=size,
+    )
+    if out is not None:
+        check_writable(out, "--out", folder=True)
     options = ExportOptions(
         source=source,
         out=out,

@@ -17,7 +17,7 @@ def models(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List the model zoo: parameters (M) and GFLOPs of each model × upsample at SIZE."""
-    height, width = parse_size(size)
+    height, width = parse_size(size, low=16)
     require("torch", extra="train")
     from edgeseg.models import UPSAMPLE_MODES, list_models
     from edgeseg.models.complexity import describe_model

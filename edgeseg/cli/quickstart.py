@@ -7,6 +7,10 @@ from pathlib import Path
 import typer
 
 from edgeseg.errors import EdgesegError, require
+from edgeseg.schema import Field, check_options
+from edgeseg.writable import check_writable
+
+OPTIONS = {"epochs": Field("int", low=1), "images": Field("int", low=10), "size": Field("int", low=32)}
 
 
 def quickstart(
@@ -17,6 +21,8 @@ def quickstart(
     size: int = typer.Option(128, help="Image and training size in pixels."),
 ) -> None:
     """The whole product end to end on a synthetic dataset, each step shown as the command that does it."""
+    check_options(OPTIONS, epochs=epochs, images=images, size=size)
+    check_writable(out, "--out", folder=True)
     for extra, module in (("train", "torch"), ("export", "onnxruntime"), ("cv", "cv2")):
         require(module, extra=extra)
     from edgeseg.models import list_models
@@ -24,6 +30,4 @@ def quickstart(
 
     if model not in list_models():
         raise EdgesegError(f"unknown model {model!r}; choose from {', '.join(list_models())}")
-    if epochs < 1 or images < 10 or size < 32:
-        raise EdgesegError("need --epochs ≥ 1, --images ≥ 10 and --size ≥ 32")
     run_quickstart(QuickstartOptions(out=out, model=model, images=images, size=size, epochs=epochs), log=typer.echo)

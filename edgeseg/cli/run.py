@@ -9,6 +9,18 @@ from typing import Optional
 import typer
 
 from edgeseg.errors import EdgesegError
+from edgeseg.runtime.backends.onnxruntime import SHORT_NAMES
+from edgeseg.schema import Field, check_options, one_of
+from edgeseg.writable import check_writable
+
+OPTIONS = {
+    "camera": Field("int", low=0),
+    "view": one_of(("overlay", "mask", "side")),  # runtime.render.VIEWS; that module imports OpenCV
+    "alpha": Field("float", low=0, high=1),
+    "max_frames": Field("int", low=1),
+    "provider": one_of(tuple(SHORT_NAMES)),
+    "threads": Field("int", low=1),
+}
 
 
 def run(
@@ -35,13 +47,19 @@ def run(
     from edgeseg.runtime.pipeline import Pipeline
     from edgeseg.runtime.render import Renderer
     from edgeseg.runtime.segmenter import Segmenter
-    from edgeseg.runtime.sinks import open_sinks
+    from edgeseg.runtime.sinks import VIDEO_SUFFIXES, open_sinks
     from edgeseg.runtime.sources import open_source
 
     if (camera is None) == (source is None):
         raise EdgesegError("pass exactly one of --camera N or --source URI")
-    if max_frames is not None and max_frames < 1:
-        raise EdgesegError(f"--max-frames must be at least 1, got {max_frames}")
+    check_options(
+        OPTIONS, camera=camera, view=view, alpha=alpha, max_frames=max_frames, provider=provider, threads=threads
+    )
+    # Before the model loads and the camera opens: a permission is named as one, not blamed on a codec.
+    if save is not None:
+        check_writable(save, "--save", folder=save.suffix.lower() not in VIDEO_SUFFIXES)
+    if stats_json is not None:
+        check_writable(stats_json, "--stats-json", folder=False)
     # Idle ONNX Runtime threads must not spin: decoding and rendering need those cores.
     backend, meta = open_model(model, provider=provider, threads=threads, spin=False)
     with backend:

@@ -7,7 +7,6 @@ from typing import Optional
 
 import typer
 
-from edgeseg.cli.options import parse_size
 from edgeseg.errors import require
 
 Opt = typer.Option
@@ -49,13 +48,14 @@ def train(
     require("torch", extra="train")
     from edgeseg.train.config import TrainConfig, load_yaml, merge
     from edgeseg.train.trainer import Trainer, config_for_resume, resume_payload
+    from edgeseg.writable import check_writable
 
     overrides = {
         "model": model,
         "data": data,
         "upsample": upsample,
         "pretrained_backbone": pretrained_backbone,
-        "size": list(parse_size(size)) if size else None,
+        "size": size,  # S or HxW, read by the schema as a YAML size is
         "resize": resize,
         "epochs": epochs,
         "batch_size": batch_size,
@@ -78,21 +78,19 @@ def train(
         "exist_ok": exist_ok,
         "cache_gb": cache_gb,
         "model_kwargs": {"output_stride": output_stride} if output_stride else None,
-        "class_weights": _floats(class_weights) if class_weights else None,
+        "class_weights": class_weights,  # the schema reads "1,2,3" and names --class-weights if it cannot
     }
     if resume:
         payload = resume_payload(resume)
-        trainer = Trainer(config_for_resume(payload, overrides), payload, run_dir=resume.resolve().parent.parent)
+        run_dir = resume.resolve().parent.parent
+        settings = config_for_resume(payload, overrides)
+        check_writable(run_dir, "--resume's run folder", folder=True)
+        trainer = Trainer(settings, payload, run_dir=run_dir)
     else:
         settings = merge(TrainConfig(), load_yaml(config), str(config)) if config else TrainConfig()
-        trainer = Trainer(merge(settings, overrides, "command line"))
+        settings = merge(settings, overrides, "command line").check()
+        check_writable(settings.project, "--project", folder=True)
+        trainer = Trainer(settings)
     run_dir = trainer.run()
     best = trainer.position["best_miou"]
     typer.echo(f"done: best val mIoU {best:.4f}; weights in {run_dir / 'weights'}, curves in {run_dir / 'curves.png'}")
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise typer.BadParameter(f"class weights must be comma-separated numbers, got {text!r}") from None

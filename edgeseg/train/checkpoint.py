@@ -6,6 +6,7 @@ in, so a checkpoint from a stranger cannot run code on load.
 
 from __future__ import annotations
 
+import io
 import platform
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import torch
 
 from edgeseg import __version__
-from edgeseg.atomic import atomic_path
+from edgeseg.atomic import write_bytes_atomic
 from edgeseg.errors import EdgesegError, describe
 from edgeseg.models import SegmentationModel, build_model
 from edgeseg.runtime.metadata import ModelMetadata
@@ -61,8 +62,11 @@ def save_checkpoint(
     payload = {"format": FORMAT, "metadata": metadata.to_dict(), "model": model.state_dict()}
     if train_state is not None:
         payload["train_state"] = train_state
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    # Serialized in memory, then written as plain bytes: a full disk is then an OSError (ENOSPC) that
+    # atomic writing names, rather than a RuntimeError from deep inside torch's zip writer.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -8,15 +8,75 @@ from pathlib import Path
 from typing import Any
 
 from edgeseg.errors import EdgesegError, require
+from edgeseg.models.layers import UPSAMPLE_MODES
 from edgeseg.runtime.preprocess import RESIZE_MODES
+from edgeseg.schema import Field, OptionError, check_value, one_of
 from edgeseg.train.losses import parse_loss
 from edgeseg.train.schedule import SCHEDULES
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+OUTPUT_STRIDES = (8, 16)
 
 
 class ConfigError(EdgesegError):
     """Training options that cannot work together."""
+
+
+# Type and range of every TrainConfig field, for the command line and YAML files alike.
+SCHEMA: dict[str, Field] = {
+    "model": Field("str", optional=True),
+    "data": Field("str", optional=True),
+    "upsample": one_of(UPSAMPLE_MODES, optional=True),
+    "pretrained_backbone": Field("str", optional=True),
+    "size": Field("size", low=16),
+    "resize": one_of(RESIZE_MODES),
+    "epochs": Field("int", low=1),
+    "batch_size": Field("int", low=2),  # BatchNorm needs two samples to train
+    "lr": Field("float", low=0, low_open=True),
+    "freeze_epochs": Field("int", low=0),
+    "freeze_batch_size": Field("int", low=2),
+    "freeze_lr": Field("float", low=0, low_open=True),
+    "optimizer": one_of(OPTIMIZERS),
+    "momentum": Field("float", low=0, high=1),
+    "weight_decay": Field("float", low=0),
+    "scheduler": one_of(SCHEDULES),
+    "warmup_epochs": Field("float", low=0),
+    "min_lr_ratio": Field("float", low=0, high=1),
+    "step_gamma": Field("float", low=0, high=1, low_open=True),
+    "loss": Field("str"),
+    "class_weights": Field("floats", low=0, optional=True),
+    "device": Field("str"),
+    "amp": Field("bool"),
+    "workers": Field("int", low=0),
+    "seed": Field("int", low=0),
+    "project": Field("str"),
+    "name": Field("str", optional=True),
+    "exist_ok": Field("bool"),
+    "cache_gb": Field("float", low=0),
+    "train_split": Field("str"),
+    "val_split": Field("str"),
+}
+MODEL_KWARGS: dict[str, Field] = {"output_stride": one_of(OUTPUT_STRIDES, option="--output-stride")}
+
+
+def _check_model_kwargs(value: Any, source: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise OptionError(f"model_kwargs in {source} must be a mapping such as {{output_stride: 8}}, got {value!r}")
+    unknown = sorted(set(value) - set(MODEL_KWARGS))
+    if unknown:
+        raise OptionError(f"model_kwargs in {source}: unknown {', '.join(map(str, unknown))} (known: output_stride)")
+    return {k: check_value(k, MODEL_KWARGS[k], v, source) for k, v in value.items()}
+
+
+def check_fields(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """`values` (TrainConfig field names) checked against SCHEMA, naming the option or field that is wrong."""
+    checked = {}
+    for name, value in values.items():
+        if name == "model_kwargs":
+            checked[name] = _check_model_kwargs(value, source)
+        else:
+            checked[name] = check_value(name, SCHEMA[name], value, source)
+    return checked
 
 
 @dataclass
@@ -55,34 +115,30 @@ class TrainConfig:
     val_split: str = "val"
 
     def check(self) -> TrainConfig:
-        """Raise ConfigError on the first option that cannot work."""
+        """Raise ConfigError (or OptionError) on the first option that cannot work."""
+        check_fields({k: v for k, v in self.to_dict().items() if k in SCHEMA or k == "model_kwargs"}, "options")
         if not self.model:
             raise ConfigError("no model: pass --model NAME (see `edgeseg models`)")
         if not self.data:
             raise ConfigError("no dataset: pass --data DATA (a VOC-format folder; `edgeseg data synth` makes one)")
-        if len(self.size) != 2 or min(self.size) < 16:
-            raise ConfigError(f"size must be [height, width] of at least 16 pixels, got {self.size}")
-        if not 0 <= self.freeze_epochs <= self.epochs or self.epochs < 1:
-            raise ConfigError(
-                f"need 0 ≤ freeze_epochs ≤ epochs and epochs ≥ 1, got {self.freeze_epochs}, {self.epochs}"
-            )
-        if min(self.batch_size, self.freeze_batch_size) < 2:
-            raise ConfigError("batch sizes must be at least 2 (BatchNorm needs two samples to train)")
-        for name, value, allowed in (
-            ("optimizer", self.optimizer, OPTIMIZERS),
-            ("scheduler", self.scheduler, SCHEDULES),
-            ("resize", self.resize, RESIZE_MODES),
-            ("device", self.device.split(":")[0], ("auto", "cpu", "cuda")),
-        ):
-            if value not in allowed:
-                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        if self.freeze_epochs > self.epochs:
+            raise ConfigError(f"--freeze-epochs ({self.freeze_epochs}) must not exceed --epochs ({self.epochs})")
+        if self.device.split(":")[0] not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {self.device!r}")
         try:
             parse_loss(self.loss)
         except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
-        if min(self.lr, self.freeze_lr) <= 0:
-            raise ConfigError("learning rates must be positive")
+            raise ConfigError(f"--loss: {exc}") from exc
+        if self.class_weights is not None and not sum(self.class_weights) > 0:
+            raise ConfigError(f"--class-weights must not all be zero, got {self.class_weights}")
+        self._check_model()
         return self
+
+    def _check_model(self) -> None:
+        from edgeseg.models import list_models
+
+        if self.model not in list_models():
+            raise ConfigError(f"unknown model {self.model!r}; choose one of: {', '.join(list_models())}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -95,7 +151,7 @@ def merge(base: TrainConfig, updates: dict[str, Any], source: str) -> TrainConfi
     unknown = sorted(set(clean) - fields)
     if unknown:
         raise ConfigError(f"{source}: unknown option(s) {', '.join(unknown)}")
-    return dataclasses.replace(base, **clean)
+    return dataclasses.replace(base, **check_fields(clean, source))
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -62,6 +62,11 @@ class Trainer:
             load_split(config.data, config.val_split),
         )
         self.class_names = train_split.class_names
+        if config.class_weights is not None and len(config.class_weights) != len(self.class_names):
+            raise ConfigError(
+                f"--class-weights has {len(config.class_weights)} values but {config.data} has "
+                f"{len(self.class_names)} classes ({', '.join(self.class_names)}); give one weight per class"
+            )
         self.train_store = SampleStore(train_split, config.cache_gb)
         self.val_store = SampleStore(val_split, config.cache_gb)
 

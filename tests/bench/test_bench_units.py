@@ -90,15 +90,15 @@ def test_config_merges_and_checks():
     for bad, message in (
         ({"modles": "x"}, "unknown option"),
         ({"models": "nope"}, "unknown model 'nope'"),
-        ({"backends": "ort,tensorflow"}, "unknown backend 'tensorflow'"),
-        ({"upsample": "nearest"}, "--upsample takes"),
-        ({"sizes": "16"}, "at least 32"),
-        ({"sizes": "big"}, "sizes must be a whole number"),
-        ({"threads": "all"}, "threads must be a whole number"),
-        ({"batch": 1.5}, "batch must be a whole number"),
-        ({"e2e_frames": True}, "e2e_frames must be a whole number"),
-        ({"num_classes": 1}, "--classes must be at least 2"),
-        ({"runs": 0}, "--runs must be at least 1"),
+        ({"backends": "ort,tensorflow"}, "--backends must be made of torch, .* only, got 'tensorflow'"),
+        ({"upsample": "nearest"}, "--upsample must be made of bilinear, transposed only"),
+        ({"sizes": "16"}, "--sizes must be a list of whole numbers ≥ 32"),
+        ({"sizes": "big"}, "--sizes must be a list of whole numbers"),
+        ({"threads": "all"}, "--threads must be a whole number"),
+        ({"batch": 1.5}, "--batch must be a whole number"),
+        ({"e2e_frames": True}, "--e2e-frames must be a whole number"),
+        ({"num_classes": 1}, "--classes must be a whole number ≥ 2"),
+        ({"runs": 0}, "--runs must be a whole number ≥ 1"),
     ):
         with pytest.raises(EdgesegError, match=message):
             build_config(bad)

@@ -43,7 +43,7 @@ def test_models_json(run_edgeseg):
 def test_bad_size_is_a_clear_error(run_edgeseg):
     result = run_edgeseg("models", "--size", "abc")
     assert result.returncode != 0
-    assert "size must be S or HxW" in result.stderr
+    assert result.stderr == "error: --size must be S, HxW or [height, width] with each side ≥ 16, got 'abc'\n"
     assert "Traceback" not in result.stderr
 
 

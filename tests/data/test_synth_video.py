@@ -29,9 +29,9 @@ def test_data_video_writes_a_panning_scene(run_edgeseg, tmp_path, suffix):
     ("args", "message"),
     [
         (["clip.txt"], "must be .mp4, .mov, .avi or .mkv"),
-        (["clip.mp4", "--frames", "0"], "--frames must be at least 1"),
-        (["clip.mp4", "--width", "8"], "at least 16×16"),
-        (["clip.mp4", "--classes", "1"], "--classes must be between 2 and 255"),
+        (["clip.mp4", "--frames", "0"], "--frames must be a whole number ≥ 1"),
+        (["clip.mp4", "--width", "8"], "--width must be a whole number ≥ 16"),
+        (["clip.mp4", "--classes", "1"], "--classes must be a whole number ≥ 2 and ≤ 255"),
     ],
 )
 def test_data_video_bad_input(run_edgeseg, tmp_path, args, message):

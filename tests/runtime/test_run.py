@@ -234,7 +234,7 @@ def test_ctrl_c_finalizes_the_video(tiny_onnx, tiny_dataset, tmp_path):
         (["--source", "/nonexistent.mp4"], "source not found: /nonexistent.mp4"),
         (["--source", "{video}", "--classes", "person"], "--classes: person not among the model's classes"),
         (["--source", "{video}", "--view", "heatmap"], "--view must be one of overlay, mask, side"),
-        (["--source", "{video}", "--max-frames", "0"], "--max-frames must be at least 1"),
+        (["--source", "{video}", "--max-frames", "0"], "--max-frames must be a whole number ≥ 1"),
     ],
 )
 def test_bad_run_arguments(run_edgeseg, tiny_onnx, tiny_video, args, message):
