@@ -38,7 +38,7 @@ def check_dataset(data: str | Path, splits: list[str] | None = None) -> CheckRep
     if not splits:  # every list: the dataset as `edgeseg train` would use it
         lists = root / "ImageSets" / "Segmentation"
         report.errors += [
-            f"no {name} split: `edgeseg train` needs {lists / (name + '.txt')}"
+            f"split {name!r} not found: no {lists / (name + '.txt')} (`edgeseg train` needs it)"
             for name in ("train", "val")
             if name not in names
         ]
