@@ -77,7 +77,7 @@ def explain_command(
                 model, meta, path, class_name, labels, method=method, sweep=sweep, out=out, deployed=deployed
             )
         except DataError as exc:  # an unreadable image: skipped and counted, as `edgeseg run` does
-            if len(paths) == 1:
+            if not images.is_dir():
                 raise
             unreadable.append(path.name)
             typer.echo(f"warning: skipped {path.name}: {exc}", err=True)
