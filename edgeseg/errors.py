@@ -20,7 +20,8 @@ def describe(exc: BaseException) -> str:
 
     torch.load(weights_only=True) puts the useful part of its refusal on a later line; that is kept.
     """
-    refusal = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+    # "Unsupported global: GLOBAL x" (torch 2.4–2.5) or "unsupported GLOBAL x whose module … is blocked" (later).
+    refusal = re.search(r"[Uu]nsupported (?:global: )?GLOBAL (\S+)", str(exc))
     if refusal:
         return f"it holds a pickled {refusal.group(1)}, which weights_only loading refuses: it could run code"
     lines = str(exc).strip().splitlines()

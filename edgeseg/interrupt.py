@@ -5,6 +5,9 @@ step with the recorded position, and a resumed run would not repeat the uninterr
 Running: one that landed between writing a frame and counting it would make the report disagree with
 the video. So the first Ctrl-C only sets `requested`; the loop stops at its next boundary. A second
 Ctrl-C raises KeyboardInterrupt at once.
+
+SIGTERM, what `docker stop`, systemd and `timeout` send, is treated the same way: a service stopped that
+way finalizes its video and saves last.pt as it would on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -19,26 +22,33 @@ class StopRequested(Exception):
     """Raised by a loop at its boundary after a Ctrl-C."""
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 class StopOnInterrupt:
+    """Within the block, Ctrl-C (SIGINT) or SIGTERM sets `requested`; a second one raises KeyboardInterrupt."""
+
     def __init__(self, message: str = "Ctrl-C: stopping (press again to stop now)") -> None:
         self.requested = False
         self.message = message
-        self._previous = None
+        self._previous: dict[int, object] = {}
 
     def __enter__(self) -> StopOnInterrupt:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in self._previous.items():
+            if previous is not None:  # None: a handler set outside Python, which cannot be put back
+                signal.signal(sig, previous)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print(f"\n{self.message}", file=sys.stderr)
+        message = self.message if signum == signal.SIGINT else self.message.replace("Ctrl-C", "SIGTERM")
+        print(f"\n{message}", file=sys.stderr)
 
 
 def ignore_interrupts_in_worker(worker_id: int) -> None:

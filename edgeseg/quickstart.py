@@ -103,7 +103,7 @@ def run_quickstart(options: QuickstartOptions, log: Callable[[str], None] = prin
     steps.run(
         "synthesize a VOC-format dataset",
         *("data", "synth", str(data), "--images", str(options.images), "--size", str(options.size)),
-        *("--classes", str(CLASSES)),
+        *("--classes", str(CLASSES), "--force"),  # out/data is the quickstart's own: a re-run rewrites it
     )
     steps.run(
         "train",

@@ -42,14 +42,17 @@ class ParityFailure(EdgesegError):
     """The exported model does not predict what the source model predicts."""
 
 
-def _output_dir(options: ExportOptions) -> Path:
+def _planned_output_dir(options: ExportOptions) -> Path:
     if options.out is not None:
-        out = options.out
-    elif options.source.suffix == ".onnx":
-        out = options.source.parent
-    else:  # runs/<name>/weights/best.pt → runs/<name>/export
-        parent = options.source.resolve().parent
-        out = (parent.parent if parent.name == "weights" else parent) / "export"
+        return options.out
+    if options.source.suffix == ".onnx":
+        return options.source.parent
+    # runs/<name>/weights/best.pt → runs/<name>/export
+    parent = options.source.resolve().parent
+    return (parent.parent if parent.name == "weights" else parent) / "export"
+
+
+def _output_dir(out: Path) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".edgeseg-write-test-{os.getpid()}"
@@ -69,14 +72,38 @@ def _onnx_predictor(path: Path) -> tuple[OnnxRuntimeBackend, Callable[[np.ndarra
 
 
 def run_export(options: ExportOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Everything `edgeseg export` does; returns the report it also writes as export_report.json."""
+    """Everything `edgeseg export` does; returns the report it also writes as export_report.json.
+
+    What can be checked before anything is written is checked first (sources, --calib, --verify,
+    --engine); a failed export leaves no output folder it created empty behind.
+    """
     if not options.source.is_file():
         raise EdgesegError(f"source not found: {options.source}")
     if options.source.suffix not in (".pt", ".pth", ".onnx"):
         raise EdgesegError(f"SOURCE must be a checkpoint (.pt) or an ONNX file (.onnx), got {options.source.name}")
     if options.int8 and options.calib is None:
         raise EdgesegError("--int8 needs --calib DIR: a folder of representative images (or a VOC dataset)")
-    out = _output_dir(options)
+    if options.engine:
+        from edgeseg.runtime.backends.tensorrt import import_tensorrt
+
+        import_tensorrt()  # --engine demands one: say TensorRT is missing before exporting anything
+    from edgeseg.export.verification import calibration_paths, check_verify_data
+
+    if options.int8:
+        calibration_paths(options.calib)
+    if options.verify is not None:
+        check_verify_data(options.verify)
+    out = _planned_output_dir(options)
+    created = not out.exists()
+    try:
+        return _export(options, _output_dir(out), log)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
+def _export(options: ExportOptions, out: Path, log: Callable[[str], None]) -> dict[str, Any]:
     onnx_path = out / "model.onnx"
     report: dict[str, Any] = {"source": str(options.source), "parity": [], "files": {}}
 
@@ -153,12 +180,14 @@ def _from_checkpoint(options: ExportOptions, onnx_path: Path, report: dict[str, 
     import torch
 
     from edgeseg.export.onnx_export import export_onnx
+    from edgeseg.export.verification import check_verify_classes
     from edgeseg.train.checkpoint import model_from_checkpoint
 
     model, metadata, _ = model_from_checkpoint(options.source)
     meta = metadata.to_dict()
     if options.size:
         meta["input_size"] = list(options.size)
+    check_verify_classes(options.verify, meta)
     done = export_onnx(model, meta, onnx_path, opset=options.opset, dynamic_batch=options.dynamic_batch, log=log)
     for warning in done["warnings"]:
         log(f"warning: {warning}")
@@ -179,7 +208,8 @@ def _from_onnx(options: ExportOptions, onnx_path: Path, log: Callable[[str], Non
     """An existing ONNX file: checked and used as is, without torch (how a Jetson builds its engine)."""
     onnx = require("onnx", "export")
     from edgeseg.export.graph_checks import check_interface, check_resize_nodes
-    from edgeseg.runtime.metadata import from_onnx_props
+    from edgeseg.export.verification import check_verify_classes
+    from edgeseg.runtime.metadata import check_outputs, from_onnx_props, output_classes
 
     if options.size:
         raise EdgesegError("--size applies to checkpoints; an ONNX file's input size is fixed in its graph")
@@ -191,9 +221,17 @@ def _from_onnx(options: ExportOptions, onnx_path: Path, log: Callable[[str], Non
     for warning in check_resize_nodes(proto):
         log(f"warning: {warning}")
     meta = from_onnx_props({p.key: p.value for p in proto.metadata_props}, str(options.source))
+    check_outputs(meta, output_classes(_output_shape(proto)), str(options.source))
+    check_verify_classes(options.verify, meta)
     if options.source.resolve() != onnx_path.resolve():
         onnx.save(proto, str(onnx_path))
     return meta, None
+
+
+def _output_shape(proto: Any) -> list[Any]:
+    """The first graph output's shape: ints for fixed axes, names for dynamic ones."""
+    dims = proto.graph.output[0].type.tensor_type.shape.dim
+    return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims]
 
 
 def _engine(

@@ -16,9 +16,8 @@ def verification_set(
 ) -> tuple[list[np.ndarray], list[tuple[np.ndarray, Placement]] | None, str]:
     """Inputs (and labels) from DATA's val split, or generated images when no dataset is given."""
     if data is not None:
+        check_verify_classes(data, meta)
         split = load_split(data, "val")
-        if split.num_classes != len(meta["class_names"]):
-            raise DataError(f"{data} has {split.num_classes} classes, the model {len(meta['class_names'])}")
         inputs, labels = [], []
         for sample in split.samples[:limit]:
             image, label = read_sample(sample, split.num_classes)
@@ -34,8 +33,30 @@ def verification_set(
     return inputs, None, f"{len(inputs)} generated images (pass --verify DATA for mIoU)"
 
 
-def calibration_set(calib: Path, meta: dict[str, Any], limit: int) -> list[np.ndarray]:
-    """Up to `limit` images from a folder of images, or from the train split of a VOC dataset."""
+def check_verify_data(data: Path) -> None:
+    """Before anything is exported: --verify must be a VOC dataset with a val split."""
+    if not data.exists():
+        raise DataError(f"--verify {data} not found: pass a VOC-format dataset whose val split scores the export")
+    split = load_split(data, "val")
+    if not split.samples:
+        raise DataError(f"--verify {data}: its val split is empty")
+
+
+def check_verify_classes(data: Path | None, meta: dict[str, Any]) -> None:
+    """Before anything is exported: the --verify dataset must have the model's classes, or mIoU means nothing."""
+    if data is None:
+        return
+    names = list(load_split(data, "val").class_names)
+    if names != list(meta["class_names"]):
+        raise DataError(
+            f"--verify {data} has {len(names)} classes ({', '.join(names[:5])}{', …' if len(names) > 5 else ''}), "
+            f"the model {len(meta['class_names'])} ({', '.join(meta['class_names'][:5])}"
+            f"{', …' if len(meta['class_names']) > 5 else ''}); verify on the dataset the model was trained on"
+        )
+
+
+def calibration_paths(calib: Path) -> list[Path]:
+    """The images of --calib: a folder of images, or the train split of a VOC dataset."""
     if not calib.is_dir():
         raise DataError(f"--calib {calib} is not a folder of images or a VOC-format dataset")
     paths = sorted(p for p in calib.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -45,5 +66,13 @@ def calibration_set(calib: Path, meta: dict[str, Any], limit: int) -> list[np.nd
         except DataError:
             raise DataError(f"--calib {calib} holds no images (.jpg, .png) and is not a VOC-format dataset") from None
         paths = [s.image for s in load_split(calib, "train").samples]
+    if not paths:
+        raise DataError(f"--calib {calib}: its train split is empty")
+    return paths
+
+
+def calibration_set(calib: Path, meta: dict[str, Any], limit: int) -> list[np.ndarray]:
+    """Up to `limit` images from a folder of images, or from the train split of a VOC dataset."""
+    paths = calibration_paths(calib)
     step = max(1, len(paths) // limit)  # spread over the whole set, not its first files
     return [preprocess_for(read_image(p), meta)[0] for p in paths[::step][:limit]]

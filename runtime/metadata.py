@@ -55,4 +55,34 @@ def from_onnx_props(props: dict[str, str], source: str) -> dict[str, Any]:
             f"{source} carries no edgeseg metadata (no {ONNX_KEY!r} in its metadata_props); "
             f"export it with `edgeseg export CHECKPOINT`"
         )
-    return json.loads(props[ONNX_KEY])
+    try:
+        meta = json.loads(props[ONNX_KEY])
+    except ValueError as exc:
+        raise EdgesegError(f"{source}: its {ONNX_KEY!r} entry is not valid JSON ({exc}); export it again") from exc
+    if not isinstance(meta, dict):
+        raise EdgesegError(f"{source}: its {ONNX_KEY!r} entry is not a JSON object; export it again")
+    return meta
+
+
+def output_classes(shape: list[Any]) -> int | None:
+    """The class axis of a network output shape [N, C, H, W]; None where it is not a fixed number
+    (a dynamic axis, or a class-index output [N, H, W] that has no class axis)."""
+    if len(shape) == 4 and isinstance(shape[1], int) and shape[1] > 0:
+        return shape[1]
+    return None
+
+
+def check_outputs(meta: dict[str, Any], outputs: int | None, source: str) -> None:
+    """Refuse an artifact whose metadata names another number of classes than its network outputs.
+
+    Checked where an artifact is opened (checkpoint load, ONNX open, export from ONNX), so no command
+    colours or scores class k with the name of class j.
+    """
+    names = meta.get("class_names") or []
+    if outputs is not None and outputs != len(names):
+        raise EdgesegError(
+            f"{source} lists {len(names)} classes in its metadata but its network outputs {outputs}; it was "
+            f"edited or assembled from two models: export it again from the checkpoint `edgeseg train` wrote"
+        )
+    if len(meta.get("palette") or []) < len(names):
+        raise EdgesegError(f"{source} has {len(meta.get('palette') or [])} palette colours for {len(names)} classes")

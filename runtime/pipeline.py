@@ -139,7 +139,8 @@ class Pipeline:
             for thread in threads:
                 thread.join(timeout=10)
             self.stats.finished = time.perf_counter()
-            self.stats.unreadable = len(getattr(self.source, "unreadable", []))
+            self.stats.unreadable_files = list(getattr(self.source, "unreadable", []))
+            self.stats.unreadable = len(self.stats.unreadable_files)
             self.stats.reopened = getattr(self.source, "reopened", 0)
             for sink in self.sinks:
                 sink.close()

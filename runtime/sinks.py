@@ -10,10 +10,9 @@ import numpy as np
 
 from edgeseg.errors import EdgesegError, require
 from edgeseg.runtime.png import write_palette_png
+from edgeseg.runtime.video import check_writable_video, partial_path
 
 cv2 = require("cv2", extra="cv")
-
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 
 
 class WindowClosed(Exception):
@@ -47,7 +46,8 @@ class VideoSink:
 
     def __init__(self, path: Path, fps: float) -> None:
         self.path, self.fps = path, fps or 30.0
-        self.partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+        self.fourcc = check_writable_video(path, "--save")
+        self.partial = partial_path(path)
         self.writer = None
         self.frames = 0
         try:
@@ -57,7 +57,7 @@ class VideoSink:
 
     def write(self, image: np.ndarray, mask: np.ndarray, name: str) -> None:
         if self.writer is None:  # the size of the first rendered frame fixes the video's size
-            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix.lower() in (".mp4", ".mov") else "MJPG"))
+            fourcc = cv2.VideoWriter_fourcc(*self.fourcc)
             self.writer = cv2.VideoWriter(str(self.partial), fourcc, self.fps, (image.shape[1], image.shape[0]))
             if not self.writer.isOpened():
                 raise EdgesegError(f"OpenCV cannot write {self.path.suffix} video to {self.path}; try .avi")
@@ -100,10 +100,16 @@ class NullSink:
         pass
 
 
+def is_folder(save: Path) -> bool:
+    """--save names a folder of overlays and masks when it is one already or has no suffix; else a video."""
+    return save.is_dir() or not save.suffix
+
+
 def open_sinks(save: Path | None, show: bool, fps: float, palette: np.ndarray) -> list:
     sinks: list = []
     if save is not None:
-        sinks.append(VideoSink(save, fps) if save.suffix.lower() in VIDEO_SUFFIXES else FolderSink(save, palette))
+        # A suffix names a video: one edgeseg cannot write (.webm, .gif, .jpg…) is refused, not saved as a folder.
+        sinks.append(FolderSink(save, palette) if is_folder(save) else VideoSink(save, fps))
     if show:
         sinks.append(DisplaySink())
     return sinks or [NullSink()]

@@ -19,6 +19,7 @@ class RunStats:
         self.frames = 0
         self.dropped = 0  # stale live frames replaced by newer ones
         self.unreadable = 0
+        self.unreadable_files: list[str] = []  # their names, for the report
         self.reopened = 0
         self.interrupted = False
         self._recent: list[float] = []
@@ -54,6 +55,7 @@ class RunStats:
             "fps": round(self.frames / seconds, 3) if seconds > 0 else 0.0,
             "dropped": self.dropped,
             "unreadable": self.unreadable,
+            "unreadable_files": list(self.unreadable_files),
             "reopened": self.reopened,
             "interrupted": self.interrupted,
             "stages": stages,

@@ -35,6 +35,9 @@ def synth(
     cue: str = typer.Option(
         "colour", help="What tells a shape's class: colour (its hue), shape (its form only) or outline (a rim's hue)."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Write into a non-empty OUT, replacing its lists and classes.txt [default: refuse]."
+    ),
 ) -> None:
     """Write a synthetic dataset in exact VOC layout: textured backgrounds, overlapping shapes, 255 borders."""
     check_options(OPTIONS, images=images, size=size, classes=classes, seed=seed)
@@ -42,7 +45,7 @@ def synth(
     require("PIL", extra="train")
     from edgeseg.data.synth import synth_dataset
 
-    root = synth_dataset(out, images=images, size=size, num_classes=classes, seed=seed, cue=cue)
+    root = synth_dataset(out, images=images, size=size, num_classes=classes, seed=seed, cue=cue, force=force)
     typer.echo(f"wrote {images} images of {classes} classes to {root}")
 
 
@@ -96,6 +99,8 @@ def check(
         )
     classes.add_row("255", "(ignore)", f"{report.ignored_pixels:,}", "", "")
     console.print(classes)
+    for message in report.warnings:
+        typer.echo(f"warning: {message}", err=True)
     if report.ok:
         console.print("[green]dataset OK[/green]")
         return

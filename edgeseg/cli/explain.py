@@ -28,6 +28,7 @@ def explain_command(
     if not list_layers:
         check_writable(out, "--out", folder=True)
     require("torch", extra="train")
+    from edgeseg.data.voc import DataError
     from edgeseg.explain.cam import METHODS, ClassAbsent, conv_layers, encoder_layers
     from edgeseg.explain.explainer import explain_file, pick_class
     from edgeseg.runtime.sources import IMAGE_SUFFIXES
@@ -72,12 +73,18 @@ def explain_command(
         if deployed_meta["class_names"] != meta["class_names"] or deployed_meta["input_size"] != meta["input_size"]:
             raise EdgesegError(f"{mask_from} was not exported from {checkpoint} (classes or input size differ)")
         deployed = Segmenter(backend, deployed_meta)
-    explained = 0
+    explained, unreadable = 0, []
     for path in paths:
         try:
             result = explain_file(
                 model, meta, path, class_name, labels, method=method, sweep=sweep, out=out, deployed=deployed
             )
+        except DataError as exc:  # an unreadable image: skipped and counted, as `edgeseg run` does
+            if not images.is_dir():
+                raise
+            unreadable.append(path.name)
+            typer.echo(f"warning: skipped {path.name}: {exc}", err=True)
+            continue
         except ClassAbsent:
             source = f"{mask_from.name}'s" if mask_from else "the model's"
             typer.echo(f"{path.name}: no {class_name!r} in {source} prediction, nothing to explain")
@@ -89,6 +96,9 @@ def explain_command(
             else ""
         )
         typer.echo(f"{path.name}: {', '.join(f.name for f in result.files)}{iou}")
+    skipped = f"; skipped {len(unreadable)} unreadable file(s): {', '.join(unreadable)}" if unreadable else ""
     if not explained:
-        raise EdgesegError(f"{class_name!r} is absent from every prediction: nothing explained")
-    typer.echo(f"wrote {explained} explanation(s) to {out}")
+        if len(unreadable) == len(paths):
+            raise EdgesegError(f"no image in {images} could be read{skipped}")
+        raise EdgesegError(f"{class_name!r} is absent from every prediction: nothing explained{skipped}")
+    typer.echo(f"wrote {explained} explanation(s) to {out}{skipped}")

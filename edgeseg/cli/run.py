@@ -30,7 +30,7 @@ def run(
         None, help="csi://N, v4l2:///dev/videoN, rtsp://…, a video, an image, a folder, or a GStreamer pipeline."
     ),
     save: Optional[Path] = typer.Option(
-        None, help="Write a video (.mp4/.avi/.mkv/.mov) or a folder of overlays + masks."
+        None, help="Write a video (.mp4/.avi/.mkv/.mov) or, for a name without a suffix, a folder of overlays + masks."
     ),
     show: bool = typer.Option(True, "--show/--no-show", help="Display a window (q or Esc quits)."),
     view: str = typer.Option("overlay", help="overlay, mask, or side (original beside overlay)."),
@@ -47,7 +47,7 @@ def run(
     from edgeseg.runtime.pipeline import Pipeline
     from edgeseg.runtime.render import Renderer
     from edgeseg.runtime.segmenter import Segmenter
-    from edgeseg.runtime.sinks import VIDEO_SUFFIXES, open_sinks
+    from edgeseg.runtime.sinks import is_folder, open_sinks
     from edgeseg.runtime.sources import open_source
 
     if (camera is None) == (source is None):
@@ -57,7 +57,7 @@ def run(
     )
     # Before the model loads and the camera opens: a permission is named as one, not blamed on a codec.
     if save is not None:
-        check_writable(save, "--save", folder=save.suffix.lower() not in VIDEO_SUFFIXES)
+        check_writable(save, "--save", folder=is_folder(save))
     if stats_json is not None:
         check_writable(stats_json, "--stats-json", folder=False)
     # Idle ONNX Runtime threads must not spin: decoding and rendering need those cores.
@@ -74,8 +74,12 @@ def run(
         sinks = open_sinks(save, show, stream.fps, meta["palette"])
         stats = Pipeline(stream, Segmenter(backend, meta), renderer, sinks, max_frames=max_frames).run()
     typer.echo(stats.table())
+    if stats.unreadable_files:
+        shown = ", ".join(stats.unreadable_files[:10]) + (" …" if len(stats.unreadable_files) > 10 else "")
+        typer.echo(f"warning: skipped {stats.unreadable} unreadable file(s): {shown}", err=True)
     if save is not None:
-        typer.echo(f"saved {stats.frames} frames to {save}")
+        what = f"the folder {save} (overlays as .jpg, masks in {save / 'masks'})" if is_folder(save) else save
+        typer.echo(f"saved {stats.frames} frames to {what}")
     if stats_json is not None:
         summary = {
             **stats.summary(),

@@ -16,6 +16,7 @@ class CheckReport:
     class_names: tuple[str, ...]
     split_sizes: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     class_pixels: np.ndarray | None = None  # pixels per class over every image checked
     class_images: np.ndarray | None = None  # images in which each class appears
     ignored_pixels: int = 0
@@ -34,6 +35,14 @@ def check_dataset(data: str | Path, splits: list[str] | None = None) -> CheckRep
         raise DataError(f"{root / 'ImageSets' / 'Segmentation'} has no <split>.txt lists")
     loaded: list[Split] = [load_split(data, name) for name in names]
     report = CheckReport(root, loaded[0].class_names)
+    if not splits:  # every list: the dataset as `edgeseg train` would use it
+        lists = root / "ImageSets" / "Segmentation"
+        report.errors += [
+            f"split {name!r} not found: no {lists / (name + '.txt')} (`edgeseg train` needs it)"
+            for name in ("train", "val")
+            if name not in names
+        ]
+    report.warnings += _overlaps(loaded)
     num_classes = len(report.class_names)
     report.class_pixels = np.zeros(num_classes, np.int64)
     report.class_images = np.zeros(num_classes, np.int64)
@@ -57,3 +66,21 @@ def check_dataset(data: str | Path, splits: list[str] | None = None) -> CheckRep
             report.ignored_pixels += int(counts[IGNORE_INDEX])
             report.images_checked += 1
     return report
+
+
+def _overlaps(splits: list[Split]) -> list[str]:
+    """Images listed in a training split and in a validation split: the val score would flatter the model.
+
+    trainval lists hold both on purpose (VOC's own layout) and are left out."""
+    train = [s for s in splits if "train" in s.name and "trainval" not in s.name]
+    val = [s for s in splits if s.name.startswith("val")]
+    warnings = []
+    for a in train:
+        for b in val:
+            shared = sorted({x.id for x in a.samples} & {x.id for x in b.samples})
+            if shared:
+                warnings.append(
+                    f"{len(shared)} image(s) are in both {a.name} and {b.name} (e.g. {shared[0]}): "
+                    f"the val score will overstate accuracy on unseen images"
+                )
+    return warnings

@@ -15,6 +15,7 @@ import numpy as np
 from edgeseg.data.voc import IGNORE_INDEX, DataError
 from edgeseg.errors import require
 from edgeseg.runtime.palette import voc_palette
+from edgeseg.runtime.video import check_writable_video, partial_path
 
 cv2 = require("cv2", extra="cv")
 
@@ -138,8 +139,12 @@ def synth_dataset(
     seed: int = 0,
     val_fraction: float = 0.2,
     cue: str = "colour",
+    force: bool = False,
 ) -> Path:
-    """Write a synthetic VOC-format dataset to OUT/VOCdevkit/VOC2012 and return that folder."""
+    """Write a synthetic VOC-format dataset to OUT/VOCdevkit/VOC2012 and return that folder.
+
+    A non-empty OUT is refused unless `force`: its split lists and classes.txt would be replaced and the new
+    images mixed among its own."""
     if images < 2:
         raise DataError(f"--images must be at least 2 (one train, one val), got {images}")
     if not 2 <= num_classes <= IGNORE_INDEX:
@@ -147,7 +152,15 @@ def synth_dataset(
     if size < 16:
         raise DataError(f"--size must be at least 16 pixels, got {size}")
     _check_cue(cue)
-    root = Path(out) / "VOCdevkit" / "VOC2012"
+    out = Path(out)
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise DataError(
+            f"{out} is not empty: data synth would replace its split lists and classes.txt and mix its images "
+            f"with new ones; pass an empty or new folder, or --force to write into it anyway"
+        )
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out} is a file, not a folder; pass a new folder to write the dataset into")
+    root = out / "VOCdevkit" / "VOC2012"
     for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     rng, paint = np.random.default_rng(seed), np.random.default_rng([seed, 1])
@@ -184,15 +197,13 @@ def synth_video(
         raise DataError(f"--frames must be at least 1, got {frames}")
     if min(width, height) < 16:
         raise DataError(f"the video must be at least 16×16 pixels, got {width}×{height}")
-    if out.suffix.lower() not in (".mp4", ".mov", ".avi", ".mkv"):
-        raise DataError(f"the video must be .mp4, .mov, .avi or .mkv, got {out.name}")
+    fourcc = cv2.VideoWriter_fourcc(*check_writable_video(out, "data video"))
     if not 2 <= num_classes <= IGNORE_INDEX:
         raise DataError(f"--classes must be between 2 and 255 (background included), got {num_classes}")
     out.parent.mkdir(parents=True, exist_ok=True)
     scene, _ = synth_image(np.random.default_rng(seed), height, 2 * width, num_classes)
     scene = cv2.cvtColor(scene, cv2.COLOR_RGB2BGR)
-    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if out.suffix.lower() in (".mp4", ".mov") else "MJPG"))
-    partial = out.with_name(f".{out.name}.partial{out.suffix}")
+    partial = partial_path(out)
     writer = cv2.VideoWriter(str(partial), fourcc, 30, (width, height))
     if not writer.isOpened():
         raise DataError(f"OpenCV cannot write {out.suffix} video here; name the file .avi instead")

@@ -73,6 +73,12 @@ def read_class_names(root: Path, data: Path | None = None) -> tuple[str, ...]:
             names = tuple(n.strip() for n in (folder / "classes.txt").read_text().splitlines() if n.strip())
             if not 1 <= len(names) <= IGNORE_INDEX:
                 raise DataError(f"{folder / 'classes.txt'} must list 1 to 255 class names, one per line")
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise DataError(
+                    f"{folder / 'classes.txt'} names {', '.join(map(repr, repeated))} more than once; "
+                    f"each line is one class index, so every name must be unique"
+                )
             return names
     return VOC_CLASSES
 
@@ -88,7 +94,7 @@ def load_split(data: str | Path, split: str) -> Split:
     list_file = root / "ImageSets" / "Segmentation" / f"{split}.txt"
     if not list_file.is_file():
         raise DataError(f"split {split!r} not found: no {list_file} (splits here: {', '.join(list_splits(root))})")
-    ids = [line.split()[0] for line in list_file.read_text().splitlines() if line.strip()]
+    ids = _read_ids(list_file, root)
     label_dirs = (
         ("SegmentationClassAug", "SegmentationClass")
         if "aug" in split
@@ -96,6 +102,25 @@ def load_split(data: str | Path, split: str) -> Split:
     )
     samples = tuple(Sample(i, _image_path(root, i), _label_path(root, i, label_dirs)) for i in ids)
     return Split(root, split, read_class_names(root, data), samples)
+
+
+def _read_ids(list_file: Path, root: Path) -> list[str]:
+    """The first word of each line (VOC lists hold one id a line; some add a second column).
+
+    An id with a space in it is split there: say so, rather than later report the first word's image missing.
+    """
+    ids = []
+    for number, line in enumerate(list_file.read_text().splitlines(), start=1):
+        words = line.split()
+        if not words:
+            continue
+        if len(words) > 1 and not _image_path(root, words[0]).is_file():
+            raise DataError(
+                f"line {number} of {list_file} ({line.strip()!r}) was split at a space into the id {words[0]!r}, "
+                f"for which there is no image; ids cannot contain spaces: rename the files and the line"
+            )
+        ids.append(words[0])
+    return ids
 
 
 def _image_path(root: Path, image_id: str) -> Path:
@@ -118,10 +143,25 @@ def read_image(path: Path) -> np.ndarray:
     """Any image OpenCV reads (gray, RGB, RGBA, 16-bit) → RGB uint8 H×W×3."""
     if not path.is_file():
         raise DataError(f"image not found: {path}")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # gray → 3 channels, alpha dropped, 16-bit → 8-bit
+    data = path.read_bytes()
+    if path.suffix.lower() in (".jpg", ".jpeg") and not _jpeg_complete(data):
+        # Checked before decoding: OpenCV decodes a truncated JPEG without an error (libjpeg only prints a
+        # warning), filling the missing part with gray.
+        raise DataError(
+            f"cannot read image {path}: it is truncated (no JPEG end marker); copy it again or remove it from the list"
+        )
+    # gray → 3 channels, alpha dropped, 16-bit → 8-bit
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if image is None:
         raise DataError(f"cannot read image {path}: corrupt or not an image; fix or remove it from the list")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    """Whether a JPEG ends in its end-of-image marker (FF D9), allowing padding some writers append.
+
+    The marker cannot occur inside the entropy-coded data (a 0xFF there is always followed by 0x00)."""
+    return not data.startswith(b"\xff\xd8") or data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")
 
 
 def read_label(path: Path, num_classes: int) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,17 @@ from edgeseg.runtime.preprocess import Placement, postprocess, preprocess_for
 cv2 = require("cv2", extra="cv")
 
 
+def as_seen(placement: Placement) -> Placement:
+    """The placement with the image at the size the network saw it (inside its input, padding excluded).
+
+    Maps and masks are stored at that size, not the original's: a 10000×10000 photo explained at a
+    512×512 input holds no more detail than 512×512, and at its own size its CAM alone would be 400 MB.
+    """
+    return replace(placement, image_size=(placement.height, placement.width))
+
+
 def to_image_space(array: np.ndarray, placement: Placement) -> np.ndarray:
-    """A float map over the network input → the original image's size (letterbox padding cropped)."""
+    """A float map over the network input → placement.image_size (letterbox padding cropped)."""
     top, left = placement.top, placement.left
     cropped = array[top : top + placement.height, left : left + placement.width]
     height, width = placement.image_size
@@ -30,7 +39,7 @@ class ImageExplanation:
     image: Path
     files: list[Path]
     deployed_iou: float | None  # IoU of the class between the PyTorch and the deployed mask
-    cams: dict[str, np.ndarray]  # layer → map at the image's size
+    cams: dict[str, np.ndarray]  # layer → map at the size the network saw the image (see as_seen)
 
 
 def explain_file(
@@ -59,8 +68,10 @@ def explain_file(
     if deployed is not None:
         union = np.logical_or(own, target.numpy()).sum()
         deployed_iou = float(np.logical_and(own, target.numpy()).sum() / union) if union else 1.0
-    mask = postprocess(result.logits[0].numpy(), placement)
-    cams = {name: to_image_space(cam.numpy(), placement) for name, cam in result.cams.items()}
+    seen = as_seen(placement)
+    mask = postprocess(result.logits[0].numpy(), seen)
+    cams = {name: to_image_space(cam.numpy(), seen) for name, cam in result.cams.items()}
+    image = cv2.resize(image, (seen.width, seen.height), interpolation=cv2.INTER_AREA)
     palette = np.zeros((256, 3), np.uint8)
     palette[: len(meta["palette"])] = np.asarray(meta["palette"], np.uint8)
     stem = f"{path.stem}_{class_name}_{method}"

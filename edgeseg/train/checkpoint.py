@@ -17,7 +17,7 @@ from edgeseg import __version__
 from edgeseg.atomic import write_bytes_atomic
 from edgeseg.errors import EdgesegError, describe
 from edgeseg.models import SegmentationModel, build_model
-from edgeseg.runtime.metadata import ModelMetadata
+from edgeseg.runtime.metadata import ModelMetadata, check_outputs
 from edgeseg.runtime.palette import voc_palette
 
 FORMAT = "edgeseg-checkpoint/1"
@@ -69,15 +69,57 @@ def save_checkpoint(
     write_bytes_atomic(path, buffer.getvalue())
 
 
+def _not_a_checkpoint(path: Path) -> str | None:
+    """What `path` is, when its first bytes show it cannot be a PyTorch file; None when it might be one.
+
+    torch.save writes a zip archive (PyTorch ≥ 1.6) or, before that, a pickle stream (first byte 0x80).
+    Saying what the file is beats passing on torch.load's parse error, whose advice (turn weights_only
+    off) is wrong for a file that is no checkpoint and dangerous for one from a stranger.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(512)
+    if head.startswith(b"PK\x03\x04"):
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except zipfile.BadZipFile:
+            return "a damaged zip archive (a truncated or partly copied checkpoint?)"
+        if not any(name.endswith("data.pkl") for name in names):
+            return "a zip archive, but not one torch.save wrote (it holds no data.pkl)"
+        return None
+    if head.startswith(b"\x80"):
+        return None
+    if not head:
+        return "an empty file"
+    # An ONNX protobuf opens with field 1, ir_version (a small varint), then producer_name or the graph.
+    if path.suffix.lower() == ".onnx" or (head[:1] == b"\x08" and head[1] < 16 and head[2:3] in (b"\x12", b"\x3a")):
+        return "an ONNX model, not a checkpoint; pass it to `edgeseg run` or `edgeseg export` as it is"
+    if b"\0" not in head:
+        try:
+            head.decode("utf-8")
+            return "a text file"
+        except UnicodeDecodeError:
+            pass
+    return "not a PyTorch file (it starts with neither a zip nor a pickle header)"
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    what = _not_a_checkpoint(path)
+    if what is not None:
+        raise CheckpointError(f"{path} is {what}; pass a .pt from `edgeseg train` (runs/<name>/weights/best.pt)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
+        reason = describe(exc)
+        if "Re-running" in reason:  # torch's advice to turn weights_only off: never pass that on
+            reason = "it holds objects other than tensors and plain data"
         raise CheckpointError(
-            f"cannot load {path} as an edgeseg checkpoint ({describe(exc)}); pass a .pt from `edgeseg train`"
+            f"cannot load {path} as an edgeseg checkpoint ({reason}); pass a .pt from `edgeseg train`"
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(
@@ -87,14 +129,30 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
+def load_weights(model: torch.nn.Module, state: dict[str, Any], path: str | Path, what: str) -> None:
+    """Load a state dict, or one line that counts what does not fit (not torch's list of every key)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    reshaped = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or unexpected or reshaped:
+        example = (missing or unexpected or reshaped)[0]
+        raise CheckpointError(
+            f"{path}: its weights do not fit {what} ({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(reshaped)} of another shape, e.g. {example!r}); was it saved by another model or edited?"
+        )
+    model.load_state_dict(state)
+
+
 def model_from_checkpoint(path: str | Path) -> tuple[SegmentationModel, ModelMetadata, dict[str, Any]]:
     """Rebuild the network from the checkpoint's metadata and load its weights (on the CPU)."""
     payload = load_checkpoint(path)
     metadata = ModelMetadata.from_dict(payload["metadata"], source=str(path))
     config = {k: v for k, v in metadata.model_config.items() if k != "model"}
-    model = build_model(metadata.model, **config)
     try:
-        model.load_state_dict(payload["model"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit {metadata.model} ({describe(exc)})") from exc
+        model = build_model(metadata.model, **config)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: its metadata describes no model edgeseg builds ({describe(exc)})") from exc
+    load_weights(model, payload["model"], path, metadata.model)
+    check_outputs(metadata.to_dict(), model.num_classes, str(path))
     return model, metadata, payload

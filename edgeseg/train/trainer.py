@@ -20,7 +20,13 @@ from edgeseg.eval.evaluate import evaluate
 from edgeseg.interrupt import StopOnInterrupt, StopRequested, ignore_interrupts_in_worker
 from edgeseg.models import build_model
 from edgeseg.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from edgeseg.train.checkpoint import CheckpointError, load_checkpoint, make_metadata, save_checkpoint
+from edgeseg.train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_weights,
+    make_metadata,
+    save_checkpoint,
+)
 from edgeseg.train.config import ConfigError, TrainConfig, merge
 from edgeseg.train.distributed import init_distributed, resolve_device, shutdown
 from edgeseg.train.losses import SegmentationLoss
@@ -104,6 +110,7 @@ class Trainer:
         self.val_loader = self._loader(Subset(val_set, shard), config.batch_size, collate_fn=collate_eval)
 
         self.position = {"epoch": 0, "step": 0, "loss_sum": 0.0, "loss_count": 0, "best_miou": -1.0}
+        self.resume_path = (run_dir / "weights" / "last.pt") if run_dir else "last.pt"
         if resume_from:
             self._restore(resume_from)
         self.run_dir = run_dir or new_run_dir(config.project, config.name or config.model, config.exist_ok)
@@ -133,7 +140,7 @@ class Trainer:
 
     def _restore(self, payload: dict[str, Any]) -> None:
         state = payload["train_state"]
-        self.model.load_state_dict(payload["model"])
+        load_weights(self.model, payload["model"], self.resume_path, self.config.model)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.position = dict(state["position"])
@@ -205,6 +212,18 @@ class Trainer:
             shutdown(self.ddp)
         return self.run_dir
 
+    def _diverged_advice(self, loss: float, epoch: int, step: int) -> str:
+        """What to do after a NaN: resume from a last.pt only if one exists (it holds the weights of the
+        last finished epoch, before the divergence), else start again."""
+        lower = f"a lower --lr{' / --freeze-lr' if self.config.freeze_epochs else ''}"
+        amp = " or --no-amp" if self.amp else ""
+        last = self.weights_dir / "last.pt"
+        if last.is_file():
+            fix = f"resume the last finished epoch with `edgeseg train --resume {last} --lr …` ({lower}{amp})"
+        else:
+            fix = f"no epoch finished, so start again with {lower}{amp} (e.g. --lr {self.config.lr / 10:g})"
+        return f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; {fix}"
+
     def _stop_if_requested(self) -> None:
         """At a step boundary: stop if any process got a Ctrl-C (all ranks must stop at the same step)."""
         requested = self.stop.requested
@@ -260,11 +279,7 @@ class Trainer:
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
                 loss = self.loss_fn(self.net(images), targets)
             if not math.isfinite(loss.item()):
-                raise TrainingDiverged(
-                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {pos['step'] + 1}; lower the learning "
-                    f"rate (--lr / --freeze-lr){' or pass --no-amp' if self.amp else ''} and resume from "
-                    f"{self.weights_dir / 'last.pt'} or start again"
-                )
+                raise TrainingDiverged(self._diverged_advice(loss.item(), epoch, pos["step"]))
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
@@ -317,12 +332,19 @@ def resume_payload(path: str | Path) -> dict[str, Any]:
     payload = load_checkpoint(path)
     if "train_state" not in payload:
         raise CheckpointError(f"{path} holds weights only (a best.pt?); resume from runs/<name>/weights/last.pt")
+    saved, named = payload["train_state"].get("config", {}).get("model"), payload["metadata"].get("model")
+    if saved != named:
+        raise CheckpointError(
+            f"{path} is inconsistent: its training state is for {saved} but its metadata names {named}; "
+            f"it was edited or assembled from two runs, start a new run instead"
+        )
     return payload
 
 
 def config_for_resume(payload: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:
     saved = TrainConfig(**payload["train_state"]["config"])
-    allowed = {"epochs", "device", "workers", "cache_gb"}
+    # The learning rates may change too: the way out after a loss went NaN (see _diverged_advice).
+    allowed = {"epochs", "device", "workers", "cache_gb", "lr", "freeze_lr"}
     refused = sorted(k for k, v in overrides.items() if v is not None and k not in allowed)
     if refused:
         raise ConfigError(

@@ -26,11 +26,13 @@ def open_model(
         return backend, backend.sidecar
     if suffix == ".onnx":
         from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
-        from edgeseg.runtime.metadata import from_onnx_props
+        from edgeseg.runtime.metadata import check_outputs, from_onnx_props, output_classes
 
         backend = OnnxRuntimeBackend(path, provider=provider, threads=threads, spin=spin)
         try:
-            return backend, from_onnx_props(backend.custom_metadata, str(path))
+            meta = from_onnx_props(backend.custom_metadata, str(path))
+            check_outputs(meta, output_classes(backend.output_shape), str(path))
+            return backend, meta
         except EdgesegError:
             backend.close()
             raise

@@ -56,6 +56,7 @@ class OnnxRuntimeBackend(Backend):
         self.provider = self.session.get_providers()[0]
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
+        self.output_shape = list(self.session.get_outputs()[0].shape)  # dynamic axes are names, not ints
         self.custom_metadata = dict(self.session.get_modelmeta().custom_metadata_map)
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

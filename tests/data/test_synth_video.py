@@ -28,7 +28,10 @@ def test_data_video_writes_a_panning_scene(run_edgeseg, tmp_path, suffix):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["clip.txt"], "must be .mp4, .mov, .avi or .mkv"),
+        (["clip.txt"], "cannot write .txt; name the video .mp4, .mov, .avi, .mkv"),
+        (["clip.webm"], "cannot write .webm"),
+        (["clip.gif"], "cannot write .gif"),
+        (["clip"], "cannot write a video without a suffix"),
         (["clip.mp4", "--frames", "0"], "--frames must be a whole number ≥ 1"),
         (["clip.mp4", "--width", "8"], "--width must be a whole number ≥ 16"),
         (["clip.mp4", "--classes", "1"], "--classes must be a whole number ≥ 2 and ≤ 255"),

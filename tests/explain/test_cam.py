@@ -10,6 +10,7 @@ from torch import nn
 
 from edgeseg.explain.cam import METHODS, ClassAbsent, encoder_layers, explain
 from edgeseg.models import build_model
+from edgeseg.runtime.preprocess import place
 
 
 class RedDetector(nn.Module):
@@ -131,7 +132,8 @@ def test_cli_sweep_for_unet_vgg16_has_13_panels(run_edgeseg, vgg_checkpoint, tin
     sweep = np.load(tmp_path / f"{stem}_sweep.npz")
     assert len(sweep.files) == 13
     cam = np.load(tmp_path / f"{stem}.npy")
-    assert cam.shape == cv2.imread(str(image)).shape[:2]  # the image's own size, letterbox undone
+    seen = place(cv2.imread(str(image)).shape[:2], (32, 32), "letterbox")
+    assert cam.shape == (seen.height, seen.width)  # as the network saw the image: letterbox padding cropped
     layers = run_edgeseg("explain", vgg_checkpoint, "--list-layers")
     assert layers.returncode == 0 and "backbone.features.29" in layers.stdout and "conv5_3" in layers.stdout
 

@@ -118,7 +118,7 @@ def _write_onnx(path: Path, inputs: int = 1, resize_mode: str | None = None) -> 
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda p: p.with_suffix(".pt").write_bytes(b"not a checkpoint"), "cannot load"),
+        (lambda p: p.with_suffix(".pt").write_bytes(b"not a checkpoint"), "is a text file"),
         (lambda p: torch.save({"w": torch.zeros(1)}, p.with_suffix(".pt")), "is not an edgeseg checkpoint"),
         (lambda p: _write_onnx(p.with_suffix(".onnx"), inputs=2), "has 2 input(s) and 1 output(s)"),
         (lambda p: _write_onnx(p.with_suffix(".onnx")), "carries no edgeseg metadata"),

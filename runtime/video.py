@@ -1,0 +1,31 @@
+"""Video file suffixes: which ones OpenCV reads, and which ones edgeseg writes (one list for every command)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeseg.errors import EdgesegError
+
+# Read through OpenCV's FFmpeg backend.
+READABLE_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
+# Written: suffix → FourCC. pip's OpenCV has no VP8/VP9 or GIF encoder: .webm and .gif are refused, not
+# quietly written as something else.
+WRITABLE_FOURCC = {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+WRITABLE_SUFFIXES = tuple(WRITABLE_FOURCC)
+
+
+def check_writable_video(path: Path, option: str) -> str:
+    """The FourCC to write `path` with, or an error naming the suffixes edgeseg can write."""
+    suffix = path.suffix.lower()
+    if suffix not in WRITABLE_FOURCC:
+        raise EdgesegError(
+            f"{option} {path.name}: edgeseg cannot write {suffix or 'a video without a suffix'}; "
+            f"name the video {', '.join(WRITABLE_SUFFIXES)}"
+            + (", or pass a name without a suffix for a folder of overlays and masks" if option == "--save" else "")
+        )
+    return WRITABLE_FOURCC[suffix]
+
+
+def partial_path(path: Path) -> Path:
+    """Where a video is written until it is finalized: hidden, beside it, with its suffix (the container)."""
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
