@@ -20,3 +20,19 @@ def test_blocker_really_blocks(run_python_without):
     result = run_python_without("import torch", blocked=("torch",))
     assert result.returncode != 0
     assert "blocked by the test" in result.stderr
+
+
+def test_runtime_imports_without_any_gpu_package(run_python_without):
+    # A Jetson before JetPack's bindings are installed (what `edgeseg doctor` must still run on): TensorRT,
+    # the CUDA bindings and ONNX Runtime are imported only inside the functions that use them.
+    blocked = ("torch", "torchvision", "onnx", "tensorrt", "cuda", "pycuda", "onnxruntime")
+    result = run_python_without(
+        "import edgeseg.runtime, importlib, pkgutil\n"
+        "for mod in pkgutil.walk_packages(edgeseg.runtime.__path__, 'edgeseg.runtime.'):\n"
+        "    importlib.import_module(mod.name)\n"
+        "from edgeseg.runtime.doctor import diagnose\n"
+        "print(diagnose().run_path or 'nothing')\n",
+        blocked=blocked,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "nothing"  # neither TensorRT nor ONNX Runtime: nothing can run a model
