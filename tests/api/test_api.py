@@ -167,6 +167,14 @@ def test_onnx_loads_without_torch_and_import_stays_light(run_python_without, tin
     assert "(40, 50) [32, 32] <edgeseg model model.onnx: deeplabv3plus_mobilenetv2, 4 classes, 32×32>" in done.stdout
 
 
+def test_checkpoint_without_torch_says_what_to_install(run_python_without, tiny_checkpoint):
+    code = f"import edgeseg\nedgeseg.load({str(tiny_checkpoint)!r})\n"
+    done = run_python_without(code, blocked=("torch",))
+    assert done.returncode == 1
+    assert "MissingDependencyError: torch is not installed" in done.stderr
+    assert "pip install 'edgeseg[train]'" in done.stderr
+
+
 def test_readme_example_runs(tiny_onnx, tiny_video, image, tmp_path):
     readme = (REPO / "README.md").read_text()
     example = re.search(r"<!-- api-example -->\n```python\n(.*?)```", readme, re.S).group(1)

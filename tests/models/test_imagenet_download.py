@@ -146,6 +146,23 @@ def test_no_server_names_the_url(env, monkeypatch):
     assert f"{url}vgg16-397923af.pth" in str(info.value)
 
 
+def test_a_folder_mirror_works_as_a_file_url(env, monkeypatch):
+    """A share mounted on a firewalled machine: EDGESEG_WEIGHTS_URL=file:///mnt/weights/ (same checks)."""
+    folder = env / "share"
+    folder.mkdir()
+    name, state = _publish(folder, monkeypatch)
+    monkeypatch.setenv("EDGESEG_WEIGHTS_URL", folder.as_uri())
+    path = imagenet_file("mobilenet_v2")
+    assert path == _cache(env) / name and torch.equal(
+        torch.load(path)["features.0.0.weight"], state["features.0.0.weight"]
+    )
+    (folder / name).write_bytes(b"tampered")
+    path.unlink()
+    with pytest.raises(WeightsDownloadError, match="the download was deleted"):
+        imagenet_file("mobilenet_v2")
+    assert list(_cache(env).iterdir()) == []
+
+
 def test_default_source_is_download_pytorch_org(monkeypatch):
     monkeypatch.delenv("EDGESEG_WEIGHTS_URL", raising=False)
     assert weights_url("vgg16-397923af.pth") == "https://download.pytorch.org/models/vgg16-397923af.pth"
