@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from edgeseg.errors import EdgesegError, describe
+from edgeseg.models.backbones.imagenet import imagenet_file
 from edgeseg.models.base import Backbone
 
 _SHOW = 5  # mismatches listed in an error message
@@ -20,9 +21,10 @@ def load_backbone_weights(backbone: Backbone, source: str | Path) -> None:
     """Load a torchvision ImageNet state dict into `backbone`, strictly.
 
     `source` is a `.pth` file holding torchvision's state dict for `backbone.torchvision_name`
-    (optionally wrapped as {"state_dict": ...} or {"model": ...}), or "imagenet" to take it from an
-    installed torchvision's weight cache. The classification head's keys are dropped; every other key
-    must match by name and shape, else a PretrainedWeightsError lists the first mismatches.
+    (optionally wrapped as {"state_dict": ...} or {"model": ...}), or "imagenet" for torchvision's published
+    ImageNet file, taken from torch's hub cache or downloaded into it (see `imagenet_file`). The
+    classification head's keys are dropped; every other key must match by name and shape, else a
+    PretrainedWeightsError lists the first mismatches.
     """
     state = _imagenet_state_dict(backbone) if str(source) == "imagenet" else _read_state_dict(Path(source))
     state = {k: v for k, v in state.items() if not k.startswith(backbone.head_prefixes)}
@@ -47,7 +49,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise PretrainedWeightsError(f"pretrained backbone file not found: {path}")
     try:
-        # weights_only: a file from a stranger must not run code (DESIGN.md rule 6).
+        # weights_only: a file from a stranger must not run code (docs/architecture.md).
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise PretrainedWeightsError(f"cannot read {path} as a PyTorch state dict ({describe(exc)})") from exc
@@ -61,19 +63,5 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _imagenet_state_dict(backbone: Backbone) -> dict[str, torch.Tensor]:
-    """torchvision's ImageNet weights, from its cache (or a download torchvision itself makes)."""
-    try:
-        from torchvision.models import get_model_weights
-    except Exception as exc:  # absent, or the CUDA build that does not import on a CPU torch
-        raise PretrainedWeightsError(
-            f"--pretrained-backbone imagenet needs an importable torchvision ({describe(exc)}); "
-            f"pass the path of torchvision's {backbone.torchvision_name} ImageNet .pth file instead"
-        ) from exc
-    weights = get_model_weights(backbone.torchvision_name).DEFAULT
-    try:
-        return weights.get_state_dict(progress=False)
-    except Exception as exc:
-        raise PretrainedWeightsError(
-            f"torchvision could not provide the {backbone.torchvision_name} ImageNet weights "
-            f"({describe(exc)}); download {weights.url} elsewhere and pass the file's path"
-        ) from exc
+    """torchvision's ImageNet weights for the backbone, from torch's hub cache or downloaded into it."""
+    return _read_state_dict(imagenet_file(backbone.torchvision_name))
