@@ -350,4 +350,4 @@ def config_for_resume(payload: dict[str, Any], overrides: dict[str, Any]) -> Tra
         raise ConfigError(
             f"--resume continues the saved run; only {', '.join(sorted(allowed))} may change, not {', '.join(refused)}"
         )
-    return merge(saved, overrides, "--resume")
+    return merge(saved, overrides, "command line")

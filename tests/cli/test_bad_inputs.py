@@ -286,3 +286,28 @@ def test_guard_shows_a_bug_as_a_bug():
     assert result.returncode == 1
     assert lines[0] == "Traceback (most recent call last):" and "ZeroDivisionError: division by zero" in lines
     assert lines[-1].startswith("error: this is a bug in edgeseg") and "report it" in lines[-1]
+
+
+def test_sweep_cases_are_well_formed_and_the_judge_can_fail():
+    """Every discovered case has the documented keys; the sweep's judge rejects each way of missing the standard."""
+    from benchmarks.bad_inputs.sweep import discover, judge
+
+    cases = discover()
+    assert cases and all(isinstance(c["name"], str) and isinstance(c["args"], list) for c in cases)
+    assert all(set(c) <= {"name", "args", "files", "expect", "module"} for c in cases)
+    case = {"expect": "--lr"}
+    good = subprocess.CompletedProcess([], 1, "", "error: --lr must be a number > 0, got 0.0\n")
+    assert all(judge(case, good, []).values())
+    for done, changed, failed in (
+        (subprocess.CompletedProcess([], 0, "", "error: --lr must be\n"), [], "non_zero_exit"),
+        (
+            subprocess.CompletedProcess([], 1, "", "Traceback (most recent call last):\nValueError: --lr\n"),
+            [],
+            "one_error_line_last",
+        ),
+        (subprocess.CompletedProcess([], 1, "", "error: --lr\nerror: again\n"), [], "one_error_line_last"),
+        (subprocess.CompletedProcess([], 1, "Traceback", "error: --lr\n"), [], "no_traceback"),
+        (subprocess.CompletedProcess([], 1, "", "error: --epochs\n"), [], "expected_text"),
+        (good, ["new /tmp/x/runs"], "file_system_unchanged"),
+    ):
+        assert not judge(case, done, changed)[failed]
