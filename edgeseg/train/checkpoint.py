@@ -15,7 +15,7 @@ import torch
 from edgeseg import __version__
 from edgeseg.atomic import atomic_path
 from edgeseg.errors import EdgesegError, describe
-from edgeseg.models import SegmentationModel, build_model
+from edgeseg.models import SegmentationModel, rebuild_model
 from edgeseg.runtime.metadata import ModelMetadata
 from edgeseg.runtime.palette import voc_palette
 
@@ -88,7 +88,7 @@ def model_from_checkpoint(path: str | Path) -> tuple[SegmentationModel, ModelMet
     payload = load_checkpoint(path)
     metadata = ModelMetadata.from_dict(payload["metadata"], source=str(path))
     config = {k: v for k, v in metadata.model_config.items() if k != "model"}
-    model = build_model(metadata.model, **config)
+    model = rebuild_model(metadata.model, config)
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as exc:
