@@ -23,6 +23,12 @@ def export(
     verify: Optional[Path] = typer.Option(None, help="VOC dataset whose val split scores parity (mIoU, ΔmIoU)."),
     verify_images: int = typer.Option(32, help="At most this many verification images."),
     min_agreement: float = typer.Option(0.999, help="Fail when FP32 ONNX argmax agreement is below this share."),
+    output: str = typer.Option(
+        "classes", help="Network output: classes (argmax in the graph, fastest to deploy) or logits (raw scores)."
+    ),
+    max_int8_drop: float = typer.Option(
+        1.0, help="Remove model.int8.onnx if it loses more mIoU points than this against FP32 (unlabelled: % pixels)."
+    ),
     engine: Optional[bool] = typer.Option(
         None,
         "--engine/--no-engine",
@@ -37,6 +43,10 @@ def export(
 
     if not 0 < min_agreement <= 1:
         raise typer.BadParameter(f"--min-agreement must be in (0, 1], got {min_agreement}")
+    if output not in ("classes", "logits"):
+        raise typer.BadParameter(f"--output must be classes or logits, got {output!r}")
+    if max_int8_drop < 0:
+        raise typer.BadParameter(f"--max-int8-drop must be ≥ 0 mIoU points, got {max_int8_drop}")
     options = ExportOptions(
         source=source,
         out=out,
@@ -54,6 +64,8 @@ def export(
         workspace_gb=workspace,
         dla_core=dla_core,
         min_agreement=min_agreement,
+        output=output,
+        max_int8_drop=max_int8_drop,
     )
     report = run_export(options, log=typer.echo)
     files = ", ".join(Path(p).name for p in report["files"].values())
