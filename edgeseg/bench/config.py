@@ -10,12 +10,16 @@ from edgeseg.bench.backends import BACKENDS
 from edgeseg.errors import EdgesegError
 
 UPSAMPLE_MODES = ("bilinear", "transposed")
+HEADS = ("separable", "dense")  # DeepLabV3+'s two heads; other models have one and ignore this axis
+OUTPUTS = ("classes", "logits")  # what an exported model returns (runtime backends only)
 
 
 @dataclass
 class BenchConfig:
     models: list[str] = field(default_factory=list)  # empty: every registered model
     upsample: list[str] = field(default_factory=lambda: list(UPSAMPLE_MODES))
+    heads: list[str] = field(default_factory=lambda: list(HEADS))
+    outputs: list[str] = field(default_factory=lambda: list(OUTPUTS))
     backends: list[str] = field(default_factory=lambda: list(BACKENDS))
     sizes: list[int] = field(default_factory=lambda: [256, 512])
     batch: int = 1
@@ -61,7 +65,7 @@ def build_config(values: dict[str, Any], source: str = "the command line") -> Be
     for name, value in values.items():
         if value is None:
             continue
-        if name in ("models", "upsample", "backends"):
+        if name in ("models", "upsample", "backends", "heads", "outputs"):
             value = [str(v) for v in _as_list(value, name)]
         elif name == "sizes":
             value = [_as_int(v, "sizes") for v in _as_list(value, name)]
@@ -84,11 +88,17 @@ def check(config: BenchConfig) -> BenchConfig:
     for mode in config.upsample:
         if mode not in UPSAMPLE_MODES:
             raise EdgesegError(f"--upsample takes {' and/or '.join(UPSAMPLE_MODES)}, got {mode!r}")
+    for name, allowed in (("heads", HEADS), ("outputs", OUTPUTS)):
+        for value in getattr(config, name):
+            if value not in allowed:
+                raise EdgesegError(f"--{name} takes {' and/or '.join(allowed)}, got {value!r}")
     for name in config.backends:
         if name not in BACKENDS:
             raise EdgesegError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
-    if not (config.models and config.upsample and config.backends and config.sizes):
-        raise EdgesegError("nothing to measure: --models, --upsample, --backends and --sizes must not be empty")
+    if not (config.models and config.upsample and config.backends and config.sizes and config.heads and config.outputs):
+        raise EdgesegError(
+            "nothing to measure: --models, --upsample, --heads, --outputs, --backends and --sizes must not be empty"
+        )
     for size in config.sizes:
         if size < 32:
             raise EdgesegError(f"sizes must be at least 32 pixels, got {size}")
@@ -102,3 +112,13 @@ def check(config: BenchConfig) -> BenchConfig:
     if config.out.exists() and not config.out.is_dir():
         raise EdgesegError(f"--out {config.out} is a file; pass a folder for results.json, report.md and charts")
     return config
+
+
+def head_kwargs(model: str, heads: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """(head label, builder arguments) per head to measure: DeepLabV3+'s chosen heads, or ("", {}) for a
+    model with one head."""
+    from edgeseg.models.registry import accepts
+
+    if not accepts(model, "separable"):
+        return [("", {})]
+    return [(head, {"separable": head == "separable"}) for head in heads]
