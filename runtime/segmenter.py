@@ -41,6 +41,11 @@ class Segmenter:
         return self._checked(self.backend.infer({self.input_name: tensor})[self.output_name][0])
 
     @staticmethod
+    def class_map(output: np.ndarray) -> np.ndarray:
+        """h×w class indices at the network's resolution, from logits or from an in-graph argmax."""
+        return output if output.ndim == 2 else output.argmax(0)
+
+    @staticmethod
     def finish(output: np.ndarray, placement: Placement) -> np.ndarray:
         return postprocess(output, placement)
 
