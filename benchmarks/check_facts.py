@@ -25,14 +25,18 @@ def check_facts(results: dict) -> list[str]:
                 for size in config["sizes"]:
                     if backend not in results["skipped"] and (model, upsample, backend, size) not in measured:
                         failures.append(f"{model} {upsample} {backend} {size}: not measured and not skipped")
-    params = {(r["model"], r["upsample"]): r["params_m"] for r in rows}
-    for model in config["models"]:
-        bilinear, transposed = params.get((model, "bilinear")), params.get((model, "transposed"))
+    params = {(r["model"], r.get("head"), r["upsample"]): r["params_m"] for r in rows}
+    for model, head in {(r["model"], r.get("head")) for r in rows}:
+        bilinear, transposed = params.get((model, head, "bilinear")), params.get((model, head, "transposed"))
         if bilinear is not None and transposed is not None and not transposed > bilinear:
             failures.append(f"{model}: transposed decoder {transposed} M params, not more than bilinear {bilinear} M")
-    files = {(r["model"], r["upsample"], r["size"], r["backend"]): r["file_mb"] for r in rows if "error" not in r}
-    for (model, upsample, size, backend), int8 in files.items():
-        fp32 = files.get((model, upsample, size, "ort"))
+    files = {
+        (r["model"], r.get("head"), r.get("output"), r["upsample"], r["size"], r["backend"]): r["file_mb"]
+        for r in rows
+        if "error" not in r
+    }
+    for (model, head, output, upsample, size, backend), int8 in files.items():
+        fp32 = files.get((model, head, output, upsample, size, "ort"))
         if backend == "ort-int8" and fp32 and not int8 < fp32 / 2:
             failures.append(f"{model} {upsample} {size}: INT8 file {int8:.1f} MB, not under half of FP32 {fp32:.1f} MB")
     return failures

@@ -144,6 +144,7 @@ def run_quickstart(options: QuickstartOptions, log: Callable[[str], None] = prin
         "benchmark both decoders on this machine's backends",
         *("bench", "--models", options.model, "--sizes", str(options.size), "--classes", str(CLASSES)),
         *("--backends", backends, "--runs", "30", "--warmup", "5", "--e2e-frames", "30", "--out", str(out / "bench")),
+        *("--heads", "separable", "--outputs", "classes"),  # what the quickstart trained and exported
     )
     summary = _summary(options, deployed, frame, class_name, time.perf_counter() - started)
     log(summary["text"])

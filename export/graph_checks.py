@@ -46,7 +46,8 @@ def check_resize_nodes(proto: Any) -> list[str]:
 
 
 def check_interface(proto: Any, source: str) -> tuple[str, str]:
-    """One float input N×3×H×W and one output N×C×H×W; returns their names."""
+    """One float input N×3×H×W and one output: N×C×H×W float logits or an N×H×W int32 class map;
+    returns their names."""
     initializers = {i.name for i in proto.graph.initializer}
     inputs = [i for i in proto.graph.input if i.name not in initializers]
     outputs = list(proto.graph.output)
@@ -60,10 +61,12 @@ def check_interface(proto: Any, source: str) -> tuple[str, str]:
             f"image input (N×3×H×W) and one logits output (N×C×H×W)"
         )
     shape_in, shape_out = dims(inputs[0]), dims(outputs[0])
-    if len(shape_in) != 4 or shape_in[1] != 3 or len(shape_out) != 4:
+    out_type = outputs[0].type.tensor_type.elem_type
+    class_map = len(shape_out) == 3 and out_type == 6  # TensorProto.INT32
+    if len(shape_in) != 4 or shape_in[1] != 3 or not (len(shape_out) == 4 or class_map):
         raise GraphError(
             f"{source}: input {inputs[0].name} is {shape_in} and output {outputs[0].name} is {shape_out}; "
-            f"expected N×3×H×W in and N×C×H×W out"
+            f"expected N×3×H×W in and N×C×H×W logits (or an N×H×W int32 class map) out"
         )
     if inputs[0].type.tensor_type.elem_type != 1:  # TensorProto.FLOAT
         raise GraphError(f"{source}: input {inputs[0].name} must be float32 (images are normalized floats)")

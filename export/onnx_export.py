@@ -14,21 +14,43 @@ from edgeseg.errors import EdgesegError, describe, require
 from edgeseg.export.graph_checks import check_interface, check_resize_nodes
 from edgeseg.export.onnx_metadata import embed
 
-INPUT_NAME, OUTPUT_NAME = "images", "logits"
+INPUT_NAME = "images"
+OUTPUT_NAMES = {"logits": "logits", "classes": "classes"}  # per output kind (runtime.metadata.OUTPUT_KINDS)
 DEFAULT_OPSET = 17  # TensorRT 8.6 (JetPack 5) reads up to opset 17
 # Opsets an export can be asked for. From 11 on, Resize states its coordinate transform (align_corners=False
 # needs half_pixel); 23 is the newest opset PyTorch's exporters write (torch.onnx's ONNX_MAX_OPSET).
 OPSETS = range(11, 24)
+DEFAULT_OUTPUT = "classes"  # what deploys fastest: no host-side argmax, 1/C of the bytes to copy back
+
+
+def class_map_model(model: Any) -> Any:
+    """`model` with the argmax over classes in the graph: N×3×H×W → N×H×W int32 class indices.
+
+    int32 because TensorRT's ArgMax (a TopK underneath) returns int32, which TensorRT 8.5 cannot cast to
+    anything narrower; ONNX's ArgMax returns int64, so the Cast makes both runtimes return the same type.
+    Ties resolve to the lowest class index, as numpy's and PyTorch's argmax do.
+    """
+    torch = require("torch", "train")
+
+    class ClassMap(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: Any) -> Any:
+            return self.model(x).argmax(1).to(torch.int32)
+
+    return ClassMap().eval()
 
 
 def opset_of(proto: Any) -> int:
     return next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
 
 
-def _torchscript_export(model: Any, dummy: Any, opset: int, dynamic_batch: bool) -> Any:
+def _torchscript_export(model: Any, dummy: Any, opset: int, dynamic_batch: bool, output: str) -> Any:
     torch, onnx = require("torch", "train"), require("onnx", "export")
     buffer = io.BytesIO()
-    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+    axes = {INPUT_NAME: {0: "batch"}, output: {0: "batch"}} if dynamic_batch else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TracerWarnings about the padding branch: the size is fixed here
         torch.onnx.export(
@@ -38,14 +60,14 @@ def _torchscript_export(model: Any, dummy: Any, opset: int, dynamic_batch: bool)
             opset_version=opset,
             dynamo=False,
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            output_names=[output],
             dynamic_axes=axes,
             do_constant_folding=True,
         )
     return onnx.load_from_string(buffer.getvalue())
 
 
-def _dynamo_export(model: Any, dummy: Any, opset: int, dynamic_batch: bool) -> Any:
+def _dynamo_export(model: Any, dummy: Any, opset: int, dynamic_batch: bool, output: str) -> Any:
     torch = require("torch", "train")
     shapes = ({0: torch.export.Dim("batch", min=1, max=64)},) if dynamic_batch else None
     with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
@@ -56,7 +78,7 @@ def _dynamo_export(model: Any, dummy: Any, opset: int, dynamic_batch: bool) -> A
             opset_version=opset,
             dynamo=True,
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            output_names=[output],
             dynamic_shapes=shapes,
             verbose=False,
         )
@@ -70,16 +92,24 @@ def export_onnx(
     *,
     opset: int = DEFAULT_OPSET,
     dynamic_batch: bool = False,
+    output: str = DEFAULT_OUTPUT,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Export `model` at metadata["input_size"] to `path`; returns what was done (exporter, opset, warnings).
+
+    output: "classes" puts the argmax in the graph (see `class_map_model`), "logits" keeps the raw scores
+    (for Grad-CAM-style analysis or custom post-processing); the metadata records which.
 
     The dynamo exporter is preferred from opset 18 on, the TorchScript exporter below it. If the one
     tried first writes another opset than asked (the dynamo exporter moves 17 to 18), the other is used,
     and the switch is said; if neither gives the opset, the export fails rather than change it silently.
     """
     torch, onnx = require("torch", "train"), require("onnx", "export")
+    if output not in OUTPUT_NAMES:
+        raise EdgesegError(f"--output must be one of {', '.join(OUTPUT_NAMES)}, got {output!r}")
     model = model.eval().cpu()
+    if output == "classes":
+        model = class_map_model(model)
     height, width = metadata["input_size"]
     dummy = torch.zeros(1, 3, height, width)
     exporters = [("dynamo", _dynamo_export), ("torchscript", _torchscript_export)]
@@ -88,7 +118,7 @@ def export_onnx(
     proto, used, tried = None, None, []
     for name, exporter in exporters:
         try:
-            candidate = exporter(model, dummy, opset, dynamic_batch)
+            candidate = exporter(model, dummy, opset, dynamic_batch, OUTPUT_NAMES[output])
         except Exception as exc:
             tried.append(f"{name} exporter failed ({describe(exc)})")
             continue
@@ -108,6 +138,7 @@ def export_onnx(
         proto,
         {
             **metadata,
+            "output": output,
             "export": {
                 "opset": opset,
                 "exporter": used,
@@ -123,4 +154,10 @@ def export_onnx(
         raise EdgesegError(f"the exported graph fails onnx.checker ({describe(exc)})") from exc
     with atomic_path(path) as tmp:
         onnx.save(proto, str(tmp))
-    return {"exporter": used, "opset": opset, "warnings": warnings_found, "nodes": len(proto.graph.node)}
+    return {
+        "exporter": used,
+        "opset": opset,
+        "output": output,
+        "warnings": warnings_found,
+        "nodes": len(proto.graph.node),
+    }

@@ -16,14 +16,14 @@ import numpy as np
 from edgeseg.eval.metrics import SegmentationMetrics, confusion_matrix
 from edgeseg.runtime.preprocess import Placement, postprocess
 
-Predict = Callable[[np.ndarray], np.ndarray]  # 1×3×H×W float32 → 1×C×H×W logits
+Predict = Callable[[np.ndarray], np.ndarray]  # 1×3×H×W float32 → 1×C×H×W logits or a 1×H×W class map
 
 
 @dataclass
 class ParityReport:
     name: str  # e.g. "onnx fp32 vs pytorch"
     images: int
-    max_abs_diff: float
+    max_abs_diff: float | None  # None when either side returns class maps (argmax in the graph)
     argmax_agreement: float
     nonfinite: int  # NaN/inf values in the candidate's logits
     reference_miou: float | None = None
@@ -50,15 +50,19 @@ class ParityReport:
         }
 
     def summary(self) -> str:
-        text = (
-            f"{self.name}: argmax agreement {100 * self.argmax_agreement:.3f}% over {self.images} images, "
-            f"max |Δ logit| {self.max_abs_diff:.3g}"
-        )
+        text = f"{self.name}: argmax agreement {100 * self.argmax_agreement:.3f}% over {self.images} images"
+        if self.max_abs_diff is not None:
+            text += f", max |Δ logit| {self.max_abs_diff:.3g}"
         if self.nonfinite:
             text += f", {self.nonfinite} NaN/inf values"
         if self.delta_miou is not None:
             text += f", mIoU {self.reference_miou:.4f} → {self.candidate_miou:.4f} (Δ {self.delta_miou:+.4f})"
         return text
+
+
+def _classes(output: np.ndarray) -> np.ndarray:
+    """N×H×W class indices from logits (argmax over C) or from a class map as it is."""
+    return output.argmax(1) if output.ndim == 4 else output
 
 
 def compare(
@@ -69,23 +73,32 @@ def compare(
     class_names: Sequence[str],
     labels: Sequence[tuple[np.ndarray, Placement]] | None = None,
 ) -> ParityReport:
-    """Run both on every input; with labels (full-size label, placement), score both on them too."""
+    """Run both on every input; with labels (full-size label, placement), score both on them too.
+
+    Either side may return logits (N×C×H×W) or class maps (N×H×W, the argmax in the graph): agreement
+    and mIoU compare class maps; max |Δ logit| and the NaN count need logits on both sides / the candidate.
+    """
     k = len(class_names)
     agree = total = nonfinite = 0
-    max_diff = 0.0
+    max_diff: float | None = 0.0
     confusion_ref, confusion_cand = np.zeros((k, k), np.int64), np.zeros((k, k), np.int64)
     for index, batch in enumerate(inputs):
-        ref, cand = reference(batch).astype(np.float32), candidate(batch).astype(np.float32)
-        finite = np.isfinite(cand)
-        nonfinite += int((~finite).sum())
-        if finite.any():
-            max_diff = max(max_diff, float(np.abs(ref - cand)[finite].max()))
-        ref_classes, cand_classes = ref.argmax(1), np.where(finite, cand, -np.inf).argmax(1)
+        ref, cand = reference(batch), candidate(batch)
+        if cand.ndim == 4:
+            cand = cand.astype(np.float32)
+            finite = np.isfinite(cand)
+            nonfinite += int((~finite).sum())
+            if ref.ndim == 4 and finite.any() and max_diff is not None:
+                max_diff = max(max_diff, float(np.abs(ref.astype(np.float32) - cand)[finite].max()))
+            cand = np.where(finite, cand, -np.inf)
+        if ref.ndim != 4 or cand.ndim != 4:
+            max_diff = None
+        ref_classes, cand_classes = _classes(ref), _classes(cand)
         agree += int((ref_classes == cand_classes).sum())
         total += ref_classes.size
         if labels is not None:
             label, placement = labels[index]
-            confusion_ref += confusion_matrix(postprocess(ref[0], placement), label, k)
+            confusion_ref += confusion_matrix(postprocess(ref_classes[0], placement), label, k)
             confusion_cand += confusion_matrix(postprocess(cand_classes[0], placement), label, k)
     report = ParityReport(name, len(inputs), max_diff, agree / max(total, 1), nonfinite)
     if labels is not None:

@@ -13,7 +13,7 @@ import numpy as np
 
 from edgeseg.atomic import write_text_atomic
 from edgeseg.errors import EdgesegError, MissingDependencyError, describe, require
-from edgeseg.export.onnx_export import DEFAULT_OPSET
+from edgeseg.export.onnx_export import DEFAULT_OPSET, DEFAULT_OUTPUT
 from edgeseg.export.parity import ParityReport, compare
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
 
@@ -36,6 +36,8 @@ class ExportOptions:
     workspace_gb: float = 4.0
     dla_core: int | None = None
     min_agreement: float = 0.999
+    output: str = DEFAULT_OUTPUT  # "classes" (argmax in the graph) or "logits"
+    max_int8_drop: float = 1.0  # mIoU points an INT8 file may lose against FP32 before it is removed
 
 
 class ParityFailure(EdgesegError):
@@ -165,8 +167,18 @@ def _export(options: ExportOptions, out: Path, log: Callable[[str], None]) -> di
         onnx_files["int8"] = out / "model.int8.onnx"
         quantize_int8(onnx_path, onnx_files["int8"], calibration, "images")
         report["files"]["int8"] = str(onnx_files["int8"])
-        check("onnx int8 vs reference", onnx_files["int8"], None)
+        int8 = check("onnx int8 vs reference", onnx_files["int8"], None)
         report["calibration_images"] = len(calibration)
+        if int8 is not None:
+            from edgeseg.export.precision import int8_verdict
+
+            refusal = int8_verdict(int8, options.max_int8_drop)
+            if refusal:  # the FP32 (and FP16) files stand; an INT8 engine is not built from a refused file
+                onnx_files.pop("int8").unlink()
+                report["files"].pop("int8")
+                report["int8_refused"] = refusal
+                write_text_atomic(out / "export_report.json", json.dumps(report, indent=2) + "\n")
+                raise ParityFailure(f"removed model.int8.onnx: {refusal}")
     else:
         calibration = []
 
@@ -188,11 +200,15 @@ def _from_checkpoint(options: ExportOptions, onnx_path: Path, report: dict[str, 
     if options.size:
         meta["input_size"] = list(options.size)
     check_verify_classes(options.verify, meta)
-    done = export_onnx(model, meta, onnx_path, opset=options.opset, dynamic_batch=options.dynamic_batch, log=log)
+    done = export_onnx(
+        model, meta, onnx_path, opset=options.opset, dynamic_batch=options.dynamic_batch, output=options.output, log=log
+    )
+    meta["output"] = options.output
     for warning in done["warnings"]:
         log(f"warning: {warning}")
     log(
-        f"wrote {onnx_path} (opset {done['opset']}, {done['exporter']} exporter, {done['nodes']} nodes, checker passed)"
+        f"wrote {onnx_path} ({done['output']} out, opset {done['opset']}, {done['exporter']} exporter, "
+        f"{done['nodes']} nodes, checker passed)"
     )
     report["onnx"] = done
     model.eval()

@@ -11,11 +11,23 @@ import numpy as np
 
 from edgeseg.atomic import atomic_path
 from edgeseg.errors import require
+from edgeseg.export.parity import ParityReport
 from edgeseg.runtime.metadata import ONNX_KEY as KEY
 
 # Kept in FP32: reductions and exponentials overflow or lose precision in FP16 (a global average
 # over a large map, a softmax); convolutions, BN-folded adds and resizes are safe in FP16.
-FP16_KEEP_FP32 = ["GlobalAveragePool", "ReduceMean", "ReduceSum", "Softmax", "Exp", "Log", "Pow", "Sqrt", "Div"]
+FP16_KEEP_FP32 = [
+    "ArgMax",
+    "GlobalAveragePool",
+    "ReduceMean",
+    "ReduceSum",
+    "Softmax",
+    "Exp",
+    "Log",
+    "Pow",
+    "Sqrt",
+    "Div",
+]
 
 
 def _copy_metadata(source: object, target: object, precision: str) -> None:
@@ -55,17 +67,56 @@ def convert_fp16(fp32_path: str | Path, out_path: str | Path) -> None:
         onnx.save(half, str(tmp))
 
 
+CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
+
+
+def output_tail(proto: object) -> list[str]:
+    """Names of the nodes from the last convolution (the classifier) to the graph's output.
+
+    Kept in FP32 by `quantize_int8`: an INT8 tensor there holds the class scores themselves, and 8 bits
+    over the range of the largest logit round close scores to the same step, so argmax flips (ties go to
+    the lowest class) along every object border. They are a few percent of the network's FLOPs.
+    """
+    producers = {output: node for node in proto.graph.node for output in node.output}
+    tail, frontier = [], [o.name for o in proto.graph.output]
+    while frontier:
+        node = producers.get(frontier.pop())
+        if node is None or node.name in tail:
+            continue
+        tail.append(node.name)
+        if node.op_type != "Conv":
+            frontier += [i for i in node.input if i in producers]
+    return tail
+
+
 def quantize_int8(
-    fp32_path: str | Path, out_path: str | Path, calibration: Sequence[np.ndarray], input_name: str
+    fp32_path: str | Path,
+    out_path: str | Path,
+    calibration: Sequence[np.ndarray],
+    input_name: str,
+    *,
+    method: str = "percentile",
+    keep_output_fp32: bool = True,
 ) -> None:
     """Static INT8 QDQ quantization calibrated on real images, with ONNX Runtime's tooling.
 
     Symmetric INT8 for weights (per channel) and activations: what TensorRT's explicit quantization
     accepts, so the same file serves ONNX Runtime CPU and an INT8 TensorRT build.
+    method: activation ranges from min/max, the 99.999th percentile of |x| (robust to the rare outliers
+        that stretch a min/max range and waste its 256 steps), or entropy (KL) calibration.
+    keep_output_fp32: leave the classifier and what follows it (resize, argmax) in FP32; see `output_tail`.
     """
     onnx = require("onnx", "export")
     quantization = require("onnxruntime.quantization", "export")
     from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if method not in CALIBRATION_METHODS:
+        raise ValueError(f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}, got {method!r}")
+    methods = {
+        "minmax": quantization.CalibrationMethod.MinMax,
+        "percentile": quantization.CalibrationMethod.Percentile,
+        "entropy": quantization.CalibrationMethod.Entropy,
+    }
 
     class Reader(quantization.CalibrationDataReader):
         def __init__(self) -> None:
@@ -78,6 +129,7 @@ def quantize_int8(
     with tempfile.TemporaryDirectory() as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+        excluded = output_tail(onnx.load(str(prepared))) if keep_output_fp32 else []
         quantized = Path(scratch) / "int8.onnx"
         quantization.quantize_static(
             str(prepared),
@@ -87,11 +139,42 @@ def quantize_int8(
             per_channel=True,
             activation_type=quantization.QuantType.QInt8,
             weight_type=quantization.QuantType.QInt8,
-            calibrate_method=quantization.CalibrationMethod.MinMax,
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+            calibrate_method=methods[method],
+            nodes_to_exclude=excluded,
+            extra_options={
+                "ActivationSymmetric": True,
+                "WeightSymmetric": True,
+                "CalibPercentile": 99.999,
+                "CalibTensorRangeSymmetric": True,
+            },
         )
         model = onnx.load(str(quantized))
         del model.metadata_props[:]
         _copy_metadata(onnx.load(str(fp32_path)), model, "int8")
         with atomic_path(out_path) as tmp:
             onnx.save(model, str(tmp))
+
+
+def int8_verdict(parity: ParityReport, max_drop: float) -> str | None:
+    """Why an INT8 file must not be kept, or None when it keeps accuracy.
+
+    max_drop: mIoU points (0–100) INT8 may lose against its FP32 reference on labelled images. Without
+    labels there is no mIoU; then the share of pixels whose class changes may not exceed max_drop %.
+    """
+    if parity.delta_miou is not None:
+        drop = -100 * parity.delta_miou
+        if drop > max_drop:
+            return (
+                f"INT8 loses {drop:.2f} mIoU points against FP32 ({100 * parity.reference_miou:.2f} → "
+                f"{100 * parity.candidate_miou:.2f}), more than --max-int8-drop {max_drop:g}; calibrate on more or "
+                f"more representative images (--calib, --calib-images), or deploy FP16"
+            )
+        return None
+    changed = 100 * (1 - parity.argmax_agreement)
+    if changed > max_drop:
+        return (
+            f"INT8 changes the class of {changed:.2f}% of pixels against FP32, more than --max-int8-drop "
+            f"{max_drop:g} (pass --verify DATA to judge by ΔmIoU); calibrate on more or more representative "
+            f"images (--calib, --calib-images), or deploy FP16"
+        )
+    return None

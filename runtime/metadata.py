@@ -12,6 +12,8 @@ from typing import Any
 
 from edgeseg.errors import EdgesegError
 
+OUTPUT_KINDS = ("classes", "logits")
+
 
 @dataclass(frozen=True)
 class ModelMetadata:
@@ -25,6 +27,9 @@ class ModelMetadata:
     resize: str  # "letterbox" or "resize"
     upsample: str  # decoder upsampling: "bilinear" or "transposed"
     versions: dict[str, str] = field(default_factory=dict)  # tools that made the artifact
+    # What the network returns: "logits" (N×C×H×W float) or "classes" (N×H×W int32, the argmax in the
+    # graph). Artifacts made before this field existed all return logits.
+    output: str = "logits"
 
     @property
     def num_classes(self) -> int:
@@ -35,7 +40,7 @@ class ModelMetadata:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "artifact") -> ModelMetadata:
-        required = [f for f in cls.__dataclass_fields__ if f != "versions"]
+        required = [f for f in cls.__dataclass_fields__ if f not in ("versions", "output")]
         missing = [name for name in required if name not in data]
         if missing:
             raise EdgesegError(
@@ -43,6 +48,14 @@ class ModelMetadata:
             )
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+def output_kind(meta: dict[str, Any]) -> str:
+    """ "classes" or "logits": what a model with this metadata dict returns (old artifacts: logits)."""
+    kind = meta.get("output", "logits")
+    if kind not in OUTPUT_KINDS:
+        raise EdgesegError(f"the model's metadata names an unknown output {kind!r} (known: {', '.join(OUTPUT_KINDS)})")
+    return kind
 
 
 ONNX_KEY = "edgeseg.metadata"  # the metadata_props entry of an exported ONNX file

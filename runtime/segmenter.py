@@ -1,4 +1,8 @@
-"""A model plus its metadata as three steps: prepare a frame, infer, finish into a class mask."""
+"""A model plus its metadata as three steps: prepare a frame, infer, finish into a class mask.
+
+The network returns logits (C×h×w) or, exported with the argmax in the graph, a class map (h×w int32);
+the metadata says which, and `finish` takes either.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.errors import require
+from edgeseg.errors import EdgesegError
 from edgeseg.runtime.backends.base import Backend
+from edgeseg.runtime.metadata import output_kind
 from edgeseg.runtime.preprocess import Placement, postprocess, preprocess_for
-
-cv2 = require("cv2", extra="cv")
 
 
 class Segmenter:
@@ -19,16 +22,32 @@ class Segmenter:
     def __init__(self, backend: Backend, metadata: dict[str, Any]) -> None:
         self.backend, self.metadata = backend, metadata
         self.input_name, self.output_name = backend.input_names[0], backend.output_names[0]
+        self.output_kind = output_kind(metadata)
+        self._rank = 2 if self.output_kind == "classes" else 3  # per image, after the batch axis
+
+    def _checked(self, output: np.ndarray) -> np.ndarray:
+        if output.ndim != self._rank:
+            raise EdgesegError(
+                f"the model returned a {output.ndim}-D {output.dtype} array per image, but its metadata says "
+                f"{self.output_kind} ({self._rank}-D); re-export it with `edgeseg export`"
+            )
+        return output
 
     def prepare(self, frame: np.ndarray) -> tuple[np.ndarray, Placement]:
-        return preprocess_for(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), self.metadata)
+        return preprocess_for(frame, self.metadata, bgr=True)
 
     def infer(self, tensor: np.ndarray) -> np.ndarray:
-        return self.backend.infer({self.input_name: tensor})[self.output_name][0]
+        """Logits C×h×w or a class map h×w, as the metadata says."""
+        return self._checked(self.backend.infer({self.input_name: tensor})[self.output_name][0])
 
     @staticmethod
-    def finish(logits: np.ndarray, placement: Placement) -> np.ndarray:
-        return postprocess(logits, placement)
+    def class_map(output: np.ndarray) -> np.ndarray:
+        """h×w class indices at the network's resolution, from logits or from an in-graph argmax."""
+        return output if output.ndim == 2 else output.argmax(0)
+
+    @staticmethod
+    def finish(output: np.ndarray, placement: Placement) -> np.ndarray:
+        return postprocess(output, placement)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         tensor, placement = self.prepare(frame)

@@ -17,14 +17,14 @@ from edgeseg.errors import describe
 SEED = 0  # every backend measures the same weights
 
 
-def build_bench_model(name: str, upsample: str, num_classes: int) -> Any:
+def build_bench_model(name: str, upsample: str, num_classes: int, model_kwargs: dict[str, Any] | None = None) -> Any:
     """The untrained model, seeded: latency does not depend on the weights' values, only their shapes."""
     import torch
 
     from edgeseg.models import build_model
 
     torch.manual_seed(SEED)
-    return build_model(name, num_classes=num_classes, upsample=upsample).eval()
+    return build_model(name, num_classes=num_classes, upsample=upsample, **(model_kwargs or {})).eval()
 
 
 def bench_metadata(model: Any, num_classes: int, size: int) -> dict[str, Any]:
@@ -58,6 +58,8 @@ def prepare_artifacts(
     wanted: set[str],
     calib_images: int,
     log: Callable[[str], None],
+    model_kwargs: dict[str, Any] | None = None,
+    output: str = "logits",
 ) -> tuple[dict[str, Path], dict[str, str]]:
     """Export what the `wanted` artifacts (model.onnx, model.int8.onnx, model.engine, …) need into `folder`.
 
@@ -70,6 +72,8 @@ def prepare_artifacts(
     stamp = {
         "model": model_name,
         "upsample": upsample,
+        "model_kwargs": model_kwargs or {},
+        "output": output,
         "size": size,
         "classes": num_classes,
         "batch": batch,
@@ -84,8 +88,8 @@ def prepare_artifacts(
     folder.mkdir(parents=True, exist_ok=True)
     write_text_atomic(stamp_file, json.dumps(stamp))
     paths, errors = {"model.onnx": folder / "model.onnx"}, {}
-    model = build_bench_model(model_name, upsample, num_classes)
-    meta = bench_metadata(model, num_classes, size)
+    model = build_bench_model(model_name, upsample, num_classes, model_kwargs)
+    meta = {**bench_metadata(model, num_classes, size), "output": output}
 
     def make(artifact: str, step: Callable[[], None]) -> None:
         path = folder / artifact
@@ -98,8 +102,8 @@ def prepare_artifacts(
             log(errors[artifact])
 
     def onnx_fp32() -> None:
-        log(f"exporting {model_name} ({upsample}) at {size}×{size} to {folder / 'model.onnx'}")
-        export_onnx(model, meta, folder / "model.onnx", dynamic_batch=batch > 1, log=log)
+        log(f"exporting {model_name} ({upsample}, {output} out) at {size}×{size} to {folder / 'model.onnx'}")
+        export_onnx(model, meta, folder / "model.onnx", dynamic_batch=batch > 1, output=output, log=log)
 
     make("model.onnx", onnx_fp32)
     if "model.onnx" in errors:

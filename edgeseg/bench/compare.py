@@ -29,7 +29,13 @@ def load_results(path: Path) -> dict[str, Any]:
 
 
 def _key(row: dict[str, Any]) -> tuple:
-    return (row["model"], row["upsample"], row["backend"], row["size"], row["batch"])
+    # Results from before the head and output axes measured the head a model's legacy defaults describe
+    # (DeepLabV3+: dense) and logits out.
+    from edgeseg.models.registry import legacy_defaults
+
+    legacy = legacy_defaults(row["model"]).get("separable")
+    head = row.get("head", "" if legacy is None else "separable" if legacy else "dense")
+    return (row["model"], head, row.get("output", "logits"), row["upsample"], row["backend"], row["size"], row["batch"])
 
 
 @dataclass
@@ -55,16 +61,19 @@ def compare(new: dict[str, Any], old: dict[str, Any], tolerance: float) -> Compa
     result.lines += [
         f"p50 latency now ÷ then; a row slower by more than {tolerance:.0%} is a regression.",
         "",
-        "| model | upsample | backend | size | then ms | now ms | change |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+        "| model | head | output | upsample | backend | size | then ms | now ms | change |",
+        "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for key, then in before.items():
-        row, where = now.get(key), f"{key[0]} {key[1]} {key[2]} {key[3]}"
+        model, head, output, upsample, backend, size, _ = key
+        where = " ".join(str(k) for k in (model, head, upsample, backend, size) if k != "")
+        where += f" ({output} out)" if output != "logits" else ""
+        row = now.get(key)
         if row is None or "error" in row:
             why = "not measured now" if row is None else f"failed now: {row['error']}"
             result.regressions.append(f"{where}: {why}")
             result.lines.append(
-                f"| {' | '.join(map(str, key[:4]))} | {then['p50_ms']:.2f} | — | {why} **regression** |"
+                f"| {' | '.join(str(k) or '—' for k in key[:6])} | {then['p50_ms']:.2f} | — | {why} **regression** |"
             )
             continue
         change = row["p50_ms"] / then["p50_ms"] - 1
@@ -73,7 +82,8 @@ def compare(new: dict[str, Any], old: dict[str, Any], tolerance: float) -> Compa
             mark = " **regression**"
             result.regressions.append(f"{where}: p50 {then['p50_ms']:.2f} → {row['p50_ms']:.2f} ms ({change:+.0%})")
         result.lines.append(
-            f"| {' | '.join(map(str, key[:4]))} | {then['p50_ms']:.2f} | {row['p50_ms']:.2f} | {change:+.1%}{mark} |"
+            f"| {' | '.join(str(k) or '—' for k in key[:6])} | {then['p50_ms']:.2f} | {row['p50_ms']:.2f} "
+            f"| {change:+.1%}{mark} |"
         )
     if not before:
         result.lines.append("| (the earlier run measured nothing) | | | | | | |")

@@ -11,12 +11,16 @@ from edgeseg.errors import EdgesegError
 from edgeseg.schema import COMMAND_LINE, Field, check_value
 
 UPSAMPLE_MODES = ("bilinear", "transposed")
+HEADS = ("separable", "dense")  # DeepLabV3+'s two heads; other models have one and ignore this axis
+OUTPUTS = ("classes", "logits")  # what an exported model returns (runtime backends only)
 
 
 @dataclass
 class BenchConfig:
     models: list[str] = field(default_factory=list)  # empty: every registered model
     upsample: list[str] = field(default_factory=lambda: list(UPSAMPLE_MODES))
+    heads: list[str] = field(default_factory=lambda: list(HEADS))
+    outputs: list[str] = field(default_factory=lambda: list(OUTPUTS))
     backends: list[str] = field(default_factory=lambda: list(BACKENDS))
     sizes: list[int] = field(default_factory=lambda: [256, 512])
     batch: int = 1
@@ -36,6 +40,8 @@ class BenchConfig:
 SCHEMA: dict[str, Field] = {
     "models": Field("strs"),
     "upsample": Field("strs", choices=UPSAMPLE_MODES),
+    "heads": Field("strs", choices=HEADS),
+    "outputs": Field("strs", choices=OUTPUTS),
     "backends": Field("strs", choices=tuple(BACKENDS)),
     "sizes": Field("ints", low=32),
     "batch": Field("int", low=1),
@@ -60,7 +66,7 @@ def build_config(values: dict[str, Any], source: str = COMMAND_LINE) -> BenchCon
         if value is None:
             continue
         value = check_value(name, SCHEMA[name], str(value) if name == "out" else value, source)
-        if name in ("models", "upsample", "backends", "sizes"):
+        if name in ("models", "upsample", "heads", "outputs", "backends", "sizes"):
             value = list(dict.fromkeys(value))  # a name given twice is measured once
         setattr(config, name, Path(value) if name == "out" else value)
     return check(config)
@@ -75,6 +81,18 @@ def check(config: BenchConfig) -> BenchConfig:
     for name in config.models:
         if name not in available:
             raise EdgesegError(f"unknown model {name!r}; choose from {', '.join(available)}")
-    if not (config.models and config.upsample and config.backends and config.sizes):
-        raise EdgesegError("nothing to measure: --models, --upsample, --backends and --sizes must not be empty")
+    if not (config.models and config.upsample and config.backends and config.sizes and config.heads and config.outputs):
+        raise EdgesegError(
+            "nothing to measure: --models, --upsample, --heads, --outputs, --backends and --sizes must not be empty"
+        )
     return config
+
+
+def head_kwargs(model: str, heads: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """(head label, builder arguments) per head to measure: DeepLabV3+'s chosen heads, or ("", {}) for a
+    model with one head."""
+    from edgeseg.models.registry import accepts
+
+    if not accepts(model, "separable"):
+        return [("", {})]
+    return [(head, {"separable": head == "separable"}) for head in heads]

@@ -1,4 +1,4 @@
-"""The Markdown report of a results document: tables, bilinear-vs-transposed ratios, what was skipped."""
+"""The Markdown report of a results document: tables, decoder and head ratios, host-side cost, what was skipped."""
 
 from __future__ import annotations
 
@@ -16,21 +16,30 @@ def _ok(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if "error" not in r]
 
 
+def variant(row: dict[str, Any]) -> str:
+    """The model, its head where it has two, and the exported output kind where it is not logits."""
+    extra = [p for p in (row.get("head"), row.get("output") if row.get("output") != "logits" else None) if p]
+    return f"{row['model']} ({', '.join(extra)})" if extra else row["model"]
+
+
 def _index(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
-    return {(r["model"], r["upsample"], r["backend"], r["size"]): r for r in _ok(rows)}
+    return {
+        (r["model"], r.get("head", ""), r.get("output", "logits"), r["upsample"], r["backend"], r["size"]): r
+        for r in _ok(rows)
+    }
 
 
 def decoder_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Transposed ÷ bilinear for every model × backend × size measured both ways."""
     index = _index(rows)
     ratios = []
-    for (model, upsample, backend, size), bilinear in index.items():
-        transposed = index.get((model, "transposed", backend, size))
+    for (model, head, output, upsample, backend, size), bilinear in index.items():
+        transposed = index.get((model, head, output, "transposed", backend, size))
         if upsample != "bilinear" or transposed is None:
             continue
         ratios.append(
             {
-                "model": model,
+                "model": variant(bilinear),
                 "backend": backend,
                 "size": size,
                 "params": transposed["params_m"] / bilinear["params_m"],
@@ -41,16 +50,39 @@ def decoder_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ratios
 
 
+def head_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Dense ÷ separable head for every model × upsample × output × backend × size measured both ways."""
+    index = _index(rows)
+    ratios = []
+    for (model, head, output, upsample, backend, size), separable in index.items():
+        dense = index.get((model, "dense", output, upsample, backend, size))
+        if head != "separable" or dense is None:
+            continue
+        ratios.append(
+            {
+                "model": model,
+                "upsample": upsample,
+                "output": output,
+                "backend": backend,
+                "size": size,
+                "params": dense["params_m"] / separable["params_m"],
+                "gflops": dense["gflops"] / separable["gflops"],
+                "p50": dense["p50_ms"] / separable["p50_ms"],
+            }
+        )
+    return ratios
+
+
 def speedups(rows: list[dict[str, Any]], reference: str = "torch") -> list[dict[str, Any]]:
     """p50 latency of PyTorch eager ÷ that of each other backend, per model × upsample × size."""
     index = _index(rows)
     found = []
-    for (model, upsample, backend, size), row in index.items():
-        base = index.get((model, upsample, reference, size))
+    for (model, head, _output, upsample, backend, size), row in index.items():
+        base = index.get((model, head, "logits", upsample, reference, size))
         if backend != reference and base is not None:
             found.append(
                 {
-                    "model": model,
+                    "model": variant(row),
                     "upsample": upsample,
                     "size": size,
                     "backend": backend,
@@ -89,10 +121,10 @@ def markdown(results: dict[str, Any], charts: list[str] = ()) -> str:
     failed = []
     for r in rows:
         head = (
-            f"| {r['model']} | {r['upsample']} | {r['backend']} | {r['size']} | {r['params_m']:.2f} | {r['gflops']:.1f}"
+            f"| {variant(r)} | {r['upsample']} | {r['backend']} | {r['size']} | {r['params_m']:.2f} | {r['gflops']:.1f}"
         )
         if "error" in r:
-            failed.append(f"- {r['model']} {r['upsample']} {r['backend']} {r['size']}: {r['error']}")
+            failed.append(f"- {variant(r)} {r['upsample']} {r['backend']} {r['size']}: {r['error']}")
             continue
         if "gpu_peak_mb" in r:
             memory = f"{r['gpu_peak_mb']:.0f} (GPU)"
@@ -105,7 +137,7 @@ def markdown(results: dict[str, Any], charts: list[str] = ()) -> str:
             f"| {_fmt(r.get('share_of_peak'), '{:.0%}')} | {memory} |"
         )
         if "e2e_error" in r:
-            failed.append(f"- {r['model']} {r['upsample']} {r['backend']} {r['size']} end to end: {r['e2e_error']}")
+            failed.append(f"- {variant(r)} {r['upsample']} {r['backend']} {r['size']} end to end: {r['e2e_error']}")
     ratios = decoder_ratios(rows)
     if ratios:
         lines += [
@@ -121,6 +153,22 @@ def markdown(results: dict[str, Any], charts: list[str] = ()) -> str:
             lines.append(
                 f"| {q['model']} | {q['backend']} | {q['size']} | {q['params']:.3f}× | {q['gflops']:.3f}× "
                 f"| {q['p50']:.3f}× |"
+            )
+    heads = head_ratios(rows)
+    if heads:
+        lines += [
+            "",
+            "## Separable vs dense DeepLabV3+ heads",
+            "",
+            "Dense ÷ separable, same backbone, decoder, backend and size (above 1: the dense head costs more).",
+            "",
+            "| model | upsample | output | backend | size | params | GFLOPs | p50 latency |",
+            "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |",
+        ]
+        for q in heads:
+            lines.append(
+                f"| {q['model']} | {q['upsample']} | {q['output']} | {q['backend']} | {q['size']} | {q['params']:.2f}× "
+                f"| {q['gflops']:.2f}× | {q['p50']:.2f}× |"
             )
     faster = speedups(rows)
     if faster:
@@ -141,19 +189,21 @@ def markdown(results: dict[str, Any], charts: list[str] = ()) -> str:
             "## `edgeseg run` end to end vs raw inference",
             "",
             "Raw: the backend alone, back to back (the ceiling). End to end: the runtime's pipeline (decode, "
-            f"letterbox, infer, argmax + un-letterbox, overlay) over {config['e2e_frames']} frames of a "
-            "generated 640×480 video to a null sink.",
+            f"letterbox, infer, argmax (unless in the graph) + un-letterbox, overlay) over {config['e2e_frames']} "
+            "frames of a generated 640×480 video to a null sink; its stages overlap on threads. Host: the same "
+            "steps one at a time on one thread, per frame (p50): what the host pays around inference.",
             "",
-            "| model | upsample | backend | size | raw FPS | end-to-end FPS | ratio | infer p50 ms | pre p50 ms "
-            "| post p50 ms | render p50 ms |",
-            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| model | upsample | backend | size | raw FPS | end-to-end FPS | ratio | infer p50 ms | host pre ms "
+            "| host post ms | host render ms | host total ms |",
+            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for r in e2e:
             s = r["e2e_stages"]
             lines.append(
-                f"| {r['model']} | {r['upsample']} | {r['backend']} | {r['size']} | {r['throughput_ips']:.1f} "
-                f"| {r['e2e_fps']:.1f} | {r['e2e_ratio']:.1%} | {s['infer']['p50_ms']:.1f} | {s['pre']['p50_ms']:.2f} "
-                f"| {s['post']['p50_ms']:.2f} | {s['render']['p50_ms']:.2f} |"
+                f"| {variant(r)} | {r['upsample']} | {r['backend']} | {r['size']} | {r['throughput_ips']:.1f} "
+                f"| {r['e2e_fps']:.1f} | {r['e2e_ratio']:.1%} | {s['infer']['p50_ms']:.1f} "
+                f"| {_fmt(r.get('host_pre_ms'), '{:.2f}')} | {_fmt(r.get('host_post_ms'), '{:.2f}')} "
+                f"| {_fmt(r.get('host_render_ms'), '{:.2f}')} | {_fmt(r.get('host_ms'), '{:.2f}')} |"
             )
     if config["batch"] > 1 and config["e2e_frames"]:
         failed.append("- end to end: not measured at batch > 1 (the runtime infers one frame at a time)")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from edgeseg.bench.backends import BACKENDS, BenchBackend, unavailable_reason
-from edgeseg.bench.config import BenchConfig
+from edgeseg.bench.config import BenchConfig, head_kwargs
 from edgeseg.bench.environment import git_commit, machine, versions
 from edgeseg.errors import EdgesegError
 
@@ -39,8 +39,6 @@ def _file_mb(backend: BenchBackend, artifacts: dict[str, Any], params: int) -> f
 
 def run_suite(config: BenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Measure everything `config` asks for; returns the results document (also what --compare reads)."""
-    from edgeseg.models.complexity import describe_model
-
     started = time.time()
     backends = [BACKENDS[name] for name in config.backends]
     skipped = {b.name: reason for b in backends if (reason := unavailable_reason(b))}
@@ -67,61 +65,9 @@ def run_suite(config: BenchConfig, log: Callable[[str], None] = print) -> dict[s
     for size in config.sizes:
         for model in config.models:
             for upsample in config.upsample:
-                info = describe_model(model, upsample=upsample, height=size, width=size, num_classes=config.num_classes)
-                wanted = {b.artifact for b in runnable if b.artifact}
-                artifacts: dict[str, Any] = {}
-                failed: dict[str, str] = {}
-                if wanted:
-                    from edgeseg.bench.artifacts import prepare_artifacts
-
-                    folder = config.out / "models" / f"{model}_{upsample}_{size}"
-                    artifacts, failed = prepare_artifacts(
-                        folder,
-                        model,
-                        upsample,
-                        size,
-                        num_classes=config.num_classes,
-                        batch=config.batch,
-                        wanted=wanted,
-                        calib_images=config.calib_images,
-                        log=log,
-                    )
-                for backend in runnable:
-                    row = {
-                        "model": model,
-                        "upsample": upsample,
-                        "backend": backend.name,
-                        "size": size,
-                        "batch": config.batch,
-                        "params_m": info["params"] / 1e6,
-                        "gflops": info["flops"] * config.batch / 1e9,
-                        "file_mb": _file_mb(backend, artifacts, info["params"]),
-                    }
-                    if backend.artifact in failed:
-                        rows.append({**row, "error": failed[backend.artifact]})
-                        log(_progress(rows[-1]))
-                        continue
-                    job = {
-                        "kind": "latency",
-                        **row,
-                        **common,
-                        "framework": backend.framework,
-                        "device": "cuda" if backend.device == "cuda" else "cpu",
-                        "precision": backend.precision,
-                        "provider": backend.provider,
-                        "artifact": str(artifacts[backend.artifact]) if backend.artifact else None,
-                        "runs": config.runs,
-                        "warmup": config.warmup,
-                        "video": str(video) if video and backend.runs_in_runtime else None,
-                        "e2e_frames": config.e2e_frames,
-                    }
-                    row.update(run_worker(job))
-                    if "error" not in row:
-                        row["achieved_gflops"] = row["gflops"] / (row["p50_ms"] / 1000)
-                        if peaks.get(backend.device) and backend.precision == "fp32":
-                            row["share_of_peak"] = row["achieved_gflops"] / peaks[backend.device]
-                    log(_progress(row))
-                    rows.append(row)
+                for head, model_kwargs in head_kwargs(model, config.heads):
+                    variant = {"model": model, "upsample": upsample, "head": head, "model_kwargs": model_kwargs}
+                    rows += _measure_variant(config, variant, size, runnable, video, common, peaks, log)
     return {
         "format": FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -137,13 +83,102 @@ def run_suite(config: BenchConfig, log: Callable[[str], None] = print) -> dict[s
     }
 
 
+def _measure_variant(
+    config: BenchConfig,
+    variant: dict[str, Any],
+    size: int,
+    runnable: list[BenchBackend],
+    video: Any,
+    common: dict[str, Any],
+    peaks: dict[str, Any],
+    log: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """Rows of one model × upsample × head at one size: PyTorch once (logits), each exported output kind on
+    the runtime backends."""
+    from edgeseg.models.complexity import describe_model
+
+    model, upsample, head = variant["model"], variant["upsample"], variant["head"]
+    info = describe_model(
+        model, upsample=upsample, height=size, width=size, num_classes=config.num_classes, **variant["model_kwargs"]
+    )
+    rows = []
+    for output in config.outputs:
+        wanted = {b.artifact for b in runnable if b.artifact}
+        artifacts: dict[str, Any] = {}
+        failed: dict[str, str] = {}
+        if wanted:
+            from edgeseg.bench.artifacts import prepare_artifacts
+
+            name = "_".join(p for p in (model, upsample, head, output, str(size)) if p)
+            artifacts, failed = prepare_artifacts(
+                config.out / "models" / name,
+                model,
+                upsample,
+                size,
+                num_classes=config.num_classes,
+                batch=config.batch,
+                wanted=wanted,
+                calib_images=config.calib_images,
+                model_kwargs=variant["model_kwargs"],
+                output=output,
+                log=log,
+            )
+        for backend in runnable:
+            if backend.artifact is None and output != config.outputs[0]:
+                continue  # PyTorch returns logits whatever the export's output: measured once
+            row = {
+                "model": model,
+                "upsample": upsample,
+                "head": head,
+                "output": output if backend.artifact else "logits",
+                "backend": backend.name,
+                "size": size,
+                "batch": config.batch,
+                "params_m": info["params"] / 1e6,
+                "gflops": info["flops"] * config.batch / 1e9,
+                "file_mb": _file_mb(backend, artifacts, info["params"]),
+            }
+            if backend.artifact in failed:
+                rows.append({**row, "error": failed[backend.artifact]})
+                log(_progress(rows[-1]))
+                continue
+            job = {
+                "kind": "latency",
+                **row,
+                **common,
+                "model_kwargs": variant["model_kwargs"],
+                "framework": backend.framework,
+                "device": "cuda" if backend.device == "cuda" else "cpu",
+                "precision": backend.precision,
+                "provider": backend.provider,
+                "artifact": str(artifacts[backend.artifact]) if backend.artifact else None,
+                "runs": config.runs,
+                "warmup": config.warmup,
+                "video": str(video) if video and backend.runs_in_runtime else None,
+                "e2e_frames": config.e2e_frames,
+            }
+            row.update(run_worker(job))
+            if "error" not in row:
+                row["achieved_gflops"] = row["gflops"] / (row["p50_ms"] / 1000)
+                if peaks.get(backend.device) and backend.precision == "fp32":
+                    row["share_of_peak"] = row["achieved_gflops"] / peaks[backend.device]
+            log(_progress(row))
+            rows.append(row)
+    return rows
+
+
 def _progress(row: dict[str, Any]) -> str:
-    where = f"{row['model']} {row['upsample']} {row['size']}² {row['backend']}"
+    where = " ".join(
+        str(p) for p in (row["model"], row["upsample"], row.get("head"), row.get("output"), f"{row['size']}²") if p
+    )
+    where += f" {row['backend']}"
     if "error" in row:
         return f"{where}: failed: {row['error']}"
     text = f"{where}: p50 {row['p50_ms']:.1f} ms, {row['throughput_ips']:.1f} img/s"
     if "e2e_fps" in row:
         text += f", end to end {row['e2e_fps']:.1f} FPS ({row['e2e_ratio']:.0%} of raw)"
+    if "host_ms" in row:
+        text += f", host pre+post+render {row['host_ms']:.2f} ms"
     if "e2e_error" in row:
         text += f", end to end failed: {row['e2e_error']}"
     return text

@@ -14,6 +14,12 @@ from edgeseg.errors import require
 def bench(
     models: Optional[str] = typer.Option(None, help="Comma-separated models [default: every registered one]."),
     upsample: Optional[str] = typer.Option(None, help="Decoders to compare [default: bilinear,transposed]."),
+    heads: Optional[str] = typer.Option(
+        None, help="DeepLabV3+ heads to compare: separable, dense [default: both; other models have one]."
+    ),
+    outputs: Optional[str] = typer.Option(
+        None, help="Exported output kinds for the ONNX/TensorRT rows: classes, logits [default: both]."
+    ),
     backends: Optional[str] = typer.Option(
         None,
         help="Comma-separated: torch, torch-cuda, torch-cuda-fp16, ort, ort-int8, ort-cuda, ort-trt, trt, trt-int8 "
@@ -50,6 +56,8 @@ def bench(
     given = {
         "models": models,
         "upsample": upsample,
+        "heads": heads,
+        "outputs": outputs,
         "backends": backends,
         "sizes": sizes,
         "batch": batch,

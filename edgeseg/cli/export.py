@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 
 from edgeseg.cli.options import parse_size
-from edgeseg.schema import Field, check_options
+from edgeseg.runtime.metadata import OUTPUT_KINDS
+from edgeseg.schema import Field, check_options, one_of
 from edgeseg.writable import check_writable
 
 OPTIONS = {
@@ -19,6 +20,8 @@ OPTIONS = {
     "workspace": Field("float", low=0, low_open=True),
     "dla_core": Field("int", low=0),
     "size": Field("size", low=16),
+    "output": one_of(OUTPUT_KINDS),
+    "max_int8_drop": Field("float", low=0),
 }
 
 
@@ -35,6 +38,12 @@ def export(
     verify: Optional[Path] = typer.Option(None, help="VOC dataset whose val split scores parity (mIoU, ΔmIoU)."),
     verify_images: int = typer.Option(32, help="At most this many verification images."),
     min_agreement: float = typer.Option(0.999, help="Fail when FP32 ONNX argmax agreement is below this share."),
+    output: str = typer.Option(
+        "classes", help="Network output: classes (argmax in the graph, fastest to deploy) or logits (raw scores)."
+    ),
+    max_int8_drop: float = typer.Option(
+        1.0, help="Remove model.int8.onnx if it loses more mIoU points than this against FP32 (unlabelled: % pixels)."
+    ),
     engine: Optional[bool] = typer.Option(
         None,
         "--engine/--no-engine",
@@ -59,6 +68,8 @@ def export(
         workspace=workspace,
         dla_core=dla_core,
         size=size,
+        output=output,
+        max_int8_drop=max_int8_drop,
     )
     if out is not None:
         check_writable(out, "--out", folder=True)
@@ -79,6 +90,8 @@ def export(
         workspace_gb=workspace,
         dla_core=dla_core,
         min_agreement=min_agreement,
+        output=output,
+        max_int8_drop=max_int8_drop,
     )
     report = run_export(options, log=typer.echo)
     files = ", ".join(Path(p).name for p in report["files"].values())

@@ -19,6 +19,9 @@ def train(
     resume: Optional[Path] = Opt(None, help="Continue runs/<name>/weights/last.pt exactly where it stopped."),
     upsample: Optional[str] = Opt(None, help="Decoder upsampling: bilinear or transposed (default: the model's)."),
     output_stride: Optional[int] = Opt(None, help="DeepLabV3+ only: 16 (default) or 8."),
+    separable: Optional[bool] = Opt(
+        None, "--separable/--dense", help="DeepLabV3+ only: atrous separable head (default) or dense 3×3 convs."
+    ),
     pretrained_backbone: Optional[str] = Opt(None, help="torchvision ImageNet .pth for the backbone, or 'imagenet'."),
     size: Optional[str] = Opt(None, help="Training input size, S or HxW [default: 512]."),
     resize: Optional[str] = Opt(None, help="Evaluation pre-processing: letterbox (default) or resize."),
@@ -77,7 +80,7 @@ def train(
         "name": name,
         "exist_ok": exist_ok,
         "cache_gb": cache_gb,
-        "model_kwargs": {"output_stride": output_stride} if output_stride else None,
+        "model_kwargs": _model_kwargs(output_stride=output_stride, separable=separable),
         "class_weights": class_weights,  # the schema reads "1,2,3" and names --class-weights if it cannot
     }
     if resume:
@@ -88,9 +91,17 @@ def train(
         trainer = Trainer(settings, payload, run_dir=run_dir)
     else:
         settings = merge(TrainConfig(), load_yaml(config), str(config)) if config else TrainConfig()
+        if overrides["model_kwargs"]:  # --dense beside a config's output_stride keeps both
+            overrides["model_kwargs"] = {**settings.model_kwargs, **overrides["model_kwargs"]}
         settings = merge(settings, overrides, "command line").check()
         check_writable(settings.project, "--project", folder=True)
         trainer = Trainer(settings)
     run_dir = trainer.run()
     best = trainer.position["best_miou"]
     typer.echo(f"done: best val mIoU {best:.4f}; weights in {run_dir / 'weights'}, curves in {run_dir / 'curves.png'}")
+
+
+def _model_kwargs(**given: object) -> dict[str, object] | None:
+    """Builder arguments given on the command line (None: none given, keep the config's)."""
+    chosen = {k: v for k, v in given.items() if v is not None}
+    return chosen or None

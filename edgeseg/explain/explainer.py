@@ -61,7 +61,7 @@ def explain_file(
     tensor, placement = preprocess_for(image, meta)
     target = deployed_iou = None
     if deployed is not None:
-        deployed_classes = deployed.infer(tensor).argmax(0)
+        deployed_classes = deployed.class_map(deployed.infer(tensor))
         target = torch.from_numpy(deployed_classes == class_index)
     result: Explanation = explain(model, torch.from_numpy(tensor), class_index, list(layers), method, target)
     own = (result.logits.argmax(1)[0] == class_index).numpy()

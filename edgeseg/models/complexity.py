@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from edgeseg.models.registry import build_model
+from edgeseg.models.registry import accepts, build_model
 
 
 def count_params(module: torch.nn.Module) -> int:
@@ -22,6 +22,20 @@ def count_flops(model: torch.nn.Module, height: int, width: int, batch: int = 1)
     return counter.get_total_flops()
 
 
+def head_of(model: torch.nn.Module) -> str:
+    """ "separable" or "dense" for a model with both heads (DeepLabV3+), "" for the others."""
+    if not hasattr(model, "separable"):
+        return ""
+    return "separable" if model.separable else "dense"
+
+
+def head_variants(name: str) -> list[dict[str, Any]]:
+    """Builder arguments of each head a model offers: [{}] for one head, separable then dense otherwise."""
+    if not accepts(name, "separable"):
+        return [{}]
+    return [{"separable": True}, {"separable": False}]
+
+
 def describe_model(name: str, *, upsample: str, height: int, width: int, **kwargs: Any) -> dict[str, Any]:
     """One row of `edgeseg models`: parameters (total, backbone) and GFLOPs at height × width."""
     with torch.device("meta"):
@@ -30,6 +44,7 @@ def describe_model(name: str, *, upsample: str, height: int, width: int, **kwarg
     return {
         "model": name,
         "upsample": upsample,
+        "head": head_of(model),
         "params": count_params(model),
         "params_m": round(count_params(model) / 1e6, 3),
         "backbone_params_m": round(count_params(model.backbone) / 1e6, 3),

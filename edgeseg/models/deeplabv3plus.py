@@ -1,4 +1,10 @@
-"""DeepLabV3+ with a MobileNetV2 backbone (Chen et al. 2018)."""
+"""DeepLabV3+ with a MobileNetV2 backbone (Chen et al. 2018).
+
+Two heads: the paper's atrous *separable* convolutions in ASPP and the decoder (the default, as in
+segmentation_models_pytorch), or dense 3×3 convs there (what edgeseg built before; a checkpoint without
+a `separable` entry in its config is one of those). At 512² the dense head's stride-4 decoder alone costs
+about 42 GFLOPs; the separable one about 5.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from torch import nn
 
 from edgeseg.models.backbones import MobileNetV2, load_backbone_weights
 from edgeseg.models.base import SegmentationModel
-from edgeseg.models.layers import check_upsample, conv_bn_relu, upsample
+from edgeseg.models.layers import check_upsample, conv_bn_relu, separable_conv_bn_relu, upsample
 from edgeseg.models.registry import register_model
 
 ASPP_RATES = {16: (6, 12, 18), 8: (12, 24, 36)}
@@ -33,13 +39,15 @@ class ImagePooling(nn.Module):
 
 
 class ASPP(nn.Module):
-    """Atrous spatial pyramid pooling: 1×1 + three atrous 3×3 + image pooling, then a 1×1 projection."""
+    """Atrous spatial pyramid pooling: 1×1 + three atrous 3×3 (separable or dense) + image pooling, then a
+    1×1 projection."""
 
-    def __init__(self, in_ch: int, out_ch: int, rates: tuple[int, int, int]) -> None:
+    def __init__(self, in_ch: int, out_ch: int, rates: tuple[int, int, int], separable: bool = False) -> None:
         super().__init__()
+        atrous = separable_conv_bn_relu if separable else conv_bn_relu
         self.branches = nn.ModuleList(
             [conv_bn_relu(in_ch, out_ch, kernel=1)]
-            + [conv_bn_relu(in_ch, out_ch, dilation=rate) for rate in rates]
+            + [atrous(in_ch, out_ch, dilation=rate) for rate in rates]
             + [ImagePooling(in_ch, out_ch)]
         )
         self.project = nn.Sequential(conv_bn_relu(5 * out_ch, out_ch, kernel=1), nn.Dropout(0.1))
@@ -51,7 +59,7 @@ class ASPP(nn.Module):
 class DeepLabV3Plus(SegmentationModel):
     """ASPP on the deep features, fused with 48-channel stride-4 features, upsampled ×4 to the input."""
 
-    def __init__(self, *, num_classes: int, upsample_mode: str, output_stride: int) -> None:
+    def __init__(self, *, num_classes: int, upsample_mode: str, output_stride: int, separable: bool) -> None:
         if output_stride not in ASPP_RATES:
             raise ValueError(f"output_stride must be 8 or 16, got {output_stride}")
         super().__init__(
@@ -62,10 +70,12 @@ class DeepLabV3Plus(SegmentationModel):
         )
         low_ch, _ = self.backbone.feature_info["low_level"]
         high_ch, _ = self.backbone.feature_info["out"]
-        self.aspp = ASPP(high_ch, 256, ASPP_RATES[output_stride])
+        self.separable = separable
+        self.aspp = ASPP(high_ch, 256, ASPP_RATES[output_stride], separable)
         self.aspp_up = upsample(256, 256, upsample_mode, factor=output_stride // 4)
         self.low_level_project = conv_bn_relu(low_ch, 48, kernel=1)
-        self.fuse = nn.Sequential(conv_bn_relu(256 + 48, 256), conv_bn_relu(256, 256), nn.Dropout(0.1))
+        fuse = separable_conv_bn_relu if separable else conv_bn_relu
+        self.fuse = nn.Sequential(fuse(256 + 48, 256), fuse(256, 256), nn.Dropout(0.1))
         self.classifier = nn.Conv2d(256, num_classes, 1)
         self.output_up = upsample(num_classes, num_classes, upsample_mode, factor=4)
 
@@ -82,10 +92,24 @@ def deeplabv3plus_mobilenetv2(
     num_classes: int = 21,
     upsample: str = "bilinear",
     output_stride: int = 16,
+    separable: bool = True,
     pretrained_backbone: str | Path | None = None,
 ) -> DeepLabV3Plus:
-    """DeepLabV3+ / MobileNetV2: ASPP rates 6/12/18 at output stride 16, 12/24/36 at 8."""
-    model = DeepLabV3Plus(num_classes=num_classes, upsample_mode=check_upsample(upsample), output_stride=output_stride)
+    """DeepLabV3+ / MobileNetV2: ASPP rates 6/12/18 at output stride 16, 12/24/36 at 8.
+
+    separable: atrous separable 3×3 convs in ASPP and the decoder (the paper's design, ~11 GFLOPs at
+    512²); False: dense 3×3 convs (~53 GFLOPs).
+    """
+    model = DeepLabV3Plus(
+        num_classes=num_classes,
+        upsample_mode=check_upsample(upsample),
+        output_stride=output_stride,
+        separable=bool(separable),
+    )
     if pretrained_backbone is not None:
         load_backbone_weights(model.backbone, pretrained_backbone)
     return model
+
+
+# Checkpoints written before the separable head existed record no `separable`: they hold dense heads.
+deeplabv3plus_mobilenetv2.legacy_defaults = {"separable": False}

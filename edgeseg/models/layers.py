@@ -23,6 +23,17 @@ def conv_bn_relu(in_ch: int, out_ch: int, kernel: int = 3, dilation: int = 1) ->
     )
 
 
+def separable_conv_bn_relu(in_ch: int, out_ch: int, dilation: int = 1) -> nn.Sequential:
+    """Atrous separable 3×3 conv (Chen et al. 2018): depthwise 3×3 (dilated) → BN → ReLU, then
+    pointwise 1×1 → BN → ReLU. About 9/out_ch + 1/9 the FLOPs of a dense 3×3 with the same channels."""
+    return nn.Sequential(
+        nn.Conv2d(in_ch, in_ch, 3, padding=dilation, dilation=dilation, groups=in_ch, bias=False),
+        nn.BatchNorm2d(in_ch),
+        nn.ReLU(inplace=True),
+        *conv_bn_relu(in_ch, out_ch, kernel=1),
+    )
+
+
 def upsample(in_ch: int, out_ch: int, mode: str, factor: int = 2) -> nn.Module:
     """Upsample by `factor` (a power of two) with the decoder's chosen operator.
 

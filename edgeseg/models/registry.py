@@ -39,5 +39,24 @@ def build_model(name: str, **kwargs: Any) -> SegmentationModel:
     return model
 
 
+def rebuild_model(name: str, config: dict[str, Any]) -> SegmentationModel:
+    """Build the model a recorded config describes (a checkpoint's `model_config`, minus "model").
+
+    An argument added to a builder after the config was written is missing from it; the builder's
+    `legacy_defaults` give the value that reproduces what was built then (not today's default).
+    """
+    return build_model(name, **{**legacy_defaults(name), **config})
+
+
+def legacy_defaults(name: str) -> dict[str, Any]:
+    """Arguments a builder gained later, with the values that reproduce models recorded before them."""
+    return dict(getattr(_REGISTRY.get(name), "legacy_defaults", {}))
+
+
+def accepts(name: str, argument: str) -> bool:
+    """Whether the builder `name` takes `argument` (e.g. only DeepLabV3+ takes `separable`)."""
+    return argument in inspect.signature(_REGISTRY[name]).parameters
+
+
 def default_upsample(name: str) -> str:
     return inspect.signature(_REGISTRY[name]).parameters["upsample"].default

@@ -16,7 +16,7 @@ import torch
 from edgeseg import __version__
 from edgeseg.atomic import write_bytes_atomic
 from edgeseg.errors import EdgesegError, describe
-from edgeseg.models import SegmentationModel, build_model
+from edgeseg.models import SegmentationModel, rebuild_model
 from edgeseg.runtime.metadata import ModelMetadata, check_outputs
 from edgeseg.runtime.palette import voc_palette
 
@@ -150,7 +150,7 @@ def model_from_checkpoint(path: str | Path) -> tuple[SegmentationModel, ModelMet
     metadata = ModelMetadata.from_dict(payload["metadata"], source=str(path))
     config = {k: v for k, v in metadata.model_config.items() if k != "model"}
     try:
-        model = build_model(metadata.model, **config)
+        model = rebuild_model(metadata.model, config)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: its metadata describes no model edgeseg builds ({describe(exc)})") from exc
     load_weights(model, payload["model"], path, metadata.model)

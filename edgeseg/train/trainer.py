@@ -19,6 +19,7 @@ from edgeseg.errors import EdgesegError, require
 from edgeseg.eval.evaluate import evaluate
 from edgeseg.interrupt import StopOnInterrupt, StopRequested, ignore_interrupts_in_worker
 from edgeseg.models import build_model
+from edgeseg.models.registry import legacy_defaults
 from edgeseg.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from edgeseg.train.checkpoint import (
     CheckpointError,
@@ -343,6 +344,10 @@ def resume_payload(path: str | Path) -> dict[str, Any]:
 
 def config_for_resume(payload: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:
     saved = TrainConfig(**payload["train_state"]["config"])
+    # A run saved before a builder gained an argument resumes with the model it was training, not today's default.
+    recorded = payload.get("metadata", {}).get("model_config", {})
+    missing = {k: v for k, v in legacy_defaults(saved.model or "").items() if k not in recorded}
+    saved.model_kwargs = {**missing, **saved.model_kwargs}
     # The learning rates may change too: the way out after a loss went NaN (see _diverged_advice).
     allowed = {"epochs", "device", "workers", "cache_gb", "lr", "freeze_lr"}
     refused = sorted(k for k, v in overrides.items() if v is not None and k not in allowed)

@@ -39,7 +39,9 @@ def test_every_model_exports_at_opset_17_with_parity(name, upsample, tiny_datase
     assert abs(fp32["delta_mIoU"]) < 1e-3
     meta = onnx_metadata(path)
     saved = torch.load(checkpoint, weights_only=True)["metadata"]
-    assert {k: meta[k] for k in saved} == saved  # everything the checkpoint carried, unchanged
+    assert saved["output"] == "logits" and meta["output"] == "classes"  # the argmax is in the graph by default
+    saved.pop("output")
+    assert {k: meta[k] for k in saved} == saved  # everything else the checkpoint carried, unchanged
     assert meta["upsample"] == upsample and meta["export"]["opset"] == 17
 
 
@@ -168,7 +170,7 @@ def test_opset_18_uses_the_dynamo_exporter(tiny_checkpoint, tmp_path):
     from edgeseg.train.checkpoint import model_from_checkpoint
 
     model, meta, _ = model_from_checkpoint(tiny_checkpoint)
-    done = export_onnx(model, meta.to_dict(), tmp_path / "m18.onnx", opset=18, log=lambda m: None)
+    done = export_onnx(model, meta.to_dict(), tmp_path / "m18.onnx", opset=18, output="logits", log=lambda m: None)
     assert done["opset"] == 18 and done["exporter"] == "dynamo"
     x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
     with OnnxRuntimeBackend(tmp_path / "m18.onnx", provider="cpu") as backend, torch.no_grad():
@@ -181,8 +183,8 @@ def test_dynamic_batch_onnx_runs_any_batch(run_edgeseg, tiny_checkpoint, tmp_pat
     result = run_edgeseg("export", tiny_checkpoint, *flags, "--out", tmp_path)
     assert result.returncode == 0, result.stderr
     with OnnxRuntimeBackend(tmp_path / "model.onnx", provider="cpu") as backend:
-        out = backend.infer({"images": np.zeros((3, 3, 32, 32), np.float32)})["logits"]
-    assert out.shape == (3, 4, 32, 32)
+        out = backend.infer({"images": np.zeros((3, 3, 32, 32), np.float32)})["classes"]
+    assert out.shape == (3, 32, 32) and out.dtype == np.int32
 
 
 def test_unfaithful_export_fails_and_is_removed(tiny_checkpoint, tmp_path, monkeypatch):

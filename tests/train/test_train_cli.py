@@ -147,6 +147,7 @@ def test_eval_bad_checkpoint(run_edgeseg, tiny_dataset, tmp_path, make, message)
         (("--loss", "ce+lovasz"), "joined by '+'"),
         (("--batch-size", "64"), "fewer than the batch size 64"),
         (("--output-stride", "8", "--model", "unet_vgg16"), "unexpected keyword argument 'output_stride'"),
+        (("--dense", "--model", "unet_vgg16"), "unexpected keyword argument 'separable'"),
     ],
 )
 def test_train_bad_input_is_one_clear_line(run_edgeseg, tiny_dataset, tmp_path, args, message):
@@ -264,3 +265,25 @@ def test_new_run_dirs_never_overwrite(tmp_path):
     (tmp_path / "mobilenetv2-2").mkdir()
     assert new_run_dir(str(tmp_path), "mobilenetv2", exist_ok=False) == tmp_path / "mobilenetv2-3"
     assert new_run_dir(str(tmp_path), "mobilenetv2", exist_ok=True) == tmp_path / "mobilenetv2"
+
+
+def test_dense_head_is_trained_and_recorded(run_edgeseg, tiny_dataset, tmp_path):
+    config = tmp_path / "train.yaml"
+    config.write_text("model_kwargs: {output_stride: 8}\n")
+    result = run_edgeseg(*train_args(tiny_dataset, tmp_path, "dense", "--epochs", "1", "--dense", "--config", config))
+    assert result.returncode == 0, result.stderr
+    payload = torch.load(tmp_path / "dense" / "weights" / "last.pt", weights_only=True)
+    recorded = payload["metadata"]["model_config"]
+    assert recorded["separable"] is False and recorded["output_stride"] == 8  # --dense kept the config's stride
+
+
+def test_resuming_a_run_saved_before_the_separable_head_keeps_it_dense():
+    from edgeseg.train.trainer import config_for_resume
+
+    old = {"train_state": {"config": {"model": "deeplabv3plus_mobilenetv2"}}, "metadata": {"model_config": {}}}
+    assert config_for_resume(old, {}).model_kwargs == {"separable": False}
+    new = {
+        "train_state": {"config": {"model": "deeplabv3plus_mobilenetv2"}},
+        "metadata": {"model_config": {"separable": True}},
+    }
+    assert config_for_resume(new, {}).model_kwargs == {}
