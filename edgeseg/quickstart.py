@@ -115,6 +115,9 @@ def run_quickstart(options: QuickstartOptions, log: Callable[[str], None] = prin
     steps.run(
         "export to ONNX and INT8, with parity checks",
         *("export", str(best), "--out", str(export), "--int8", "--calib", str(data), "--verify", str(data)),
+        # A few minutes' training leaves many pixels near a class boundary, where INT8 flips more of them than
+        # on a model trained to convergence: the tour allows 5 points, the default (1) is for what you deploy.
+        *("--max-int8-drop", "5"),
         "--no-engine",
     )
     deployed = export / "model.onnx"

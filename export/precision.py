@@ -97,6 +97,7 @@ def quantize_int8(
     *,
     method: str = "percentile",
     keep_output_fp32: bool = True,
+    exclude: Sequence[str] = (),
 ) -> None:
     """Static INT8 QDQ quantization calibrated on real images, with ONNX Runtime's tooling.
 
@@ -105,6 +106,7 @@ def quantize_int8(
     method: activation ranges from min/max, the 99.999th percentile of |x| (robust to the rare outliers
         that stretch a min/max range and waste its 256 steps), or entropy (KL) calibration.
     keep_output_fp32: leave the classifier and what follows it (resize, argmax) in FP32; see `output_tail`.
+    exclude: names of further nodes to leave in FP32 (e.g. the ones a sensitivity analysis found).
     """
     onnx = require("onnx", "export")
     quantization = require("onnxruntime.quantization", "export")
@@ -129,7 +131,7 @@ def quantize_int8(
     with tempfile.TemporaryDirectory() as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
-        excluded = output_tail(onnx.load(str(prepared))) if keep_output_fp32 else []
+        excluded = (output_tail(onnx.load(str(prepared))) if keep_output_fp32 else []) + list(exclude)
         quantized = Path(scratch) / "int8.onnx"
         quantization.quantize_static(
             str(prepared),

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.slow
 def test_bench_writes_results_report_and_charts_and_compares(run_edgeseg, tmp_path):
     out = tmp_path / "bench"
     args = ["bench", "--models", "deeplabv3plus_mobilenetv2", "--upsample", "bilinear,transposed"]
+    args += ["--heads", "separable,dense", "--outputs", "classes"]
     args += ["--backends", "torch,ort,ort-int8,trt", "--sizes", "32"]
     args += ["--runs", "2", "--warmup", "0", "--threads", "1", "--e2e-frames", "3", "--out", str(out)]
     first = run_edgeseg(*args)
@@ -24,14 +25,19 @@ def test_bench_writes_results_report_and_charts_and_compares(run_edgeseg, tmp_pa
     assert results["config"]["threads"] == 1 and results["versions"]["torch"].startswith("2.13")
     if importlib.util.find_spec("tensorrt") is None:
         assert "TensorRT is not installed" in results["skipped"]["trt"]
-        assert len(results["rows"]) == 2 * 3
+        assert len(results["rows"]) == 2 * 2 * 3  # upsample × head × backend
+    assert {(r["head"], r["output"]) for r in results["rows"] if r["backend"] != "torch"} == {
+        ("separable", "classes"),
+        ("dense", "classes"),
+    }
     assert _check_facts()(results) == []
     for row in results["rows"]:
         assert row["p50_ms"] > 0 and row["file_mb"] > 0 and row["gflops"] > 0
-        assert ("e2e_fps" in row) == (row["backend"] != "torch")
+        assert ("e2e_fps" in row) == (row["backend"] != "torch") == ("host_ms" in row)
     report = (out / "report.md").read_text()
     assert report in first.stdout  # the report is also printed
-    for heading in ("## Latency", "## Bilinear vs transposed decoders", "## Against PyTorch eager", "## Not measured"):
+    headings = ("## Latency", "## Bilinear vs transposed decoders", "## Separable vs dense DeepLabV3+ heads")
+    for heading in (*headings, "## Against PyTorch eager", "## Not measured"):
         assert heading in report
     for chart in ("latency_32.png", "decoders.png"):
         assert (out / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -52,6 +58,7 @@ def test_bench_from_a_config_file_with_a_batch(run_edgeseg, tmp_path):
     config = tmp_path / "bench.yaml"
     config.write_text(
         "models: [deeplabv3plus_mobilenetv2]\nupsample: bilinear\nbackends: torch,ort\nsizes: [32]\nbatch: 3\nruns: 7\n"
+        "heads: [dense]\noutputs: classes,logits\n"
     )
     out = tmp_path / "bench"
     flags = ["--runs", "2", "--batch", "2", "--warmup", "1", "--e2e-frames", "0", "--out", out]
@@ -59,7 +66,8 @@ def test_bench_from_a_config_file_with_a_batch(run_edgeseg, tmp_path):
     assert result.returncode == 0, result.stderr
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["runs"] == 2 and results["config"]["batch"] == 2  # the command line wins over the file
-    assert [(r["backend"], r["batch"]) for r in results["rows"]] == [("torch", 2), ("ort", 2)]
+    rows = [(r["backend"], r["head"], r["output"], r["batch"]) for r in results["rows"]]
+    assert rows == [("torch", "dense", "logits", 2), ("ort", "dense", "classes", 2), ("ort", "dense", "logits", 2)]
     for row in results["rows"]:
         assert row["throughput_ips"] == pytest.approx(2000 / row["mean_ms"]) and "e2e_fps" not in row
 
@@ -75,6 +83,7 @@ def test_bench_from_a_config_file_with_a_batch(run_edgeseg, tmp_path):
         ),
         (["--compare", "missing.json"], "results file not found: missing.json"),
         (["--config", "missing.yaml"], "config file not found"),
+        (["--heads", "wide"], "--heads takes separable and/or dense, got 'wide'"),
     ],
 )
 def test_bench_bad_input_is_one_line(run_edgeseg, tmp_path, args, message):

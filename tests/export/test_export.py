@@ -147,7 +147,7 @@ def test_unwritable_output_folder(run_edgeseg, tiny_checkpoint, tmp_path):
     blocker.write_text("a file, not a folder")
     result = run_edgeseg("export", tiny_checkpoint, "--out", blocker / "sub")
     assert result.returncode == 1
-    assert "cannot write to the output folder" in result.stderr
+    assert f"cannot write --out {blocker / 'sub'}: {blocker} is a regular file" in result.stderr
 
 
 def test_align_corners_model_is_refused_at_export(tmp_path):
