@@ -311,3 +311,15 @@ def test_sweep_cases_are_well_formed_and_the_judge_can_fail():
         (good, ["new /tmp/x/runs"], "file_system_unchanged"),
     ):
         assert not judge(case, done, changed)[failed]
+
+
+def test_every_config_field_has_a_schema_entry():
+    """A new option must state its type and range, or the command line and YAML would not check it."""
+    import dataclasses
+
+    from edgeseg.bench.config import SCHEMA as BENCH_SCHEMA
+    from edgeseg.bench.config import BenchConfig
+    from edgeseg.train.config import SCHEMA as TRAIN_SCHEMA
+
+    assert {f.name for f in dataclasses.fields(TrainConfig)} - {"model_kwargs"} == set(TRAIN_SCHEMA)
+    assert {f.name for f in dataclasses.fields(BenchConfig)} == set(BENCH_SCHEMA)
