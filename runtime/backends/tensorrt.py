@@ -27,6 +27,10 @@ def import_tensorrt() -> Any:
     return tensorrt
 
 
+def _result_dtype(dtype: np.dtype) -> np.dtype:
+    return np.dtype(np.float32) if dtype.kind == "f" else dtype
+
+
 class TensorRTBackend(Backend):
     """A deserialized engine with one buffer per tensor at its largest shape, bound once.
 
@@ -131,8 +135,9 @@ class TensorRTBackend(Backend):
                 self.cuda.copy_to_host(view, self.device[name], self.stream)
             outputs[name] = view
         self.cuda.synchronize(self.stream)
-        # Copies: the host buffers are overwritten by the next call, callers may keep the results.
-        return {name: np.array(view, dtype=np.float32) for name, view in outputs.items()}
+        # Copies: the host buffers are overwritten by the next call, callers may keep the results. Logits come back
+        # as float32 (FP16 engines may output half), a class map keeps its int32.
+        return {name: np.array(view, dtype=_result_dtype(view.dtype)) for name, view in outputs.items()}
 
     def close(self) -> None:
         if getattr(self, "device", None) is None:
