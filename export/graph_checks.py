@@ -1,4 +1,4 @@
-"""Checks of an ONNX graph before it is trusted: interface, and Resize semantics (DESIGN.md rule 4)."""
+"""Checks of an ONNX graph before it is trusted: interface, and Resize semantics (docs/architecture.md, rule 4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The metadata every edgeseg artifact carries (DESIGN.md rule 2), as plain JSON-able data.
+"""The metadata every edgeseg artifact carries (docs/architecture.md, rule 2), as plain JSON-able data.
 
 Checkpoints hold it as a dict, ONNX files in `metadata_props`, engines in a JSON sidecar; the runtime
 needs nothing else to pre-process, post-process and colour a model's output.

@@ -1,6 +1,6 @@
 """Pre- and post-processing in numpy: the one implementation training's evaluation and the runtime share.
 
-DESIGN.md rule 3: an image becomes a network input only through `preprocess`, and network output
+docs/architecture.md, rule 3: an image becomes a network input only through `preprocess`, and network output
 becomes a mask at the image's size only through `postprocess`, whether in `edgeseg eval`, the
 validation of `edgeseg train`, or `edgeseg run` on a Jetson.
 """

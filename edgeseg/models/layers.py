@@ -38,7 +38,7 @@ def upsample(in_ch: int, out_ch: int, mode: str, factor: int = 2) -> nn.Module:
     """Upsample by `factor` (a power of two) with the decoder's chosen operator.
 
     bilinear:   parameter-free resize with align_corners=False (what ONNX Resize and TensorRT agree
-                on, DESIGN.md rule 4), then a 1×1 conv only when the channel count changes.
+                on, docs/architecture.md, rule 4), then a 1×1 conv only when the channel count changes.
     transposed: one ConvTranspose2d(k=2, s=2) per ×2, as in the 2015 U-Net.
     """
     check_upsample(mode)

@@ -1,6 +1,6 @@
-"""Checkpoints: weights, the model's metadata (DESIGN.md rule 2) and, in last.pt, the training state.
+"""Checkpoints: weights, the model's metadata (docs/architecture.md, rule 2) and, in last.pt, the training state.
 
-Saved atomically and loaded with weights_only=True (DESIGN.md rule 6): only tensors and plain data go
+Saved atomically and loaded with weights_only=True (docs/architecture.md, rule 6): only tensors and plain data go
 in, so a checkpoint from a stranger cannot run code on load.
 """
 

@@ -1,4 +1,4 @@
-"""Parameter counts against the reference designs (DESIGN.md), and FLOPs against a hand count."""
+"""Parameter counts against the reference designs (the DeepLabV3+ and U-Net reports), and FLOPs against a hand count."""
 
 from __future__ import annotations
 

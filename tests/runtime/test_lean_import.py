@@ -1,4 +1,4 @@
-"""DESIGN.md rule 1: the runtime imports on a machine without torch, torchvision or onnx."""
+"""docs/architecture.md, rule 1: the runtime imports on a machine without torch, torchvision or onnx."""
 
 
 def test_runtime_imports_without_torch_or_onnx(run_python_without):

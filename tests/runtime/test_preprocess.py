@@ -1,4 +1,4 @@
-"""DESIGN.md rule 3: one pre-processing, in numpy, shared by the runtime and training's evaluation path."""
+"""docs/architecture.md, rule 3: one pre-processing, in numpy, shared by the runtime and training's evaluation path."""
 
 from __future__ import annotations
 
