@@ -56,7 +56,10 @@ SCHEMA: dict[str, Field] = {
     "train_split": Field("str"),
     "val_split": Field("str"),
 }
-MODEL_KWARGS: dict[str, Field] = {"output_stride": one_of(OUTPUT_STRIDES, option="--output-stride")}
+MODEL_KWARGS: dict[str, Field] = {
+    "output_stride": one_of(OUTPUT_STRIDES, option="--output-stride"),
+    "separable": Field("bool", option="--separable/--dense"),
+}
 
 
 def _check_model_kwargs(value: Any, source: str) -> dict[str, Any]:
@@ -64,7 +67,7 @@ def _check_model_kwargs(value: Any, source: str) -> dict[str, Any]:
         raise OptionError(f"model_kwargs in {source} must be a mapping such as {{output_stride: 8}}, got {value!r}")
     unknown = sorted(set(value) - set(MODEL_KWARGS))
     if unknown:
-        raise OptionError(f"model_kwargs in {source}: unknown {', '.join(map(str, unknown))} (known: output_stride)")
+        raise OptionError(f"model_kwargs in {source}: unknown {', '.join(map(str, unknown))} (known: {', '.join(MODEL_KWARGS)})")
     return {k: check_value(k, MODEL_KWARGS[k], v, source) for k, v in value.items()}
 
 

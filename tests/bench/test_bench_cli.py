@@ -83,7 +83,7 @@ def test_bench_from_a_config_file_with_a_batch(run_edgeseg, tmp_path):
         ),
         (["--compare", "missing.json"], "results file not found: missing.json"),
         (["--config", "missing.yaml"], "config file not found"),
-        (["--heads", "wide"], "--heads takes separable and/or dense, got 'wide'"),
+        (["--heads", "wide"], "--heads must be made of separable, dense only, got 'wide'"),
     ],
 )
 def test_bench_bad_input_is_one_line(run_edgeseg, tmp_path, args, message):

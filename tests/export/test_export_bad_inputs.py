@@ -14,6 +14,17 @@ from tests.bad_input import assert_refused, snapshot
 
 
 @pytest.fixture(scope="module")
+def logits_onnx(tiny_checkpoint, tmp_path_factory) -> Path:
+    """The tiny checkpoint exported with logits out: only then does the graph say how many classes it scores
+    (a class map's shape does not)."""
+    from edgeseg.export.pipeline import ExportOptions, run_export
+
+    out = tmp_path_factory.mktemp("logits")
+    run_export(ExportOptions(tiny_checkpoint, out=out, engine=False, output="logits"), log=lambda m: None)
+    return out / "model.onnx"
+
+
+@pytest.fixture(scope="module")
 def three_class_data(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("three")
     synth_dataset(out, images=4, size=32, num_classes=3, seed=5)
@@ -58,8 +69,10 @@ def test_checked_before_model_onnx_is_written(
 
 
 @pytest.mark.parametrize("command", ["export", "run"])
-def test_onnx_listing_more_classes_than_it_outputs_is_refused(run_edgeseg, tiny_onnx, tiny_dataset, tmp_path, command):
-    bad = five_class_onnx(tiny_onnx, tmp_path / "model.onnx")
+def test_onnx_listing_more_classes_than_it_outputs_is_refused(
+    run_edgeseg, logits_onnx, tiny_dataset, tmp_path, command
+):
+    bad = five_class_onnx(logits_onnx, tmp_path / "model.onnx")
     image = next((tiny_dataset / "VOCdevkit" / "VOC2012" / "JPEGImages").glob("*.jpg"))
     before = snapshot(tmp_path)
     if command == "export":
@@ -70,10 +83,10 @@ def test_onnx_listing_more_classes_than_it_outputs_is_refused(run_edgeseg, tiny_
     assert not (tmp_path / "out").exists()
 
 
-def test_a_failed_export_into_an_existing_folder_leaves_it_as_it_was(run_edgeseg, tiny_onnx, tmp_path):
+def test_a_failed_export_into_an_existing_folder_leaves_it_as_it_was(run_edgeseg, logits_onnx, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    bad = five_class_onnx(tiny_onnx, tmp_path / "model.onnx")
+    bad = five_class_onnx(logits_onnx, tmp_path / "model.onnx")
     before = snapshot(tmp_path)
     assert_refused(run_edgeseg("export", bad, "--out", out, "--no-engine"), "lists 6 classes", before, tmp_path)

@@ -94,4 +94,4 @@ def test_int8_guard_keeps_a_good_int8_file(run_edgeseg, tiny_checkpoint, tiny_da
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "model.int8.onnx").is_file()
     bad = run_edgeseg("export", tiny_checkpoint, "--output", "scores", "--out", tmp_path / "x")
-    assert bad.returncode != 0 and "--output must be classes or logits" in bad.stderr
+    assert bad.returncode != 0 and "--output must be one of classes, logits, got 'scores'" in bad.stderr
