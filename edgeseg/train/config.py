@@ -67,7 +67,8 @@ def _check_model_kwargs(value: Any, source: str) -> dict[str, Any]:
         raise OptionError(f"model_kwargs in {source} must be a mapping such as {{output_stride: 8}}, got {value!r}")
     unknown = sorted(set(value) - set(MODEL_KWARGS))
     if unknown:
-        raise OptionError(f"model_kwargs in {source}: unknown {', '.join(map(str, unknown))} (known: {', '.join(MODEL_KWARGS)})")
+        known = ", ".join(MODEL_KWARGS)
+        raise OptionError(f"model_kwargs in {source}: unknown {', '.join(map(str, unknown))} (known: {known})")
     return {k: check_value(k, MODEL_KWARGS[k], v, source) for k, v in value.items()}
 
 
