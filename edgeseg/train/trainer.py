@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -184,6 +185,7 @@ class Trainer:
 
     def run(self) -> Path:
         cfg = self.config
+        fresh = not self.run_dir.exists()  # made by this run: removed again if it ends with nothing to keep
         log = RunLog(self.run_dir, resume_epoch=self.position["epoch"]) if self.ddp.is_main else None
         if self.ddp.is_main:
             _write_args(self.run_dir / "args.yaml", cfg)
@@ -207,6 +209,14 @@ class Trainer:
                     f"`edgeseg train --resume {self.weights_dir / 'last.pt'}`"
                 )
             raise KeyboardInterrupt from None
+        except TrainingDiverged:
+            # Diverged before any epoch finished: the folder holds only args.yaml and an empty log, no weights.
+            if log:
+                log.close()
+                log = None
+            if fresh and self.ddp.is_main and not (self.weights_dir / "last.pt").exists():
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
         finally:
             if log:
                 log.close()
@@ -222,7 +232,8 @@ class Trainer:
         if last.is_file():
             fix = f"resume the last finished epoch with `edgeseg train --resume {last} --lr …` ({lower}{amp})"
         else:
-            fix = f"no epoch finished, so start again with {lower}{amp} (e.g. --lr {self.config.lr / 10:g})"
+            tenth = min(self.config.lr / 10, TrainConfig.lr)  # never suggest more than the default rate
+            fix = f"no epoch finished, so start again with {lower}{amp} (e.g. --lr {tenth:g})"
         return f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; {fix}"
 
     def _stop_if_requested(self) -> None:
