@@ -8,7 +8,7 @@ import traceback
 import typer
 
 from edgeseg import __version__
-from edgeseg.cli import bench, data, export, models, quickstart, run, train
+from edgeseg.cli import bench, data, doctor, export, models, quickstart, run, train
 from edgeseg.cli.eval import eval_command
 from edgeseg.cli.explain import explain_command
 from edgeseg.errors import EdgesegError
@@ -52,7 +52,7 @@ app.command("run")(run.run)
 app.command("explain")(explain_command)
 app.command("bench")(bench.bench)
 app.command("quickstart")(quickstart.quickstart)
-app.command("doctor")(__import__("edgeseg.cli.doctor", fromlist=["doctor"]).doctor)
+app.command("doctor")(doctor.doctor)
 
 
 def main() -> None:
