@@ -29,48 +29,45 @@ def _index(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
     }
 
 
+_KEY = ("model", "head", "output", "upsample", "backend", "size")  # the fields of an _index key, in order
+
+
+def _pair_ratios(rows: list[dict[str, Any]], axis: str, base: str, other: str) -> list[tuple[dict, dict, dict]]:
+    """(key fields, base row, other row) for every measurement taken with `axis` at both values, and the
+    other ÷ base ratios of params, GFLOPs and p50 latency."""
+    index = _index(rows)
+    position = _KEY.index(axis)
+    found = []
+    for key, base_row in index.items():
+        if key[position] != base:
+            continue
+        other_row = index.get((*key[:position], other, *key[position + 1 :]))
+        if other_row is None:
+            continue
+        ratios = {
+            "params": other_row["params_m"] / base_row["params_m"],
+            "gflops": other_row["gflops"] / base_row["gflops"],
+            "p50": other_row["p50_ms"] / base_row["p50_ms"],
+        }
+        found.append((dict(zip(_KEY, key)), base_row, ratios))
+    return found
+
+
 def decoder_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Transposed ÷ bilinear for every model × backend × size measured both ways."""
-    index = _index(rows)
-    ratios = []
-    for (model, head, output, upsample, backend, size), bilinear in index.items():
-        transposed = index.get((model, head, output, "transposed", backend, size))
-        if upsample != "bilinear" or transposed is None:
-            continue
-        ratios.append(
-            {
-                "model": variant(bilinear),
-                "backend": backend,
-                "size": size,
-                "params": transposed["params_m"] / bilinear["params_m"],
-                "gflops": transposed["gflops"] / bilinear["gflops"],
-                "p50": transposed["p50_ms"] / bilinear["p50_ms"],
-            }
-        )
-    return ratios
+    return [
+        {"model": variant(row), "backend": key["backend"], "size": key["size"], **ratios}
+        for key, row, ratios in _pair_ratios(rows, "upsample", "bilinear", "transposed")
+    ]
 
 
 def head_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Dense ÷ separable head for every model × upsample × output × backend × size measured both ways."""
-    index = _index(rows)
-    ratios = []
-    for (model, head, output, upsample, backend, size), separable in index.items():
-        dense = index.get((model, "dense", output, upsample, backend, size))
-        if head != "separable" or dense is None:
-            continue
-        ratios.append(
-            {
-                "model": model,
-                "upsample": upsample,
-                "output": output,
-                "backend": backend,
-                "size": size,
-                "params": dense["params_m"] / separable["params_m"],
-                "gflops": dense["gflops"] / separable["gflops"],
-                "p50": dense["p50_ms"] / separable["p50_ms"],
-            }
-        )
-    return ratios
+    fields = ("model", "upsample", "output", "backend", "size")
+    return [
+        {**{f: key[f] for f in fields}, **ratios}
+        for key, _row, ratios in _pair_ratios(rows, "head", "separable", "dense")
+    ]
 
 
 def speedups(rows: list[dict[str, Any]], reference: str = "torch") -> list[dict[str, Any]]:
