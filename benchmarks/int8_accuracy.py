@@ -75,6 +75,22 @@ def producers(path: Path, tensors: list[str]) -> list[str]:
     return [n.name for n in onnx.load(str(path)).graph.node if wanted & set(n.output)]
 
 
+def _row(label: str, method: str, output_fp32: bool, images: int, report: Any) -> dict[str, Any]:
+    """One recipe's line of the table (and its parity summary printed as it is measured)."""
+    print(report.summary(), flush=True)
+    return {
+        "recipe": label,
+        "method": method,
+        "output_fp32": output_fp32,
+        "calibration_images": images,
+        "argmax_agreement": report.argmax_agreement,
+        "fp32_mIoU": report.reference_miou,
+        "int8_mIoU": report.candidate_miou,
+        "delta_mIoU_points": 100 * report.delta_miou,
+        "worst_class_delta_IoU": min(v for v in report.per_class_delta_iou.values() if v is not None),
+    }
+
+
 def evaluate(checkpoint: Path, data: Path, work: Path) -> dict[str, Any]:
     from edgeseg.train.checkpoint import model_from_checkpoint
 
@@ -91,20 +107,7 @@ def evaluate(checkpoint: Path, data: Path, work: Path) -> dict[str, Any]:
         calibration = calibration_set(data, meta, images)
         quantize_int8(fp32, path, calibration, "images", method=method, keep_output_fp32=keep)
         report = compare(label, reference, predictor(path), inputs, meta["class_names"], labels)
-        rows.append(
-            {
-                "recipe": label,
-                "method": method,
-                "output_fp32": keep,
-                "calibration_images": len(calibration),
-                "argmax_agreement": report.argmax_agreement,
-                "fp32_mIoU": report.reference_miou,
-                "int8_mIoU": report.candidate_miou,
-                "delta_mIoU_points": 100 * report.delta_miou,
-                "worst_class_delta_IoU": min(v for v in report.per_class_delta_iou.values() if v is not None),
-            }
-        )
-        print(report.summary(), flush=True)
+        rows.append(_row(label, method, keep, len(calibration), report))
         if not diagnosis and not keep and method == "minmax":
             try:
                 diagnosis = worst_tensors(fp32, path, inputs)
@@ -114,23 +117,10 @@ def evaluate(checkpoint: Path, data: Path, work: Path) -> dict[str, Any]:
     if sensitive:
         label = f"percentile, output FP32, the {len(sensitive)} most damaged nodes FP32"
         path = work / "int8_percentile_sensitive.onnx"
-        quantize_int8(fp32, path, calibration_set(data, meta, 64), "images", exclude=sensitive)
+        calibration = calibration_set(data, meta, 64)
+        quantize_int8(fp32, path, calibration, "images", exclude=sensitive)
         report = compare(label, reference, predictor(path), inputs, meta["class_names"], labels)
-        rows.append(
-            {
-                "recipe": label,
-                "method": "percentile",
-                "output_fp32": True,
-                "excluded": sensitive,
-                "calibration_images": len(calibration_set(data, meta, 64)),
-                "argmax_agreement": report.argmax_agreement,
-                "fp32_mIoU": report.reference_miou,
-                "int8_mIoU": report.candidate_miou,
-                "delta_mIoU_points": 100 * report.delta_miou,
-                "worst_class_delta_IoU": min(v for v in report.per_class_delta_iou.values() if v is not None),
-            }
-        )
-        print(report.summary(), flush=True)
+        rows.append({**_row(label, "percentile", True, len(calibration), report), "excluded": sensitive})
     return {
         "checkpoint": str(checkpoint),
         "model_config": meta["model_config"],
