@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -13,6 +14,16 @@ from edgeseg.runtime.png import write_palette_png
 from edgeseg.runtime.video import check_writable_video, partial_path
 
 cv2 = require("cv2", extra="cv")
+
+
+class Sink(Protocol):
+    """Where the run loop's rendered frames go."""
+
+    def write(self, image: np.ndarray, mask: np.ndarray, name: str) -> None:
+        """Take one rendered BGR frame, its class mask and the frame's name (raises WindowClosed to stop)."""
+
+    def close(self) -> None:
+        """Finalize what was written (rename a finished video into place, close a window)."""
 
 
 class WindowClosed(Exception):
@@ -105,8 +116,9 @@ def is_folder(save: Path) -> bool:
     return save.is_dir() or not save.suffix
 
 
-def open_sinks(save: Path | None, show: bool, fps: float, palette: np.ndarray) -> list:
-    sinks: list = []
+def open_sinks(save: Path | None, show: bool, fps: float, palette: np.ndarray) -> list[Sink]:
+    """The sinks --save and --show ask for; a NullSink when neither (the run still measures)."""
+    sinks: list[Sink] = []
     if save is not None:
         # A suffix names a video: one edgeseg cannot write (.webm, .gif, .jpg…) is refused, not saved as a folder.
         sinks.append(FolderSink(save, palette) if is_folder(save) else VideoSink(save, fps))

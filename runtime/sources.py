@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -33,6 +33,24 @@ class Frame:
     image: np.ndarray  # BGR uint8 H×W×3
     name: str  # file name, or frame number for streams
     captured: float  # time.perf_counter() when read
+
+
+class Source(Protocol):
+    """Where the run loop's frames come from.
+
+    live: a camera or stream (the loop keeps only the newest frame) rather than a file (every frame).
+    fps: the stream's frame rate (what a saved video is written at); 0 where there is none.
+    unreadable: names of the files skipped as unreadable. reopened: times a dropped camera came back.
+    """
+
+    live: bool
+    fps: float
+    unreadable: list[str]
+    reopened: int
+
+    def __iter__(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
 
 
 def csi_pipeline(sensor: int, width: int = 1280, height: int = 720, fps: int = 30) -> str:
@@ -81,6 +99,7 @@ class CaptureSource:
         self._open = open_capture or cv2.VideoCapture
         self._sleep = sleep
         self.reopened = 0
+        self.unreadable: list[str] = []  # a stream has no files to skip
         self.capture = self._open_capture()
         if self.capture is None:
             kind = "camera" if live else "video"
@@ -140,6 +159,7 @@ class ImageSource:
 
     live = False
     fps = 0.0
+    reopened = 0
 
     def __init__(self, paths: list[Path]) -> None:
         if not paths:

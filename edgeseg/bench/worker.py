@@ -112,7 +112,7 @@ def _runtime_runner(job: dict[str, Any]) -> tuple[Any, Callable[[], Any]]:
 def end_to_end(job: dict[str, Any]) -> dict[str, Any]:
     """`edgeseg run`'s pipeline (decode, pre-process, infer, post-process, overlay) over the video."""
     from edgeseg.runtime.backends import open_model
-    from edgeseg.runtime.pipeline import Pipeline
+    from edgeseg.runtime.loop import RunLoop
     from edgeseg.runtime.render import Renderer
     from edgeseg.runtime.segmenter import Segmenter
     from edgeseg.runtime.sinks import NullSink
@@ -126,7 +126,7 @@ def end_to_end(job: dict[str, Any]) -> dict[str, Any]:
         # One untimed inference first, as the raw measurement had its warm-up: steady state against steady state.
         segmenter.infer(np.zeros((1, 3, job["size"], job["size"]), np.float32))
         source = open_source(job["video"])
-        pipeline = Pipeline(source, segmenter, renderer, [NullSink()], max_frames=job["e2e_frames"])
+        pipeline = RunLoop(source, segmenter, renderer, [NullSink()], max_frames=job["e2e_frames"])
         summary = pipeline.run().summary()
     return {"e2e_fps": summary["fps"], "e2e_frames": summary["frames"], "e2e_stages": summary["stages"]}
 

@@ -44,7 +44,7 @@ def run(
     """Segment a stream: capture, inference and rendering pipelined in threads; stats at the end."""
     from edgeseg.atomic import write_text_atomic
     from edgeseg.runtime.backends import open_model
-    from edgeseg.runtime.pipeline import Pipeline
+    from edgeseg.runtime.loop import RunLoop
     from edgeseg.runtime.render import Renderer
     from edgeseg.runtime.segmenter import Segmenter
     from edgeseg.runtime.sinks import is_folder, open_sinks
@@ -72,7 +72,7 @@ def run(
         )
         stream = open_source(camera if camera is not None else source)
         sinks = open_sinks(save, show, stream.fps, meta["palette"])
-        stats = Pipeline(stream, Segmenter(backend, meta), renderer, sinks, max_frames=max_frames).run()
+        stats = RunLoop(stream, Segmenter(backend, meta), renderer, sinks, max_frames=max_frames).run()
     typer.echo(stats.table())
     if stats.unreadable_files:
         shown = ", ".join(stats.unreadable_files[:10]) + (" …" if len(stats.unreadable_files) > 10 else "")

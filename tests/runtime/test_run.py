@@ -1,4 +1,4 @@
-"""`edgeseg run` and the runtime pipeline on real files, real ONNX Runtime sessions and real subprocesses."""
+"""`edgeseg run` and the run loop on real files, real ONNX Runtime sessions and real subprocesses."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from edgeseg.runtime.backends import open_model
-from edgeseg.runtime.pipeline import Pipeline
+from edgeseg.runtime.loop import RunLoop
 from edgeseg.runtime.render import Renderer
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sinks import NullSink
@@ -192,10 +192,10 @@ class LiveSource:
 def test_live_sources_drop_stale_frames_and_unreadable_images_are_counted():
     meta = {"input_size": [8, 8], "mean": [0.5] * 3, "std": [0.5] * 3, "resize": "letterbox"}
     renderer = Renderer(["a", "b"], [[0, 0, 0], [255, 0, 0]])
-    live = Pipeline(LiveSource(200), Segmenter(SlowBackend(), meta), renderer, [NullSink()]).run()
+    live = RunLoop(LiveSource(200), Segmenter(SlowBackend(), meta), renderer, [NullSink()]).run()
     assert live.dropped > 0 and live.frames + live.dropped == 200
     images = ImageSource([Path(__file__)])  # not an image: counted, not fatal
-    stats = Pipeline(images, Segmenter(SlowBackend(), meta), renderer, [NullSink()]).run()
+    stats = RunLoop(images, Segmenter(SlowBackend(), meta), renderer, [NullSink()]).run()
     assert stats.frames == 0 and stats.unreadable == 1
 
 
