@@ -90,9 +90,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20)
     parser.add_argument("--name", default="model")
     args = parser.parse_args()
-    model, metadata, _ = model_from_checkpoint(args.checkpoint)
-    meta = metadata.to_dict()
-    classes = metadata.class_names
+    model, meta, _ = model_from_checkpoint(args.checkpoint)
+    classes = meta.class_names
     decoder = last_decoder_layer(model)
     layers = {**encoder_layers(model), decoder: f"decoder ({decoder})"}  # the encoder, then for reference the decoder
     deepest_name, deepest = list(layers.items())[-2]

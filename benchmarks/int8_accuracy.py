@@ -94,8 +94,7 @@ def _row(label: str, method: str, output_fp32: bool, images: int, report: Any) -
 def evaluate(checkpoint: Path, data: Path, work: Path) -> dict[str, Any]:
     from edgeseg.train.checkpoint import model_from_checkpoint
 
-    model, metadata, _ = model_from_checkpoint(checkpoint)
-    meta = metadata.to_dict()
+    model, meta, _ = model_from_checkpoint(checkpoint)
     work.mkdir(parents=True, exist_ok=True)
     fp32 = work / "model.onnx"
     export_onnx(model, meta, fp32, output="classes", log=lambda m: None)
@@ -106,7 +105,7 @@ def evaluate(checkpoint: Path, data: Path, work: Path) -> dict[str, Any]:
         path = work / f"int8_{method}_{'fp32out' if keep else 'all'}_{images}.onnx"
         calibration = calibration_set(data, meta, images)
         quantize_int8(fp32, path, calibration, "images", method=method, keep_output_fp32=keep)
-        report = compare(label, reference, predictor(path), inputs, meta["class_names"], labels)
+        report = compare(label, reference, predictor(path), inputs, meta.class_names, labels)
         rows.append(_row(label, method, keep, len(calibration), report))
         if not diagnosis and not keep and method == "minmax":
             try:
@@ -119,12 +118,12 @@ def evaluate(checkpoint: Path, data: Path, work: Path) -> dict[str, Any]:
         path = work / "int8_percentile_sensitive.onnx"
         calibration = calibration_set(data, meta, 64)
         quantize_int8(fp32, path, calibration, "images", exclude=sensitive)
-        report = compare(label, reference, predictor(path), inputs, meta["class_names"], labels)
+        report = compare(label, reference, predictor(path), inputs, meta.class_names, labels)
         rows.append({**_row(label, "percentile", True, len(calibration), report), "excluded": sensitive})
     return {
         "checkpoint": str(checkpoint),
-        "model_config": meta["model_config"],
-        "input_size": meta["input_size"],
+        "model_config": meta.model_config,
+        "input_size": meta.input_size,
         "verified_on": described,
         "rows": rows,
         "worst_tensors_before": diagnosis,

@@ -34,25 +34,21 @@ def load(path: str | Path, *, provider: str | None = None, threads: int | None =
         one installed). threads: CPU threads for ONNX Runtime (default: one per core).
     Use the result as a context manager (`with edgeseg.load(...) as seg:`) to free the device when done.
     """
-    backend, metadata = open_model(path, provider=provider, threads=threads)
-    try:
-        return Model(backend, ModelMetadata.from_dict(metadata, str(path)), name=Path(path).name)
-    except EdgesegError:
-        backend.close()
-        raise
+    return Model(open_model(path, provider=provider, threads=threads), name=Path(path).name)
 
 
 class Model:
     """A loaded segmentation model: `mask = model(image)`.
 
     metadata: class names, palette (RGB per class), input size [height, width], mean/std and resize mode,
-        as the artifact records them.
+        as the artifact records them (the backend's `ModelMetadata`).
     """
 
-    def __init__(self, backend: Backend, metadata: ModelMetadata, *, name: str = "model") -> None:
-        self.metadata, self.name = metadata, name
+    def __init__(self, backend: Backend, *, name: str = "model") -> None:
+        self.metadata: ModelMetadata = backend.metadata
+        self.name = name
         self._backend: Backend | None = backend
-        self._segmenter = Segmenter(backend, metadata.to_dict())
+        self._segmenter = Segmenter(backend)
 
     def __call__(self, image: Image, color: str = "bgr") -> np.ndarray:
         """The class mask of `image`: uint8 H×W, one class index per pixel, the image's own size.

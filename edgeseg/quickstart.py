@@ -62,15 +62,16 @@ def _frame_and_class(video: Path, model: Path, out: Path) -> tuple[Path, str]:
     capture = cv2.VideoCapture(str(video))
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     best: tuple[int, np.ndarray, int] = (0, np.empty(0), 0)
-    backend, meta = open_model(model, provider="cpu")
+    backend = open_model(model, provider="cpu")
+    meta = backend.metadata
     with backend:
-        segmenter = Segmenter(backend, meta)
+        segmenter = Segmenter(backend)
         for position in np.linspace(0, max(count - 1, 0), 5).astype(int):
             capture.set(cv2.CAP_PROP_POS_FRAMES, int(position))
             ok, frame = capture.read()
             if not ok:
                 continue
-            counts = np.bincount(segmenter(frame).ravel(), minlength=len(meta["class_names"]))
+            counts = np.bincount(segmenter(frame).ravel(), minlength=meta.num_classes)
             counts[0] = 0  # background explains nothing interesting
             if counts.max() > best[0]:
                 best = (int(counts.max()), frame, int(counts.argmax()))
@@ -81,7 +82,7 @@ def _frame_and_class(video: Path, model: Path, out: Path) -> tuple[Path, str]:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "frame.png"
     cv2.imwrite(str(path), frame)
-    return path, meta["class_names"][class_index]
+    return path, meta.class_names[class_index]
 
 
 def _last_decoder_layer(checkpoint: Path) -> str:

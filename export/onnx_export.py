@@ -13,6 +13,7 @@ from edgeseg.atomic import atomic_path
 from edgeseg.errors import EdgesegError, describe, require
 from edgeseg.export.graph_checks import check_interface, check_resize_nodes
 from edgeseg.export.onnx_metadata import embed
+from edgeseg.runtime.metadata import ModelMetadata
 
 INPUT_NAME = "images"
 OUTPUT_NAMES = {"logits": "logits", "classes": "classes"}  # per output kind (runtime.metadata.OUTPUT_KINDS)
@@ -87,7 +88,7 @@ def _dynamo_export(model: Any, dummy: Any, opset: int, dynamic_batch: bool, outp
 
 def export_onnx(
     model: Any,
-    metadata: dict[str, Any],
+    metadata: ModelMetadata,
     path: str | Path,
     *,
     opset: int = DEFAULT_OPSET,
@@ -95,7 +96,7 @@ def export_onnx(
     output: str = DEFAULT_OUTPUT,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Export `model` at metadata["input_size"] to `path`; returns what was done (exporter, opset, warnings).
+    """Export `model` at metadata.input_size to `path`; returns what was done (exporter, opset, warnings).
 
     output: "classes" puts the argmax in the graph (see `class_map_model`), "logits" keeps the raw scores
     (for Grad-CAM-style analysis or custom post-processing); the metadata records which.
@@ -110,7 +111,7 @@ def export_onnx(
     model = model.eval().cpu()
     if output == "classes":
         model = class_map_model(model)
-    height, width = metadata["input_size"]
+    height, width = metadata.input_size
     dummy = torch.zeros(1, 3, height, width)
     exporters = [("dynamo", _dynamo_export), ("torchscript", _torchscript_export)]
     if opset < 18:
@@ -137,7 +138,7 @@ def export_onnx(
     embed(
         proto,
         {
-            **metadata,
+            **metadata.to_dict(),
             "output": output,
             "export": {
                 "opset": opset,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from edgeseg.errors import EdgesegError, MissingDependencyError, describe, requi
 from edgeseg.export.onnx_export import DEFAULT_OPSET, DEFAULT_OUTPUT
 from edgeseg.export.parity import ParityReport, compare
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
+from edgeseg.runtime.metadata import ModelMetadata
 
 
 @dataclass
@@ -117,7 +118,7 @@ def _export(options: ExportOptions, out: Path, log: Callable[[str], None]) -> di
 
     inputs, labels, described = verification_set(meta, options.verify, options.verify_images)
     log(f"parity on {described}")
-    names = meta["class_names"]
+    names = meta.class_names
     report["files"]["onnx"] = str(onnx_path)
 
     def check(name: str, path: Path, required: float | None) -> ParityReport | None:
@@ -195,15 +196,14 @@ def _from_checkpoint(options: ExportOptions, onnx_path: Path, report: dict[str, 
     from edgeseg.export.verification import check_verify_classes
     from edgeseg.train.checkpoint import model_from_checkpoint
 
-    model, metadata, _ = model_from_checkpoint(options.source)
-    meta = metadata.to_dict()
+    model, meta, _ = model_from_checkpoint(options.source)
     if options.size:
-        meta["input_size"] = list(options.size)
+        meta = replace(meta, input_size=list(options.size))
     check_verify_classes(options.verify, meta)
     done = export_onnx(
         model, meta, onnx_path, opset=options.opset, dynamic_batch=options.dynamic_batch, output=options.output, log=log
     )
-    meta["output"] = options.output
+    meta = replace(meta, output=options.output)
     for warning in done["warnings"]:
         log(f"warning: {warning}")
     log(
@@ -225,7 +225,7 @@ def _from_onnx(options: ExportOptions, onnx_path: Path, log: Callable[[str], Non
     onnx = require("onnx", "export")
     from edgeseg.export.graph_checks import check_interface, check_resize_nodes
     from edgeseg.export.verification import check_verify_classes
-    from edgeseg.runtime.metadata import check_outputs, from_onnx_props, output_classes
+    from edgeseg.runtime.metadata import output_classes
 
     if options.size:
         raise EdgesegError("--size applies to checkpoints; an ONNX file's input size is fixed in its graph")
@@ -236,8 +236,8 @@ def _from_onnx(options: ExportOptions, onnx_path: Path, log: Callable[[str], Non
     check_interface(proto, str(options.source))
     for warning in check_resize_nodes(proto):
         log(f"warning: {warning}")
-    meta = from_onnx_props({p.key: p.value for p in proto.metadata_props}, str(options.source))
-    check_outputs(meta, output_classes(_output_shape(proto)), str(options.source))
+    meta = ModelMetadata.from_onnx_props({p.key: p.value for p in proto.metadata_props}, str(options.source))
+    meta.check_outputs(output_classes(_output_shape(proto)), str(options.source))
     check_verify_classes(options.verify, meta)
     if options.source.resolve() != onnx_path.resolve():
         onnx.save(proto, str(onnx_path))
@@ -254,7 +254,7 @@ def _engine(
     options: ExportOptions,
     out: Path,
     onnx_files: dict[str, Path],
-    meta: dict[str, Any],
+    meta: ModelMetadata,
     calibration: list[np.ndarray],
     log: Callable[[str], None],
 ) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from edgeseg.atomic import atomic_path
 from edgeseg.errors import EdgesegError, describe
 from edgeseg.runtime.backends.tensorrt import import_tensorrt
 from edgeseg.runtime.engine_sidecar import write_sidecar
+from edgeseg.runtime.metadata import ModelMetadata
 
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -180,7 +181,7 @@ def batch_profile(
 class EngineRequest:
     onnx_files: dict[str, Path]  # precision → ONNX file ("fp32" always)
     engine: Path
-    metadata: dict[str, Any]
+    metadata: ModelMetadata
     precision: str = "fp32"
     workspace_gb: float = 4.0
     dla_core: int | None = None
@@ -299,7 +300,7 @@ def build_engine(
         tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
 
     info = {
-        **request.metadata,
+        **request.metadata.to_dict(),
         "tensorrt": trt.__version__,
         "gpu": gpu,
         "compute_capability": capability,

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from edgeseg.data.voc import IMAGE_SUFFIXES, DataError, find_root, load_split, read_image, read_sample
+from edgeseg.runtime.metadata import ModelMetadata
 from edgeseg.runtime.preprocess import Placement, preprocess_for
 
 
 def verification_set(
-    meta: dict[str, Any], data: Path | None, limit: int
+    meta: ModelMetadata, data: Path | None, limit: int
 ) -> tuple[list[np.ndarray], list[tuple[np.ndarray, Placement]] | None, str]:
     """Inputs (and labels) from DATA's val split, or generated images when no dataset is given."""
     if data is not None:
@@ -28,7 +28,7 @@ def verification_set(
     from edgeseg.data.synth import synth_image
 
     rng = np.random.default_rng(0)
-    height, width = meta["input_size"]
+    height, width = meta.input_size
     inputs = [preprocess_for(synth_image(rng, height, width, 4)[0], meta)[0] for _ in range(min(limit, 8))]
     return inputs, None, f"{len(inputs)} generated images (pass --verify DATA for mIoU)"
 
@@ -42,16 +42,16 @@ def check_verify_data(data: Path) -> None:
         raise DataError(f"--verify {data}: its val split is empty")
 
 
-def check_verify_classes(data: Path | None, meta: dict[str, Any]) -> None:
+def check_verify_classes(data: Path | None, meta: ModelMetadata) -> None:
     """Before anything is exported: the --verify dataset must have the model's classes, or mIoU means nothing."""
     if data is None:
         return
     names = list(load_split(data, "val").class_names)
-    if names != list(meta["class_names"]):
+    if names != list(meta.class_names):
         raise DataError(
             f"--verify {data} has {len(names)} classes ({', '.join(names[:5])}{', …' if len(names) > 5 else ''}), "
-            f"the model {len(meta['class_names'])} ({', '.join(meta['class_names'][:5])}"
-            f"{', …' if len(meta['class_names']) > 5 else ''}); verify on the dataset the model was trained on"
+            f"the model {meta.num_classes} ({', '.join(meta.class_names[:5])}"
+            f"{', …' if meta.num_classes > 5 else ''}); verify on the dataset the model was trained on"
         )
 
 
@@ -71,7 +71,7 @@ def calibration_paths(calib: Path) -> list[Path]:
     return paths
 
 
-def calibration_set(calib: Path, meta: dict[str, Any], limit: int) -> list[np.ndarray]:
+def calibration_set(calib: Path, meta: ModelMetadata, limit: int) -> list[np.ndarray]:
     """Up to `limit` images from a folder of images, or from the train split of a VOC dataset."""
     paths = calibration_paths(calib)
     step = max(1, len(paths) // limit)  # spread over the whole set, not its first files

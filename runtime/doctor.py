@@ -198,13 +198,14 @@ def _check_onnx(path: Path, trt: Any) -> Check:
 
     build = f"; build its engine here: edgeseg export {path.name}" if trt is not None else ""
     try:
-        backend, meta = open_model(path)
+        backend = open_model(path)
     except EdgesegError as exc:
         return Check("model", MISSING, path.name, str(exc))
+    meta = backend.metadata
     with backend:
         provider = getattr(backend, "provider", "ONNX Runtime").replace("ExecutionProvider", "")
-    size = "x".join(str(s) for s in meta.get("input_size", []))
-    found = f"{path.name}: {len(meta.get('class_names', []))} classes, input {size}, runs on ONNX Runtime {provider}"
+    size = "x".join(str(s) for s in meta.input_size)
+    found = f"{path.name}: {meta.num_classes} classes, input {size}, runs on ONNX Runtime {provider}"
     return Check("model", OK, found, build.lstrip("; "))
 
 

@@ -1,7 +1,9 @@
-"""The metadata every edgeseg artifact carries (docs/architecture.md, rule 2), as plain JSON-able data.
+"""The metadata every edgeseg artifact carries (docs/architecture.md, rule 2): one typed object, `ModelMetadata`.
 
-Checkpoints hold it as a dict, ONNX files in `metadata_props`, engines in a JSON sidecar; the runtime
-needs nothing else to pre-process, post-process and colour a model's output.
+Every backend holds it as `backend.metadata`; code reads its attributes. Dicts exist only where it is
+serialized: a checkpoint's payload, an ONNX file's `metadata_props` (JSON), an engine's JSON sidecar
+(`to_dict` / `from_dict` / `from_onnx_props`). The runtime needs nothing else to pre-process,
+post-process and colour a model's output.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from edgeseg.errors import EdgesegError
 
 OUTPUT_KINDS = ("classes", "logits")
+ONNX_KEY = "edgeseg.metadata"  # the metadata_props entry of an exported ONNX file
 
 
 @dataclass(frozen=True)
@@ -31,15 +34,24 @@ class ModelMetadata:
     # graph). Artifacts made before this field existed all return logits.
     output: str = "logits"
 
+    def __post_init__(self) -> None:
+        if self.output not in OUTPUT_KINDS:
+            raise EdgesegError(
+                f"the model's metadata names an unknown output {self.output!r} (known: {', '.join(OUTPUT_KINDS)})"
+            )
+
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON-able form every artifact stores (checkpoint payload, ONNX metadata_props, engine sidecar)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "artifact") -> ModelMetadata:
+        """Read back what `to_dict` wrote. Keys this version does not know (an engine sidecar's build facts,
+        the ONNX file's export record) are left out; keys older artifacts lack (`output`, `versions`) default."""
         required = [f for f in cls.__dataclass_fields__ if f not in ("versions", "output")]
         missing = [name for name in required if name not in data]
         if missing:
@@ -49,32 +61,35 @@ class ModelMetadata:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
+    @classmethod
+    def from_onnx_props(cls, props: dict[str, str], source: str) -> ModelMetadata:
+        """The metadata of an ONNX model from its key/value map (as ONNX Runtime or onnx reports it)."""
+        if ONNX_KEY not in props:
+            raise EdgesegError(
+                f"{source} carries no edgeseg metadata (no {ONNX_KEY!r} in its metadata_props); "
+                f"export it with `edgeseg export CHECKPOINT`"
+            )
+        try:
+            data = json.loads(props[ONNX_KEY])
+        except ValueError as exc:
+            raise EdgesegError(f"{source}: its {ONNX_KEY!r} entry is not valid JSON ({exc}); export it again") from exc
+        if not isinstance(data, dict):
+            raise EdgesegError(f"{source}: its {ONNX_KEY!r} entry is not a JSON object; export it again")
+        return cls.from_dict(data, source)
 
-def output_kind(meta: dict[str, Any]) -> str:
-    """ "classes" or "logits": what a model with this metadata dict returns (old artifacts: logits)."""
-    kind = meta.get("output", "logits")
-    if kind not in OUTPUT_KINDS:
-        raise EdgesegError(f"the model's metadata names an unknown output {kind!r} (known: {', '.join(OUTPUT_KINDS)})")
-    return kind
+    def check_outputs(self, outputs: int | None, source: str) -> None:
+        """Refuse an artifact whose metadata names another number of classes than its network outputs.
 
-
-ONNX_KEY = "edgeseg.metadata"  # the metadata_props entry of an exported ONNX file
-
-
-def from_onnx_props(props: dict[str, str], source: str) -> dict[str, Any]:
-    """The metadata dict from an ONNX model's key/value map (as ONNX Runtime or onnx reports it)."""
-    if ONNX_KEY not in props:
-        raise EdgesegError(
-            f"{source} carries no edgeseg metadata (no {ONNX_KEY!r} in its metadata_props); "
-            f"export it with `edgeseg export CHECKPOINT`"
-        )
-    try:
-        meta = json.loads(props[ONNX_KEY])
-    except ValueError as exc:
-        raise EdgesegError(f"{source}: its {ONNX_KEY!r} entry is not valid JSON ({exc}); export it again") from exc
-    if not isinstance(meta, dict):
-        raise EdgesegError(f"{source}: its {ONNX_KEY!r} entry is not a JSON object; export it again")
-    return meta
+        Checked where an artifact is opened (checkpoint load, every backend, export from ONNX), so no command
+        colours or scores class k with the name of class j. outputs: see `output_classes`.
+        """
+        if outputs is not None and outputs != self.num_classes:
+            raise EdgesegError(
+                f"{source} lists {self.num_classes} classes in its metadata but its network outputs {outputs}; it "
+                f"was edited or assembled from two models: export it again from the checkpoint `edgeseg train` wrote"
+            )
+        if len(self.palette) < self.num_classes:
+            raise EdgesegError(f"{source} has {len(self.palette)} palette colours for {self.num_classes} classes")
 
 
 def output_classes(shape: list[Any]) -> int | None:
@@ -83,19 +98,3 @@ def output_classes(shape: list[Any]) -> int | None:
     if len(shape) == 4 and isinstance(shape[1], int) and shape[1] > 0:
         return shape[1]
     return None
-
-
-def check_outputs(meta: dict[str, Any], outputs: int | None, source: str) -> None:
-    """Refuse an artifact whose metadata names another number of classes than its network outputs.
-
-    Checked where an artifact is opened (checkpoint load, ONNX open, export from ONNX), so no command
-    colours or scores class k with the name of class j.
-    """
-    names = meta.get("class_names") or []
-    if outputs is not None and outputs != len(names):
-        raise EdgesegError(
-            f"{source} lists {len(names)} classes in its metadata but its network outputs {outputs}; it was "
-            f"edited or assembled from two models: export it again from the checkpoint `edgeseg train` wrote"
-        )
-    if len(meta.get("palette") or []) < len(names):
-        raise EdgesegError(f"{source} has {len(meta.get('palette') or [])} palette colours for {len(names)} classes")

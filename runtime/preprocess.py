@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeseg.errors import require
+from edgeseg.runtime.metadata import ModelMetadata
 
 cv2 = require("cv2", extra="cv")
 
@@ -114,15 +115,10 @@ def preprocess(
     return normalize(placed, mean, std, bgr=bgr)[None], placement
 
 
-def preprocess_for(image: np.ndarray, meta: dict, bgr: bool = False) -> tuple[np.ndarray, Placement]:
+def preprocess_for(image: np.ndarray, meta: ModelMetadata, bgr: bool = False) -> tuple[np.ndarray, Placement]:
     """`preprocess` with the input size, mean/std and resize mode an artifact's metadata records."""
     return preprocess(
-        image,
-        tuple(meta["input_size"]),
-        mean=tuple(meta["mean"]),
-        std=tuple(meta["std"]),
-        mode=meta["resize"],
-        bgr=bgr,
+        image, tuple(meta.input_size), mean=tuple(meta.mean), std=tuple(meta.std), mode=meta.resize, bgr=bgr
     )
 
 

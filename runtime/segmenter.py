@@ -6,23 +6,20 @@ the metadata says which, and `finish` takes either.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from edgeseg.errors import EdgesegError
 from edgeseg.runtime.backends.base import Backend
-from edgeseg.runtime.metadata import output_kind
 from edgeseg.runtime.preprocess import Placement, postprocess, preprocess_for
 
 
 class Segmenter:
     """`segmenter(frame_bgr) -> mask`, or the three steps separately so a pipeline can overlap them."""
 
-    def __init__(self, backend: Backend, metadata: dict[str, Any]) -> None:
-        self.backend, self.metadata = backend, metadata
+    def __init__(self, backend: Backend) -> None:
+        self.backend, self.metadata = backend, backend.metadata
         self.input_name, self.output_name = backend.input_names[0], backend.output_names[0]
-        self.output_kind = output_kind(metadata)
+        self.output_kind = self.metadata.output
         self._rank = 2 if self.output_kind == "classes" else 3  # per image, after the batch axis
 
     def _checked(self, output: np.ndarray) -> np.ndarray:

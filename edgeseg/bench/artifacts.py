@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 from edgeseg import __version__
 from edgeseg.atomic import write_text_atomic
 from edgeseg.errors import describe
+from edgeseg.runtime.metadata import ModelMetadata
 
 SEED = 0  # every backend measures the same weights
 
@@ -27,23 +29,21 @@ def build_bench_model(name: str, upsample: str, num_classes: int, model_kwargs: 
     return build_model(name, num_classes=num_classes, upsample=upsample, **(model_kwargs or {})).eval()
 
 
-def bench_metadata(model: Any, num_classes: int, size: int) -> dict[str, Any]:
+def bench_metadata(model: Any, num_classes: int, size: int) -> ModelMetadata:
     from edgeseg.data.synth import class_names
     from edgeseg.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
     from edgeseg.train.checkpoint import make_metadata
 
-    return make_metadata(
-        model, tuple(class_names(num_classes)), (size, size), IMAGENET_MEAN, IMAGENET_STD, "letterbox"
-    ).to_dict()
+    return make_metadata(model, tuple(class_names(num_classes)), (size, size), IMAGENET_MEAN, IMAGENET_STD, "letterbox")
 
 
-def calibration_images(meta: dict[str, Any], count: int) -> list[np.ndarray]:
+def calibration_images(meta: ModelMetadata, count: int) -> list[np.ndarray]:
     """Synthetic scenes, pre-processed as the runtime would: INT8 ranges from image-like inputs."""
     from edgeseg.data.synth import synth_image
     from edgeseg.runtime.preprocess import preprocess_for
 
     rng = np.random.default_rng(SEED)
-    height, width = meta["input_size"]
+    height, width = meta.input_size
     return [preprocess_for(synth_image(rng, height, width, 4)[0], meta)[0] for _ in range(count)]
 
 
@@ -89,7 +89,7 @@ def prepare_artifacts(
     write_text_atomic(stamp_file, json.dumps(stamp))
     paths, errors = {"model.onnx": folder / "model.onnx"}, {}
     model = build_bench_model(model_name, upsample, num_classes, model_kwargs)
-    meta = {**bench_metadata(model, num_classes, size), "output": output}
+    meta = replace(bench_metadata(model, num_classes, size), output=output)
 
     def make(artifact: str, step: Callable[[], None]) -> None:
         path = folder / artifact
@@ -137,7 +137,7 @@ def _build_engine(
     paths: dict[str, Path],
     engine: Path,
     precision: str,
-    meta: dict[str, Any],
+    meta: ModelMetadata,
     batch: int,
     calibration: list[np.ndarray],
     log: Callable[[str], None],

@@ -100,7 +100,7 @@ def _runtime_runner(job: dict[str, Any]) -> tuple[Any, Callable[[], Any]]:
     from edgeseg.runtime.backends import open_model
     from edgeseg.runtime.backends.onnxruntime import SHORT_NAMES
 
-    backend, _ = open_model(job["artifact"], provider=job["provider"], threads=job["threads"])
+    backend = open_model(job["artifact"], provider=job["provider"], threads=job["threads"])
     wanted = SHORT_NAMES.get(job["provider"])
     if wanted and backend.provider != wanted:  # ONNX Runtime falls back to the CPU when a GPU provider fails
         backend.close()
@@ -119,10 +119,10 @@ def end_to_end(job: dict[str, Any]) -> dict[str, Any]:
     from edgeseg.runtime.sources import open_source
 
     # As `edgeseg run` opens it: idle ONNX Runtime threads do not spin, decoding and rendering need the cores.
-    backend, meta = open_model(job["artifact"], provider=job["provider"], threads=job["threads"], spin=False)
+    backend = open_model(job["artifact"], provider=job["provider"], threads=job["threads"], spin=False)
     with backend:
-        renderer = Renderer(meta["class_names"], meta["palette"])
-        segmenter = Segmenter(backend, meta)
+        renderer = Renderer(backend.metadata.class_names, backend.metadata.palette)
+        segmenter = Segmenter(backend)
         # One untimed inference first, as the raw measurement had its warm-up: steady state against steady state.
         segmenter.infer(np.zeros((1, 3, job["size"], job["size"]), np.float32))
         source = open_source(job["video"])
@@ -151,10 +151,10 @@ def host_costs(job: dict[str, Any]) -> dict[str, Any]:
     capture.release()
     if not frames:
         raise RuntimeError(f"no frames could be read from {job['video']}")
-    backend, meta = open_model(job["artifact"], provider=job["provider"], threads=job["threads"])
+    backend = open_model(job["artifact"], provider=job["provider"], threads=job["threads"])
     times: dict[str, list[float]] = {"pre": [], "post": [], "render": []}
     with backend:
-        segmenter, renderer = Segmenter(backend, meta), Renderer(meta["class_names"], meta["palette"])
+        segmenter, renderer = Segmenter(backend), Renderer(backend.metadata.class_names, backend.metadata.palette)
         for index, frame in enumerate([frames[0], *frames]):  # the first frame warms up, untimed
             start = time.perf_counter()
             tensor, placement = segmenter.prepare(frame)

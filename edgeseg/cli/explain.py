@@ -34,8 +34,7 @@ def explain_command(
     from edgeseg.runtime.sources import IMAGE_SUFFIXES
     from edgeseg.train.checkpoint import model_from_checkpoint
 
-    model, metadata, _ = model_from_checkpoint(checkpoint)
-    meta = metadata.to_dict()
+    model, meta, _ = model_from_checkpoint(checkpoint)
     encoder = encoder_layers(model)
     if list_layers:
         typer.echo("encoder layers, shallow to deep (--sweep draws all of them; the last is the default):")
@@ -69,10 +68,11 @@ def explain_command(
         from edgeseg.runtime.backends import open_model
         from edgeseg.runtime.segmenter import Segmenter
 
-        backend, deployed_meta = open_model(mask_from)
-        if deployed_meta["class_names"] != meta["class_names"] or deployed_meta["input_size"] != meta["input_size"]:
+        backend = open_model(mask_from)
+        deployed_meta = backend.metadata
+        if deployed_meta.class_names != meta.class_names or deployed_meta.input_size != meta.input_size:
             raise EdgesegError(f"{mask_from} was not exported from {checkpoint} (classes or input size differ)")
-        deployed = Segmenter(backend, deployed_meta)
+        deployed = Segmenter(backend)
     explained, unreadable = 0, []
     for path in paths:
         try:

@@ -61,18 +61,19 @@ def run(
     if stats_json is not None:
         check_writable(stats_json, "--stats-json", folder=False)
     # Idle ONNX Runtime threads must not spin: decoding and rendering need those cores.
-    backend, meta = open_model(model, provider=provider, threads=threads, spin=False)
+    backend = open_model(model, provider=provider, threads=threads, spin=False)
+    meta = backend.metadata
     with backend:
         renderer = Renderer(
-            meta["class_names"],
-            meta["palette"],
+            meta.class_names,
+            meta.palette,
             view=view,
             alpha=alpha,
             classes=[c.strip() for c in classes.split(",")] if classes else None,
         )
         stream = open_source(camera if camera is not None else source)
-        sinks = open_sinks(save, show, stream.fps, meta["palette"])
-        stats = RunLoop(stream, Segmenter(backend, meta), renderer, sinks, max_frames=max_frames).run()
+        sinks = open_sinks(save, show, stream.fps, meta.palette)
+        stats = RunLoop(stream, Segmenter(backend), renderer, sinks, max_frames=max_frames).run()
     typer.echo(stats.table())
     if stats.unreadable_files:
         shown = ", ".join(stats.unreadable_files[:10]) + (" …" if len(stats.unreadable_files) > 10 else "")
@@ -85,6 +86,6 @@ def run(
             **stats.summary(),
             "model": str(model),
             "backend": type(backend).__name__,
-            "input_size": meta["input_size"],
+            "input_size": meta.input_size,
         }
         write_text_atomic(stats_json, json.dumps(summary, indent=2) + "\n")

@@ -12,6 +12,7 @@ import torch
 from edgeseg.errors import EdgesegError, require
 from edgeseg.explain.cam import Explanation, explain
 from edgeseg.explain.figures import save_row, save_sweep
+from edgeseg.runtime.metadata import ModelMetadata
 from edgeseg.runtime.preprocess import Placement, postprocess, preprocess_for
 
 cv2 = require("cv2", extra="cv")
@@ -44,7 +45,7 @@ class ImageExplanation:
 
 def explain_file(
     model: torch.nn.Module,
-    meta: dict[str, Any],
+    meta: ModelMetadata,
     path: Path,
     class_name: str,
     layers: list[str],
@@ -56,7 +57,7 @@ def explain_file(
 ) -> ImageExplanation:
     from edgeseg.data.voc import read_image
 
-    class_index = meta["class_names"].index(class_name)
+    class_index = meta.class_names.index(class_name)
     image = read_image(path)
     tensor, placement = preprocess_for(image, meta)
     target = deployed_iou = None
@@ -73,7 +74,7 @@ def explain_file(
     cams = {name: to_image_space(cam.numpy(), seen) for name, cam in result.cams.items()}
     image = cv2.resize(image, (seen.width, seen.height), interpolation=cv2.INTER_AREA)
     palette = np.zeros((256, 3), np.uint8)
-    palette[: len(meta["palette"])] = np.asarray(meta["palette"], np.uint8)
+    palette[: len(meta.palette)] = np.asarray(meta.palette, np.uint8)
     stem = f"{path.stem}_{class_name}_{method}"
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -92,7 +93,7 @@ def explain_file(
     return ImageExplanation(path, files, deployed_iou, cams)
 
 
-def pick_class(meta: dict[str, Any], name: str) -> str:
-    if name not in meta["class_names"]:
-        raise EdgesegError(f"--class {name!r} is not one of the model's classes: {', '.join(meta['class_names'])}")
+def pick_class(meta: ModelMetadata, name: str) -> str:
+    if name not in meta.class_names:
+        raise EdgesegError(f"--class {name!r} is not one of the model's classes: {', '.join(meta.class_names)}")
     return name

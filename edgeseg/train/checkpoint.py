@@ -17,7 +17,7 @@ from edgeseg import __version__
 from edgeseg.atomic import write_bytes_atomic
 from edgeseg.errors import EdgesegError, describe
 from edgeseg.models import SegmentationModel, rebuild_model
-from edgeseg.runtime.metadata import ModelMetadata, check_outputs
+from edgeseg.runtime.metadata import ModelMetadata
 from edgeseg.runtime.palette import voc_palette
 
 FORMAT = "edgeseg-checkpoint/1"
@@ -154,5 +154,5 @@ def model_from_checkpoint(path: str | Path) -> tuple[SegmentationModel, ModelMet
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: its metadata describes no model edgeseg builds ({describe(exc)})") from exc
     load_weights(model, payload["model"], path, metadata.model)
-    check_outputs(metadata.to_dict(), model.num_classes, str(path))
+    metadata.check_outputs(model.num_classes, str(path))
     return model, metadata, payload

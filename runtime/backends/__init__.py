@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from edgeseg.errors import EdgesegError
 from edgeseg.runtime.backends.base import Backend
@@ -11,10 +10,12 @@ from edgeseg.runtime.backends.base import Backend
 ENGINE_SUFFIXES = (".engine", ".plan")
 
 
-def open_model(
-    path: str | Path, provider: str | None = None, threads: int | None = None, spin: bool = True
-) -> tuple[Backend, dict[str, Any]]:
-    """The backend for `path` (TensorRT .engine/.plan, ONNX Runtime .onnx, PyTorch .pt) and its metadata."""
+def open_model(path: str | Path, provider: str | None = None, threads: int | None = None, spin: bool = True) -> Backend:
+    """The backend for `path` (TensorRT .engine/.plan, ONNX Runtime .onnx, PyTorch .pt); its `metadata`
+    attribute is the model's `ModelMetadata`, read from the artifact and checked against the network.
+
+    provider, threads, spin: for ONNX Runtime (see `OnnxRuntimeBackend`).
+    """
     path = Path(path)
     if not path.is_file():
         raise EdgesegError(f"model not found: {path}")
@@ -22,25 +23,15 @@ def open_model(
     if suffix in ENGINE_SUFFIXES:
         from edgeseg.runtime.backends.tensorrt import TensorRTBackend
 
-        backend = TensorRTBackend(path)
-        return backend, backend.sidecar
+        return TensorRTBackend(path)
     if suffix == ".onnx":
         from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
-        from edgeseg.runtime.metadata import check_outputs, from_onnx_props, output_classes
 
-        backend = OnnxRuntimeBackend(path, provider=provider, threads=threads, spin=spin)
-        try:
-            meta = from_onnx_props(backend.custom_metadata, str(path))
-            check_outputs(meta, output_classes(backend.output_shape), str(path))
-            return backend, meta
-        except EdgesegError:
-            backend.close()
-            raise
+        return OnnxRuntimeBackend(path, provider=provider, threads=threads, spin=spin)
     if suffix in (".pt", ".pth"):
         from edgeseg.runtime.backends.pytorch import PyTorchBackend
 
-        backend = PyTorchBackend(path)
-        return backend, backend.metadata
+        return PyTorchBackend(path)
     raise EdgesegError(f"--model must be a .engine/.plan, .onnx or .pt file, got {path.name}")
 
 

@@ -6,15 +6,20 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from edgeseg.runtime.metadata import ModelMetadata
+
 
 class Backend(ABC):
     """Runs one model. Use as a context manager so device memory is freed when done.
 
     input_names / output_names: the model's tensor names, in order.
+    metadata: what the artifact records about the model (classes, palette, input size, …), read and checked
+        against the network's outputs when the backend opens it.
     """
 
     input_names: list[str]
     output_names: list[str]
+    metadata: ModelMetadata
 
     @abstractmethod
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

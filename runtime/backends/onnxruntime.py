@@ -8,6 +8,7 @@ import numpy as np
 
 from edgeseg.errors import EdgesegError, describe, install_hint, require
 from edgeseg.runtime.backends.base import Backend
+from edgeseg.runtime.metadata import ModelMetadata, output_classes
 
 PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 SHORT_NAMES = {"tensorrt": PREFERENCE[0], "cuda": PREFERENCE[1], "cpu": PREFERENCE[2]}
@@ -57,7 +58,9 @@ class OnnxRuntimeBackend(Backend):
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.output_shape = list(self.session.get_outputs()[0].shape)  # dynamic axes are names, not ints
-        self.custom_metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        props = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.metadata = ModelMetadata.from_onnx_props(props, str(path))
+        self.metadata.check_outputs(output_classes(self.output_shape), str(path))
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         outputs = self.session.run(self.output_names, inputs)

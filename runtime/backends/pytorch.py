@@ -19,7 +19,7 @@ class PyTorchBackend(Backend):
         model, metadata, _ = model_from_checkpoint(path)
         self.device = self.torch.device(device or ("cuda" if self.torch.cuda.is_available() else "cpu"))
         self.model = model.eval().to(self.device)
-        self.metadata = metadata.to_dict()
+        self.metadata = metadata  # checked against the network's outputs by model_from_checkpoint
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self.torch.inference_mode():

@@ -16,6 +16,7 @@ import numpy as np
 from edgeseg.errors import EdgesegError, MissingDependencyError, install_hint
 from edgeseg.runtime.backends.base import Backend
 from edgeseg.runtime.engine_sidecar import check_compatible, read_sidecar
+from edgeseg.runtime.metadata import ModelMetadata, output_classes
 
 
 def import_tensorrt() -> Any:
@@ -43,7 +44,7 @@ class TensorRTBackend(Backend):
         path = Path(path)
         if not path.is_file():
             raise EdgesegError(f"engine not found: {path}")
-        self.sidecar = read_sidecar(path)
+        self.sidecar = read_sidecar(path)  # the model's metadata and the facts of the build (TensorRT, GPU, …)
         self.trt = trt or import_tensorrt()
         if cuda is None:
             from edgeseg.runtime.cuda import cuda_api
@@ -53,6 +54,7 @@ class TensorRTBackend(Backend):
         gpu, capability = cuda.device()
         for warning in check_compatible(path, self.sidecar, self.trt.__version__, gpu, capability):
             log(f"warning: {warning}")
+        self.metadata = ModelMetadata.from_dict(self.sidecar, str(path))
         self.engine = self._deserialize(path)
         self.context = self.engine.create_execution_context()
         self.stream = cuda.stream()
@@ -60,6 +62,8 @@ class TensorRTBackend(Backend):
         is_input = {n: self.engine.get_tensor_mode(n) == self.trt.TensorIOMode.INPUT for n in names}
         self.input_names = [n for n in names if is_input[n]]
         self.output_names = [n for n in names if not is_input[n]]
+        output_shape = [int(d) for d in self.engine.get_tensor_shape(self.output_names[0])]
+        self.metadata.check_outputs(output_classes(output_shape), str(path))
         self.dtypes = {n: np.dtype(self.trt.nptype(self.engine.get_tensor_dtype(n))) for n in names}
         self.shape_ranges = {n: self._input_range(n) for n in self.input_names}
         self.max_shapes = {n: self._max_shape(n) for n in names}

@@ -48,9 +48,9 @@ def test_onnx_mask_and_metadata(tiny_onnx, tiny_checkpoint, image):
     assert meta.input_size == [32, 32]
     assert mask.shape == image.shape[:2] and mask.dtype == np.uint8
     assert mask.max() < meta.num_classes
-    backend, metadata = open_model(tiny_onnx, provider="cpu")
+    backend = open_model(tiny_onnx, provider="cpu")
     with backend:  # what `edgeseg run` computes for the same frame
-        np.testing.assert_array_equal(mask, Segmenter(backend, metadata)(image))
+        np.testing.assert_array_equal(mask, Segmenter(backend)(image))
 
 
 def test_color_order_is_explicit(tiny_onnx, image, tmp_path):
@@ -119,7 +119,7 @@ def test_context_manager_frees_the_device(tmp_path, image):
     (tmp_path / "model.engine.json").write_text(json.dumps(sidecar))
     cuda = FakeCuda()
     backend = TensorRTBackend(engine, trt=FakeTensorRT("10.3.0", cuda=cuda), cuda=cuda, log=lambda m: None)
-    with Model(backend, ModelMetadata.from_dict(backend.sidecar), name="model.engine") as seg:
+    with Model(backend, name="model.engine") as seg:
         mask = seg(image)
         assert mask.shape == image.shape[:2] and set(np.unique(mask)) <= {0, 1}
         assert cuda.allocated and not cuda.freed

@@ -18,6 +18,7 @@ from edgeseg.export.pipeline import ExportOptions, run_export
 from edgeseg.models import UPSAMPLE_MODES, list_models
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from edgeseg.runtime.metadata import ONNX_KEY as KEY
+from edgeseg.runtime.metadata import ModelMetadata
 
 
 def onnx_metadata(path: Path) -> dict:
@@ -155,7 +156,17 @@ def test_align_corners_model_is_refused_at_export(tmp_path):
         def forward(self, x):
             return torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)[:, :, :8, :8]
 
-    meta = {"input_size": [8, 8], "class_names": ["a", "b", "c"]}
+    meta = ModelMetadata(
+        model="m",
+        model_config={},
+        class_names=["a", "b", "c"],
+        palette=[[0, 0, 0]] * 3,
+        input_size=[8, 8],
+        mean=[0.5] * 3,
+        std=[0.5] * 3,
+        resize="letterbox",
+        upsample="bilinear",
+    )
     with pytest.raises(GraphError, match="align_corners"):
         export_onnx(Bad(), meta, tmp_path / "bad.onnx", log=lambda m: None)
     assert not (tmp_path / "bad.onnx").exists()
@@ -170,7 +181,7 @@ def test_opset_18_uses_the_dynamo_exporter(tiny_checkpoint, tmp_path):
     from edgeseg.train.checkpoint import model_from_checkpoint
 
     model, meta, _ = model_from_checkpoint(tiny_checkpoint)
-    done = export_onnx(model, meta.to_dict(), tmp_path / "m18.onnx", opset=18, output="logits", log=lambda m: None)
+    done = export_onnx(model, meta, tmp_path / "m18.onnx", opset=18, output="logits", log=lambda m: None)
     assert done["opset"] == 18 and done["exporter"] == "dynamo"
     x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
     with OnnxRuntimeBackend(tmp_path / "m18.onnx", provider="cpu") as backend, torch.no_grad():

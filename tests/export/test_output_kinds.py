@@ -25,7 +25,7 @@ def test_in_graph_argmax_equals_argmax_of_the_logits(tiny_checkpoint, tmp_path, 
 
     model, meta, _ = model_from_checkpoint(tiny_checkpoint)
     for kind in ("logits", "classes"):
-        export_onnx(model, meta.to_dict(), tmp_path / f"{kind}.onnx", opset=opset, output=kind, log=lambda m: None)
+        export_onnx(model, meta, tmp_path / f"{kind}.onnx", opset=opset, output=kind, log=lambda m: None)
         assert _meta(tmp_path / f"{kind}.onnx")["output"] == kind
     proto = onnx.load(str(tmp_path / "classes.onnx"))
     (output,) = proto.graph.output

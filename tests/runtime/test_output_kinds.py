@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -26,7 +28,7 @@ def both_kinds(tmp_path_factory):
     with torch.no_grad():
         model.classifier.bias.zero_()
         model.classifier.weight.mul_(1e4)
-    meta = make_metadata(model, ("bg", "a", "b", "c"), (64, 64), IMAGENET_MEAN, IMAGENET_STD, "letterbox").to_dict()
+    meta = make_metadata(model, ("bg", "a", "b", "c"), (64, 64), IMAGENET_MEAN, IMAGENET_STD, "letterbox")
     out = tmp_path_factory.mktemp("kinds")
     for kind in ("logits", "classes"):
         export_onnx(model, meta, out / f"{kind}.onnx", output=kind, log=lambda m: None)
@@ -36,8 +38,7 @@ def both_kinds(tmp_path_factory):
 def test_runtime_gives_the_same_masks_for_both_output_kinds(both_kinds, tiny_video):
     segmenters = []
     for path in both_kinds:
-        backend, meta = open_model(path, provider="cpu")
-        segmenters.append(Segmenter(backend, meta))
+        segmenters.append(Segmenter(open_model(path, provider="cpu")))
     assert [s.output_kind for s in segmenters] == ["logits", "classes"]
     capture = cv2.VideoCapture(str(tiny_video))
     frames = 0
@@ -58,8 +59,9 @@ def test_runtime_gives_the_same_masks_for_both_output_kinds(both_kinds, tiny_vid
 def test_segmenter_refuses_an_output_its_metadata_does_not_describe(both_kinds):
     from edgeseg.errors import EdgesegError
 
-    backend, meta = open_model(both_kinds[1], provider="cpu")
-    segmenter = Segmenter(backend, {**meta, "output": "logits"})  # a class map where logits are expected
+    backend = open_model(both_kinds[1], provider="cpu")
+    backend.metadata = replace(backend.metadata, output="logits")  # a class map where logits are expected
+    segmenter = Segmenter(backend)
     with pytest.raises(EdgesegError, match="metadata says logits"):
         segmenter(np.zeros((48, 64, 3), np.uint8))
 

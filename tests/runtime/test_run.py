@@ -13,6 +13,7 @@ from PIL import Image
 
 from edgeseg.runtime.backends import open_model
 from edgeseg.runtime.loop import RunLoop
+from edgeseg.runtime.metadata import ModelMetadata
 from edgeseg.runtime.render import Renderer
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sinks import NullSink
@@ -38,9 +39,8 @@ def test_video_to_folder_masks_equal_a_direct_onnx_runtime_call(run_edgeseg, tin
     frames = read_video(tiny_video)
     masks = sorted((out / "masks").glob("*.png"))
     assert len(masks) == len(frames) == 40 and len(list(out.glob("*.jpg"))) == 40
-    backend, meta = open_model(tiny_onnx, provider="cpu")
-    with backend:
-        direct = Segmenter(backend, meta)
+    with open_model(tiny_onnx, provider="cpu") as backend:
+        direct = Segmenter(backend)
         for frame, mask_file in zip(frames, masks):
             saved = Image.open(mask_file)
             assert saved.mode == "P"  # palette PNG, VOC's format
@@ -167,6 +167,17 @@ class SlowBackend:
     """A backend double slower than the camera, to show live frames being dropped."""
 
     input_names, output_names = ["images"], ["logits"]
+    metadata = ModelMetadata(
+        model="slow",
+        model_config={},
+        class_names=["a", "b"],
+        palette=[[0, 0, 0], [255, 0, 0]],
+        input_size=[8, 8],
+        mean=[0.5] * 3,
+        std=[0.5] * 3,
+        resize="letterbox",
+        upsample="bilinear",
+    )
 
     def infer(self, inputs):
         time.sleep(0.02)
@@ -190,12 +201,11 @@ class LiveSource:
 
 
 def test_live_sources_drop_stale_frames_and_unreadable_images_are_counted():
-    meta = {"input_size": [8, 8], "mean": [0.5] * 3, "std": [0.5] * 3, "resize": "letterbox"}
     renderer = Renderer(["a", "b"], [[0, 0, 0], [255, 0, 0]])
-    live = RunLoop(LiveSource(200), Segmenter(SlowBackend(), meta), renderer, [NullSink()]).run()
+    live = RunLoop(LiveSource(200), Segmenter(SlowBackend()), renderer, [NullSink()]).run()
     assert live.dropped > 0 and live.frames + live.dropped == 200
     images = ImageSource([Path(__file__)])  # not an image: counted, not fatal
-    stats = RunLoop(images, Segmenter(SlowBackend(), meta), renderer, [NullSink()]).run()
+    stats = RunLoop(images, Segmenter(SlowBackend()), renderer, [NullSink()]).run()
     assert stats.frames == 0 and stats.unreadable == 1
 
 
