@@ -64,6 +64,19 @@ class Renderer:
                 out = np.concatenate([frame, out], axis=1)
         if banner:
             out = np.ascontiguousarray(out)
-            cv2.putText(out, banner, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(out, banner, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+            draw_banner(out, banner)
         return out
+
+
+def draw_banner(image: np.ndarray, text: str) -> None:
+    """`text` in white on a dark box at the top left of `image` (in place): legible over any frame.
+
+    The box darkens what is under it to a quarter rather than hiding it, so the scene still shows through;
+    white text over at most a quarter brightness keeps a contrast of 4:1 or more on a white frame.
+    """
+    font, scale, thickness, margin, pad = cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1, 6, 5
+    (width, height), baseline = cv2.getTextSize(text, font, scale, thickness)
+    box = image[margin : margin + height + baseline + 2 * pad, margin : margin + width + 2 * pad]
+    box //= 4  # a view: darkens the frame in place, clipped to the frame where it is smaller than the box
+    origin = (margin + pad, margin + pad + height)
+    cv2.putText(image, text, origin, font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
