@@ -23,6 +23,7 @@ from edgeseg.export.parity import compare
 from edgeseg.export.precision import quantize_int8
 from edgeseg.export.verification import calibration_set, verification_set
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
+from edgeseg.runtime.metadata import INPUT_NAME
 
 # (label, calibration method, classifier..output kept FP32, calibration images)
 RECIPES = [
@@ -46,7 +47,7 @@ def worst_tensors(fp32: Path, int8: Path, inputs: list[np.ndarray], count: int =
     """The activations with the lowest SQNR (dB) of INT8 against FP32, over a few images."""
     from onnxruntime.quantization import qdq_loss_debug as debug
 
-    feeds = [{"images": x} for x in inputs[:4]]
+    feeds = [{INPUT_NAME: x} for x in inputs[:4]]
     folder = int8.parent
     debug.modify_model_output_intermediate_tensors(str(fp32), str(folder / "fp32_debug.onnx"))
     debug.modify_model_output_intermediate_tensors(str(int8), str(folder / "int8_debug.onnx"))
@@ -104,7 +105,7 @@ def evaluate(checkpoint: Path, data: Path, work: Path) -> dict[str, Any]:
     for label, method, keep, images in RECIPES:
         path = work / f"int8_{method}_{'fp32out' if keep else 'all'}_{images}.onnx"
         calibration = calibration_set(data, meta, images)
-        quantize_int8(fp32, path, calibration, "images", method=method, keep_output_fp32=keep)
+        quantize_int8(fp32, path, calibration, INPUT_NAME, method=method, keep_output_fp32=keep)
         report = compare(label, reference, predictor(path), inputs, meta.class_names, labels)
         rows.append(_row(label, method, keep, len(calibration), report))
         if not diagnosis and not keep and method == "minmax":
@@ -117,7 +118,7 @@ def evaluate(checkpoint: Path, data: Path, work: Path) -> dict[str, Any]:
         label = f"percentile, output FP32, the {len(sensitive)} most damaged nodes FP32"
         path = work / "int8_percentile_sensitive.onnx"
         calibration = calibration_set(data, meta, 64)
-        quantize_int8(fp32, path, calibration, "images", exclude=sensitive)
+        quantize_int8(fp32, path, calibration, INPUT_NAME, exclude=sensitive)
         report = compare(label, reference, predictor(path), inputs, meta.class_names, labels)
         rows.append({**_row(label, "percentile", True, len(calibration), report), "excluded": sensitive})
     return {

@@ -13,10 +13,8 @@ from edgeseg.atomic import atomic_path
 from edgeseg.errors import EdgesegError, describe, require
 from edgeseg.export.graph_checks import check_interface, check_resize_nodes
 from edgeseg.export.onnx_metadata import embed
-from edgeseg.runtime.metadata import ModelMetadata
+from edgeseg.runtime.metadata import INPUT_NAME, OUTPUT_NAMES, ModelMetadata
 
-INPUT_NAME = "images"
-OUTPUT_NAMES = {"logits": "logits", "classes": "classes"}  # per output kind (runtime.metadata.OUTPUT_KINDS)
 DEFAULT_OPSET = 17  # TensorRT 8.6 (JetPack 5) reads up to opset 17
 # Opsets an export can be asked for. From 11 on, Resize states its coordinate transform (align_corners=False
 # needs half_pixel); 23 is the newest opset PyTorch's exporters write (torch.onnx's ONNX_MAX_OPSET).

@@ -16,7 +16,7 @@ from edgeseg.errors import EdgesegError, MissingDependencyError, describe, requi
 from edgeseg.export.onnx_export import DEFAULT_OPSET, DEFAULT_OUTPUT
 from edgeseg.export.parity import ParityReport, compare
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
-from edgeseg.runtime.metadata import ModelMetadata
+from edgeseg.runtime.metadata import INPUT_NAME, ModelMetadata
 
 
 @dataclass
@@ -166,7 +166,7 @@ def _export(options: ExportOptions, out: Path, log: Callable[[str], None]) -> di
         calibration = calibration_set(options.calib, meta, options.calib_images)
         log(f"INT8 calibration on {len(calibration)} images of {options.calib}")
         onnx_files["int8"] = out / "model.int8.onnx"
-        quantize_int8(onnx_path, onnx_files["int8"], calibration, "images")
+        quantize_int8(onnx_path, onnx_files["int8"], calibration, INPUT_NAME)
         report["files"]["int8"] = str(onnx_files["int8"])
         int8 = check("onnx int8 vs reference", onnx_files["int8"], None)
         report["calibration_images"] = len(calibration)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeseg.data.voc import IMAGE_SUFFIXES, DataError, find_root, load_split, read_image, read_sample
+from edgeseg.data.voc import DataError, find_root, load_split, read_image, read_sample
+from edgeseg.runtime.media import IMAGE_SUFFIXES
 from edgeseg.runtime.metadata import ModelMetadata
 from edgeseg.runtime.preprocess import Placement, preprocess_for
 

@@ -15,6 +15,9 @@ from typing import Any
 from edgeseg.errors import EdgesegError
 
 OUTPUT_KINDS = ("classes", "logits")
+# The network's tensor names in every artifact edgeseg writes: its input, and its output per output kind.
+INPUT_NAME = "images"
+OUTPUT_NAMES = {"classes": "classes", "logits": "logits"}
 ONNX_KEY = "edgeseg.metadata"  # the metadata_props entry of an exported ONNX file
 
 

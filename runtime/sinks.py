@@ -10,8 +10,8 @@ from typing import Protocol
 import numpy as np
 
 from edgeseg.errors import EdgesegError, require
+from edgeseg.runtime.media import check_writable_video, partial_path
 from edgeseg.runtime.png import write_palette_png
-from edgeseg.runtime.video import check_writable_video, partial_path
 
 cv2 = require("cv2", extra="cv")
 

@@ -16,11 +16,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgeseg.errors import EdgesegError, require
-from edgeseg.runtime.video import READABLE_SUFFIXES
+from edgeseg.runtime.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 cv2 = require("cv2", extra="cv")
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 GSTREAMER_FIX = (
     "this OpenCV has no GStreamer (pip's opencv-python never has); on a Jetson use JetPack's OpenCV: "
     "`pip uninstall opencv-python` in a venv made with --system-site-packages (see docs/jetson.md)"
@@ -208,6 +207,6 @@ def open_source(uri: str | int, *, reconnects: int = 10) -> CaptureSource | Imag
         )
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageSource([path])
-    if path.suffix.lower() in READABLE_SUFFIXES:
+    if path.suffix.lower() in VIDEO_SUFFIXES:
         return CaptureSource(str(path), live=False)
-    raise EdgesegError(f"{path.name} is neither a video ({', '.join(READABLE_SUFFIXES)}) nor an image")
+    raise EdgesegError(f"{path.name} is neither a video ({', '.join(VIDEO_SUFFIXES)}) nor an image")

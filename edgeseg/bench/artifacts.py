@@ -14,7 +14,7 @@ import numpy as np
 from edgeseg import __version__
 from edgeseg.atomic import write_text_atomic
 from edgeseg.errors import describe
-from edgeseg.runtime.metadata import ModelMetadata
+from edgeseg.runtime.metadata import INPUT_NAME, ModelMetadata
 
 SEED = 0  # every backend measures the same weights
 
@@ -67,7 +67,7 @@ def prepare_artifacts(
     failed and goes on). A folder whose stamp matches this request, code version included, is reused.
     """
     from edgeseg.bench.environment import git_commit
-    from edgeseg.export.onnx_export import DEFAULT_OPSET, INPUT_NAME, export_onnx
+    from edgeseg.export.onnx_export import DEFAULT_OPSET, export_onnx
 
     stamp = {
         "model": model_name,

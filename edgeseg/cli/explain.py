@@ -31,7 +31,7 @@ def explain_command(
     from edgeseg.data.voc import DataError
     from edgeseg.explain.cam import METHODS, ClassAbsent, conv_layers, encoder_layers
     from edgeseg.explain.explainer import explain_file, pick_class
-    from edgeseg.runtime.sources import IMAGE_SUFFIXES
+    from edgeseg.runtime.media import IMAGE_SUFFIXES
     from edgeseg.train.checkpoint import model_from_checkpoint
 
     model, meta, _ = model_from_checkpoint(checkpoint)

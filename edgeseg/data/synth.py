@@ -14,8 +14,8 @@ import numpy as np
 
 from edgeseg.data.voc import IGNORE_INDEX, DataError
 from edgeseg.errors import require
+from edgeseg.runtime.media import check_writable_video, partial_path
 from edgeseg.runtime.palette import voc_palette
-from edgeseg.runtime.video import check_writable_video, partial_path
 
 cv2 = require("cv2", extra="cv")
 

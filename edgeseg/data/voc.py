@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.errors import EdgesegError, describe, require
+from edgeseg.runtime.media import IMAGE_SUFFIXES
 from edgeseg.runtime.palette import VOC_CLASSES, voc_palette
 
 cv2 = require("cv2", extra="cv")
 
 IGNORE_INDEX = 255
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 class DataError(EdgesegError):

@@ -8,11 +8,12 @@ import numpy as np
 
 from edgeseg.errors import require
 from edgeseg.runtime.backends.base import Backend
+from edgeseg.runtime.metadata import INPUT_NAME, OUTPUT_NAMES
 
 
 class PyTorchBackend(Backend):
     def __init__(self, path: str | Path, device: str | None = None) -> None:
-        self.input_names, self.output_names = ["images"], ["logits"]
+        self.input_names, self.output_names = [INPUT_NAME], [OUTPUT_NAMES["logits"]]
         self.torch = require("torch", extra="train")
         from edgeseg.train.checkpoint import model_from_checkpoint
 
@@ -23,8 +24,8 @@ class PyTorchBackend(Backend):
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self.torch.inference_mode():
-            logits = self.model(self.torch.from_numpy(inputs["images"]).to(self.device))
-        return {"logits": logits.float().cpu().numpy()}
+            logits = self.model(self.torch.from_numpy(inputs[INPUT_NAME]).to(self.device))
+        return {OUTPUT_NAMES["logits"]: logits.float().cpu().numpy()}
 
     def close(self) -> None:
         self.model = None

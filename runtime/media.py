@@ -1,4 +1,5 @@
-"""Video file suffixes: which ones OpenCV reads, and which ones edgeseg writes (one list for every command)."""
+"""File kinds by suffix, one list each for every command: the images and videos edgeseg reads, and the videos
+it writes."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from pathlib import Path
 
 from edgeseg.errors import EdgesegError
 
+# Read with OpenCV (imread; a dataset's JPEGImages too).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # Read through OpenCV's FFmpeg backend.
-READABLE_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
 # Written: suffix → FourCC. pip's OpenCV has no VP8/VP9 or GIF encoder: .webm and .gif are refused, not
 # quietly written as something else.
 WRITABLE_FOURCC = {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
