@@ -18,7 +18,7 @@ from edgeseg.export.pipeline import ExportOptions, run_export
 from edgeseg.models import UPSAMPLE_MODES, list_models
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from edgeseg.runtime.metadata import ONNX_KEY as KEY
-from edgeseg.runtime.metadata import ModelMetadata
+from tests.small_metadata import small_metadata
 
 
 def onnx_metadata(path: Path) -> dict:
@@ -156,17 +156,7 @@ def test_align_corners_model_is_refused_at_export(tmp_path):
         def forward(self, x):
             return torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)[:, :, :8, :8]
 
-    meta = ModelMetadata(
-        model="m",
-        model_config={},
-        class_names=["a", "b", "c"],
-        palette=[[0, 0, 0]] * 3,
-        input_size=[8, 8],
-        mean=[0.5] * 3,
-        std=[0.5] * 3,
-        resize="letterbox",
-        upsample="bilinear",
-    )
+    meta = small_metadata(("a", "b", "c"))
     with pytest.raises(GraphError, match="align_corners"):
         export_onnx(Bad(), meta, tmp_path / "bad.onnx", log=lambda m: None)
     assert not (tmp_path / "bad.onnx").exists()

@@ -10,7 +10,7 @@ import pytest
 
 from edgeseg.export.tensorrt_build import EngineBuildError, EngineRequest, build_engine, make_calibrator, plan_build
 from edgeseg.runtime.engine_sidecar import EngineMismatch, check_compatible, read_sidecar
-from edgeseg.runtime.metadata import ModelMetadata
+from tests.small_metadata import small_metadata
 
 from .fake_tensorrt import FakeCuda, FakeTensorRT
 
@@ -56,17 +56,7 @@ def _request(tmp_path: Path, **kwargs) -> EngineRequest:
     defaults = {
         "onnx_files": {"fp32": onnx},
         "engine": tmp_path / "model.engine",
-        "metadata": ModelMetadata(
-            model="m",
-            model_config={},
-            class_names=["a", "b"],
-            palette=[[0, 0, 0]] * 2,
-            input_size=[32, 32],
-            mean=[0.5] * 3,
-            std=[0.5] * 3,
-            resize="letterbox",
-            upsample="bilinear",
-        ),
+        "metadata": small_metadata(size=32),
     }
     return EngineRequest(**{**defaults, **kwargs})
 

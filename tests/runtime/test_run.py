@@ -13,11 +13,11 @@ from PIL import Image
 
 from edgeseg.runtime.backends import open_model
 from edgeseg.runtime.loop import RunLoop
-from edgeseg.runtime.metadata import ModelMetadata
 from edgeseg.runtime.render import Renderer
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sinks import NullSink
 from edgeseg.runtime.sources import CaptureSource, ImageSource, open_source
+from tests.small_metadata import small_metadata
 
 
 def read_video(path: Path) -> list[np.ndarray]:
@@ -167,17 +167,7 @@ class SlowBackend:
     """A backend double slower than the camera, to show live frames being dropped."""
 
     input_names, output_names = ["images"], ["logits"]
-    metadata = ModelMetadata(
-        model="slow",
-        model_config={},
-        class_names=["a", "b"],
-        palette=[[0, 0, 0], [255, 0, 0]],
-        input_size=[8, 8],
-        mean=[0.5] * 3,
-        std=[0.5] * 3,
-        resize="letterbox",
-        upsample="bilinear",
-    )
+    metadata = small_metadata()
 
     def infer(self, inputs):
         time.sleep(0.02)

@@ -11,22 +11,12 @@ import pytest
 from edgeseg.errors import EdgesegError
 from edgeseg.runtime.backends.tensorrt import TensorRTBackend
 from edgeseg.runtime.engine_sidecar import EngineMismatch
-from edgeseg.runtime.metadata import ModelMetadata
 
 from ..export.fake_tensorrt import FakeCuda, FakeTensorRT
+from ..small_metadata import small_metadata
 
 # What FakeEngine runs: 8×8 images → 2 classes.
-FAKE_METADATA = ModelMetadata(
-    model="fake",
-    model_config={},
-    class_names=["a", "b"],
-    palette=[[0, 0, 0], [255, 0, 0]],
-    input_size=[8, 8],
-    mean=[0.5] * 3,
-    std=[0.5] * 3,
-    resize="letterbox",
-    upsample="bilinear",
-)
+FAKE_METADATA = small_metadata()
 
 
 def _engine(tmp_path, tensorrt="10.3.0", capability="8.7"):
