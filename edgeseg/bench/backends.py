@@ -14,7 +14,7 @@ class BenchBackend:
     framework: str  # torch, ort or trt
     device: str  # cpu or cuda
     precision: str  # fp32, fp16 or int8
-    artifact: str | None  # the exported file it runs (None: the PyTorch module itself)
+    artifact: str  # the file it runs: the checkpoint (PyTorch) or what the exporter wrote
     provider: str | None = None  # ONNX Runtime provider
 
     @property
@@ -26,9 +26,9 @@ class BenchBackend:
 BACKENDS: dict[str, BenchBackend] = {
     b.name: b
     for b in (
-        BenchBackend("torch", "PyTorch eager CPU FP32", "torch", "cpu", "fp32", None),
-        BenchBackend("torch-cuda", "PyTorch eager CUDA FP32", "torch", "cuda", "fp32", None),
-        BenchBackend("torch-cuda-fp16", "PyTorch eager CUDA FP16", "torch", "cuda", "fp16", None),
+        BenchBackend("torch", "PyTorch eager CPU FP32", "torch", "cpu", "fp32", "model.pt"),
+        BenchBackend("torch-cuda", "PyTorch eager CUDA FP32", "torch", "cuda", "fp32", "model.pt"),
+        BenchBackend("torch-cuda-fp16", "PyTorch eager CUDA FP16", "torch", "cuda", "fp16", "model.pt"),
         BenchBackend("ort", "ONNX Runtime CPU FP32", "ort", "cpu", "fp32", "model.onnx", "cpu"),
         BenchBackend("ort-int8", "ONNX Runtime CPU INT8 (QDQ)", "ort", "cpu", "int8", "model.int8.onnx", "cpu"),
         BenchBackend("ort-cuda", "ONNX Runtime CUDA FP32", "ort", "cuda", "fp32", "model.onnx", "cuda"),

@@ -31,7 +31,7 @@ def run_worker(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _file_mb(backend: BenchBackend, artifacts: dict[str, Any], params: int) -> float | None:
-    if backend.artifact is None:  # PyTorch: the weights as a checkpoint would hold them
+    if backend.framework == "torch":  # the weights as a checkpoint holds them, in the precision they run in
         return params * (2 if backend.precision == "fp16" else 4) / 1e6
     path = artifacts.get(backend.artifact)
     return path.stat().st_size / 1e6 if path is not None and path.is_file() else None
@@ -102,35 +102,35 @@ def _measure_variant(
         model, upsample=upsample, height=size, width=size, num_classes=config.num_classes, **variant["model_kwargs"]
     )
     rows = []
+    from edgeseg.bench.artifacts import CHECKPOINT, export_artifacts, prepare_checkpoint
+
+    folder = config.out / "models" / "_".join(p for p in (model, upsample, head, str(size)) if p)
+    stamp = {"model_kwargs": variant["model_kwargs"], "batch": config.batch, "calib_images": config.calib_images}
+    checkpoint = prepare_checkpoint(folder, model, upsample, size, num_classes=config.num_classes, stamp=stamp)
     for output in config.outputs:
-        wanted = {b.artifact for b in runnable if b.artifact}
-        artifacts: dict[str, Any] = {}
+        wanted = {b.artifact for b in runnable} - {CHECKPOINT}
+        artifacts: dict[str, Any] = {CHECKPOINT: checkpoint}
         failed: dict[str, str] = {}
         if wanted:
-            from edgeseg.bench.artifacts import prepare_artifacts
-
-            name = "_".join(p for p in (model, upsample, head, output, str(size)) if p)
-            artifacts, failed = prepare_artifacts(
-                config.out / "models" / name,
-                model,
-                upsample,
-                size,
-                num_classes=config.num_classes,
+            exported, failed = export_artifacts(
+                checkpoint,
+                folder / output,
+                output=output,
+                size=size,
                 batch=config.batch,
                 wanted=wanted,
                 calib_images=config.calib_images,
-                model_kwargs=variant["model_kwargs"],
-                output=output,
                 log=log,
             )
+            artifacts.update(exported)
         for backend in runnable:
-            if backend.artifact is None and output != config.outputs[0]:
+            if backend.framework == "torch" and output != config.outputs[0]:
                 continue  # PyTorch returns logits whatever the export's output: measured once
             row = {
                 "model": model,
                 "upsample": upsample,
                 "head": head,
-                "output": output if backend.artifact else "logits",
+                "output": "logits" if backend.framework == "torch" else output,
                 "backend": backend.name,
                 "size": size,
                 "batch": config.batch,
@@ -146,12 +146,11 @@ def _measure_variant(
                 "kind": "latency",
                 **row,
                 **common,
-                "model_kwargs": variant["model_kwargs"],
                 "framework": backend.framework,
                 "device": "cuda" if backend.device == "cuda" else "cpu",
                 "precision": backend.precision,
                 "provider": backend.provider,
-                "artifact": str(artifacts[backend.artifact]) if backend.artifact else None,
+                "artifact": str(artifacts[backend.artifact]),
                 "runs": config.runs,
                 "warmup": config.warmup,
                 "video": str(video) if video and backend.runs_in_runtime else None,
