@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeseg.bench.backends import BACKENDS, BenchBackend, unavailable_reason
 from edgeseg.bench.config import BenchConfig, head_kwargs
 from edgeseg.bench.environment import git_commit, machine, versions
+from edgeseg.bench.settings import BACKENDS, BackendSetting, unavailable_reason
 from edgeseg.errors import EdgesegError
 
 FORMAT = "edgeseg-bench/1"
@@ -89,7 +89,7 @@ def run_suite(config: BenchConfig, log: Callable[[str], None] = print) -> dict[s
     }
 
 
-def _video(config: BenchConfig, runnable: list[BenchBackend]) -> Path | None:
+def _video(config: BenchConfig, runnable: list[BackendSetting]) -> Path | None:
     """The clip `edgeseg run` is measured end to end on, where a runtime backend at batch 1 asks for one."""
     if not (config.e2e_frames and config.batch == 1 and any(b.runs_in_runtime for b in runnable)):
         return None
@@ -98,7 +98,7 @@ def _video(config: BenchConfig, runnable: list[BenchBackend]) -> Path | None:
     return synth_video(config.out / "bench_clip.avi", frames=config.e2e_frames, width=640, height=480)
 
 
-def _peaks(config: BenchConfig, runnable: list[BenchBackend], log: Callable[[str], None]) -> dict[str, Any]:
+def _peaks(config: BenchConfig, runnable: list[BackendSetting], log: Callable[[str], None]) -> dict[str, Any]:
     """The FP32 matrix-product GFLOP/s of each device measured, which the rows' achieved GFLOP/s are shown against."""
     peaks = {}
     for device in sorted({b.device for b in runnable}):
@@ -111,7 +111,7 @@ def _peaks(config: BenchConfig, runnable: list[BenchBackend], log: Callable[[str
 def _measure_variant(
     config: BenchConfig,
     variant: Variant,
-    runnable: list[BenchBackend],
+    runnable: list[BackendSetting],
     video: Path | None,
     peaks: dict[str, Any],
     log: Callable[[str], None],
@@ -163,7 +163,7 @@ def _measure_variant(
 
 
 def _row(
-    config: BenchConfig, variant: Variant, backend: BenchBackend, output: str, info: dict[str, Any], file: Path | None
+    config: BenchConfig, variant: Variant, backend: BackendSetting, output: str, info: dict[str, Any], file: Path | None
 ) -> dict[str, Any]:
     """What a row is, before it is measured: the variant, the backend, and the model's size and cost."""
     if backend.framework == "torch":  # the weights as a checkpoint holds them, in the precision they run in
@@ -187,7 +187,7 @@ def _row(
 def _measure(
     config: BenchConfig,
     row: dict[str, Any],
-    backend: BenchBackend,
+    backend: BackendSetting,
     artifact: Path,
     video: Path | None,
     peaks: dict[str, Any],

@@ -199,3 +199,15 @@ def test_worker_measures_a_real_onnx_model(tiny_onnx, tiny_video):
     assert "infer" in result["e2e_stages"]
     failed = run_worker({**job, "artifact": str(tiny_onnx.with_name("nope.onnx")), "video": None})
     assert "model not found" in failed["error"]
+
+
+def test_command_line_options_and_help_defaults_come_from_the_config():
+    from edgeseg.bench.config import BenchConfig, schema
+    from edgeseg.cli.options import default_help, given_options
+
+    arguments = {"classes": 4, "sizes": "64", "runs": None, "config": "bench.yaml", "tolerance": 0.1}
+    assert given_options(schema(), arguments) == {"num_classes": 4, "sizes": "64"}  # --classes is num_classes
+    assert default_help(BenchConfig, "sizes") == "[default: 256,512]"
+    assert default_help(BenchConfig, "runs") == f"[default: {BenchConfig().runs}]"
+    assert default_help(BenchConfig, "threads") == "[default: every core]"
+    assert build_config({}).upsample == ["bilinear", "transposed"]  # empty: every decoder the models have
