@@ -211,3 +211,29 @@ def test_command_line_options_and_help_defaults_come_from_the_config():
     assert default_help(BenchConfig, "runs") == f"[default: {BenchConfig().runs}]"
     assert default_help(BenchConfig, "threads") == "[default: every core]"
     assert build_config({}).upsample == ["bilinear", "transposed"]  # empty: every decoder the models have
+
+
+def test_charts_keep_heads_and_output_kinds_apart():
+    from edgeseg.bench.charts import decoder_panels
+
+    rows = [
+        {**_row("m", upsample, backend, p50, params=params), "head": head, "output": output}
+        for upsample, params in (("bilinear", 5.0), ("transposed", 6.0))
+        for head, p50 in (("separable", 10.0), ("dense", 20.0))
+        for backend, output in (("torch", "logits"), ("ort", "classes"), ("ort", "logits"))
+    ]
+    panels = dict(decoder_panels(rows))
+    assert list(panels) == [
+        "Parameters, millions",
+        "GFLOPs",
+        "p50 ms, torch",
+        "p50 ms, ort, classes out",
+        "p50 ms, ort, logits out",
+    ]
+    assert panels["p50 ms, ort, classes out"] == {
+        ("m\n(separable)", "bilinear"): 10.0,
+        ("m\n(separable)", "transposed"): 10.0,
+        ("m\n(dense)", "bilinear"): 20.0,
+        ("m\n(dense)", "transposed"): 20.0,
+    }
+    assert panels["Parameters, millions"][("m\n(dense)", "transposed")] == 6.0
