@@ -10,23 +10,22 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from edgeseg import __version__
 from edgeseg.atomic import write_text_atomic
+from edgeseg.bench.config import Variant
 from edgeseg.errors import describe
 
 SEED = 0  # every backend measures the same weights
 CHECKPOINT = "model.pt"
-ONNX_FILES = ("model.onnx", "model.int8.onnx")
 # The exporter names every engine model.engine; the bench's FP16 and INT8 engines get a subfolder each.
 ENGINES = {"model.engine": ("engine_fp16", "fp16"), "model.int8.engine": ("engine_int8", "int8")}
 
 
-def prepare_checkpoint(
-    folder: Path, model_name: str, upsample: str, size: int, *, num_classes: int, stamp: dict[str, Any]
-) -> Path:
+def prepare_checkpoint(folder: Path, variant: Variant, *, num_classes: int, stamp: dict[str, Any]) -> Path:
     """`folder`/model.pt: the untrained model, seeded, saved by `save_checkpoint` with its metadata.
 
     `stamp` adds what the exports in the subfolders depend on (batch, calibration images): a folder made for
@@ -37,9 +36,7 @@ def prepare_checkpoint(
 
     stamp = {
         **stamp,
-        "model": model_name,
-        "upsample": upsample,
-        "size": size,
+        **asdict(variant),
         "classes": num_classes,
         "opset": DEFAULT_OPSET,
         "edgeseg": __version__,
@@ -52,13 +49,11 @@ def prepare_checkpoint(
     write_text_atomic(stamp_file, json.dumps(stamp))
     checkpoint = folder / CHECKPOINT
     if not checkpoint.is_file():
-        _save_untrained(checkpoint, model_name, upsample, size, num_classes, stamp.get("model_kwargs") or {})
+        _save_untrained(checkpoint, variant, num_classes)
     return checkpoint
 
 
-def _save_untrained(
-    path: Path, model_name: str, upsample: str, size: int, num_classes: int, model_kwargs: dict[str, Any]
-) -> None:
+def _save_untrained(path: Path, variant: Variant, num_classes: int) -> None:
     """Latency does not depend on the weights' values, only their shapes: untrained weights will do."""
     import torch
 
@@ -68,9 +63,9 @@ def _save_untrained(
     from edgeseg.train.checkpoint import make_metadata, save_checkpoint
 
     torch.manual_seed(SEED)
-    model = build_model(model_name, num_classes=num_classes, upsample=upsample, **model_kwargs).eval()
-    names = tuple(class_names(num_classes))
-    save_checkpoint(path, model, make_metadata(model, names, (size, size), IMAGENET_MEAN, IMAGENET_STD, "letterbox"))
+    model = build_model(variant.model, num_classes=num_classes, upsample=variant.upsample, **variant.model_kwargs)
+    size, names = (variant.size, variant.size), tuple(class_names(num_classes))
+    save_checkpoint(path, model.eval(), make_metadata(model, names, size, IMAGENET_MEAN, IMAGENET_STD, "letterbox"))
 
 
 def export_artifacts(

@@ -110,3 +110,29 @@ def head_kwargs(model: str, heads: list[str]) -> list[tuple[str, dict[str, Any]]
     if not accepts(model, "separable"):
         return [("", {})]
     return [(head, {"separable": head == "separable"}) for head in heads]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One network the suite measures: a model with one decoder and (DeepLabV3+) one head, at one size."""
+
+    model: str
+    upsample: str
+    head: str  # "" for a model with one head
+    model_kwargs: dict[str, Any]
+    size: int
+
+    @property
+    def name(self) -> str:
+        return "_".join(p for p in (self.model, self.upsample, self.head, str(self.size)) if p)
+
+
+def variants(config: BenchConfig) -> list[Variant]:
+    """Every size × model × upsample × head `config` names, in the order the rows are reported."""
+    return [
+        Variant(model, upsample, head, model_kwargs, size)
+        for size in config.sizes
+        for model in config.models
+        for upsample in config.upsample
+        for head, model_kwargs in head_kwargs(model, config.heads)
+    ]

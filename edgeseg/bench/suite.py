@@ -7,11 +7,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeseg.bench.config import BenchConfig, head_kwargs
+from edgeseg.bench.config import BenchConfig, Variant, variants
 from edgeseg.bench.environment import git_commit, machine, versions
 from edgeseg.bench.settings import BACKENDS, BackendSetting, unavailable_reason
 from edgeseg.errors import EdgesegError
@@ -30,32 +29,6 @@ def run_worker(job: dict[str, Any]) -> dict[str, Any]:
     except (IndexError, json.JSONDecodeError):
         tail = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
         return {"error": f"the measuring process failed: {tail}"}
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One network the suite measures: a model with one decoder and (DeepLabV3+) one head, at one size."""
-
-    model: str
-    upsample: str
-    head: str  # "" for a model with one head
-    model_kwargs: dict[str, Any]
-    size: int
-
-    @property
-    def name(self) -> str:
-        return "_".join(p for p in (self.model, self.upsample, self.head, str(self.size)) if p)
-
-
-def variants(config: BenchConfig) -> list[Variant]:
-    """Every size × model × upsample × head `config` names, in the order the rows are reported."""
-    return [
-        Variant(model, upsample, head, model_kwargs, size)
-        for size in config.sizes
-        for model in config.models
-        for upsample in config.upsample
-        for head, model_kwargs in head_kwargs(model, config.heads)
-    ]
 
 
 def run_suite(config: BenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -129,10 +102,8 @@ def _measure_variant(
         **variant.model_kwargs,
     )
     folder = config.out / "models" / variant.name
-    stamp = {"model_kwargs": variant.model_kwargs, "batch": config.batch, "calib_images": config.calib_images}
-    checkpoint = prepare_checkpoint(
-        folder, variant.model, variant.upsample, variant.size, num_classes=config.num_classes, stamp=stamp
-    )
+    stamp = {"batch": config.batch, "calib_images": config.calib_images}
+    checkpoint = prepare_checkpoint(folder, variant, num_classes=config.num_classes, stamp=stamp)
     rows = []
     for output in config.outputs:
         artifacts, failed = {CHECKPOINT: checkpoint}, {}
