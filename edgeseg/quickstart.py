@@ -97,7 +97,7 @@ def run_quickstart(options: QuickstartOptions, log: Callable[[str], None] = prin
     data, run_name = out / "data", "train"
     best = out / run_name / "weights" / "best.pt"
     export = out / "export"
-    from edgeseg.bench.backends import BACKENDS, unavailable_reason
+    from edgeseg.bench.settings import BACKENDS, unavailable_reason
 
     tensorrt = unavailable_reason(BACKENDS["trt"]) is None
     steps = Steps(9 if tensorrt else 8, log)

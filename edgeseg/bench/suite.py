@@ -1,4 +1,4 @@
-"""Run every model × upsample × size × backend a BenchConfig names; collect one row per measurement."""
+"""Run every model × upsample × head × size × backend a BenchConfig names; collect one row per measurement."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from edgeseg.bench.backends import BACKENDS, BenchBackend, unavailable_reason
-from edgeseg.bench.config import BenchConfig, head_kwargs
+from edgeseg.bench.config import BenchConfig, Variant, variants
 from edgeseg.bench.environment import git_commit, machine, versions
+from edgeseg.bench.settings import BACKENDS, BackendSetting, unavailable_reason
 from edgeseg.errors import EdgesegError
 
 FORMAT = "edgeseg-bench/1"
@@ -30,13 +31,6 @@ def run_worker(job: dict[str, Any]) -> dict[str, Any]:
         return {"error": f"the measuring process failed: {tail}"}
 
 
-def _file_mb(backend: BenchBackend, artifacts: dict[str, Any], params: int) -> float | None:
-    if backend.artifact is None:  # PyTorch: the weights as a checkpoint would hold them
-        return params * (2 if backend.precision == "fp16" else 4) / 1e6
-    path = artifacts.get(backend.artifact)
-    return path.stat().st_size / 1e6 if path is not None and path.is_file() else None
-
-
 def run_suite(config: BenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Measure everything `config` asks for; returns the results document (also what --compare reads)."""
     started = time.time()
@@ -48,26 +42,11 @@ def run_suite(config: BenchConfig, log: Callable[[str], None] = print) -> dict[s
     if not runnable:
         raise EdgesegError("none of the requested backends can run here (reasons above); try --backends torch,ort")
     config.out.mkdir(parents=True, exist_ok=True)
-    video = None
-    if config.e2e_frames and config.batch == 1 and any(b.runs_in_runtime for b in runnable):
-        from edgeseg.data.synth import synth_video
-
-        video = synth_video(config.out / "bench_clip.avi", frames=config.e2e_frames, width=640, height=480)
-    common = {"threads": config.threads, "num_classes": config.num_classes, "batch": config.batch}
-    peaks = {}
-    for device in sorted({b.device for b in runnable}):
-        result = run_worker({"kind": "gemm", "device": device, **common})
-        peaks[device] = result.get("gflops")
-        if peaks[device]:
-            log(f"{device} FP32 matrix-product peak: {peaks[device]:.0f} GFLOP/s")
-
+    video = _video(config, runnable)
+    peaks = _peaks(config, runnable, log)
     rows = []
-    for size in config.sizes:
-        for model in config.models:
-            for upsample in config.upsample:
-                for head, model_kwargs in head_kwargs(model, config.heads):
-                    variant = {"model": model, "upsample": upsample, "head": head, "model_kwargs": model_kwargs}
-                    rows += _measure_variant(config, variant, size, runnable, video, common, peaks, log)
+    for variant in variants(config):
+        rows += _measure_variant(config, variant, runnable, video, peaks, log)
     return {
         "format": FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -83,88 +62,129 @@ def run_suite(config: BenchConfig, log: Callable[[str], None] = print) -> dict[s
     }
 
 
+def _video(config: BenchConfig, runnable: list[BackendSetting]) -> Path | None:
+    """The clip `edgeseg run` is measured end to end on, where a runtime backend at batch 1 asks for one."""
+    if not (config.e2e_frames and config.batch == 1 and any(b.runs_in_runtime for b in runnable)):
+        return None
+    from edgeseg.data.synth import synth_video
+
+    return synth_video(config.out / "bench_clip.avi", frames=config.e2e_frames, width=640, height=480)
+
+
+def _peaks(config: BenchConfig, runnable: list[BackendSetting], log: Callable[[str], None]) -> dict[str, Any]:
+    """The FP32 matrix-product GFLOP/s of each device measured, which the rows' achieved GFLOP/s are shown against."""
+    peaks = {}
+    for device in sorted({b.device for b in runnable}):
+        peaks[device] = run_worker({"kind": "gemm", "device": device, "threads": config.threads}).get("gflops")
+        if peaks[device]:
+            log(f"{device} FP32 matrix-product peak: {peaks[device]:.0f} GFLOP/s")
+    return peaks
+
+
 def _measure_variant(
     config: BenchConfig,
-    variant: dict[str, Any],
-    size: int,
-    runnable: list[BenchBackend],
-    video: Any,
-    common: dict[str, Any],
+    variant: Variant,
+    runnable: list[BackendSetting],
+    video: Path | None,
     peaks: dict[str, Any],
     log: Callable[[str], None],
 ) -> list[dict[str, Any]]:
-    """Rows of one model × upsample × head at one size: PyTorch once (logits), each exported output kind on
-    the runtime backends."""
+    """Rows of one variant: PyTorch once (logits), each exported output kind on the runtime backends."""
+    from edgeseg.bench.artifacts import CHECKPOINT, export_artifacts, prepare_checkpoint
     from edgeseg.models.complexity import describe_model
 
-    model, upsample, head = variant["model"], variant["upsample"], variant["head"]
     info = describe_model(
-        model, upsample=upsample, height=size, width=size, num_classes=config.num_classes, **variant["model_kwargs"]
+        variant.model,
+        upsample=variant.upsample,
+        height=variant.size,
+        width=variant.size,
+        num_classes=config.num_classes,
+        **variant.model_kwargs,
     )
+    folder = config.out / "models" / variant.name
+    stamp = {"batch": config.batch, "calib_images": config.calib_images}
+    checkpoint = prepare_checkpoint(folder, variant, num_classes=config.num_classes, stamp=stamp)
     rows = []
     for output in config.outputs:
-        wanted = {b.artifact for b in runnable if b.artifact}
-        artifacts: dict[str, Any] = {}
-        failed: dict[str, str] = {}
+        artifacts, failed = {CHECKPOINT: checkpoint}, {}
+        wanted = {b.artifact for b in runnable} - {CHECKPOINT}
         if wanted:
-            from edgeseg.bench.artifacts import prepare_artifacts
-
-            name = "_".join(p for p in (model, upsample, head, output, str(size)) if p)
-            artifacts, failed = prepare_artifacts(
-                config.out / "models" / name,
-                model,
-                upsample,
-                size,
-                num_classes=config.num_classes,
+            exported, failed = export_artifacts(
+                checkpoint,
+                folder / output,
+                output=output,
+                size=variant.size,
                 batch=config.batch,
                 wanted=wanted,
                 calib_images=config.calib_images,
-                model_kwargs=variant["model_kwargs"],
-                output=output,
                 log=log,
             )
+            artifacts.update(exported)
         for backend in runnable:
-            if backend.artifact is None and output != config.outputs[0]:
+            if backend.framework == "torch" and output != config.outputs[0]:
                 continue  # PyTorch returns logits whatever the export's output: measured once
-            row = {
-                "model": model,
-                "upsample": upsample,
-                "head": head,
-                "output": output if backend.artifact else "logits",
-                "backend": backend.name,
-                "size": size,
-                "batch": config.batch,
-                "params_m": info["params"] / 1e6,
-                "gflops": info["flops"] * config.batch / 1e9,
-                "file_mb": _file_mb(backend, artifacts, info["params"]),
-            }
+            row = _row(config, variant, backend, output, info, artifacts.get(backend.artifact))
             if backend.artifact in failed:
-                rows.append({**row, "error": failed[backend.artifact]})
-                log(_progress(rows[-1]))
-                continue
-            job = {
-                "kind": "latency",
-                **row,
-                **common,
-                "model_kwargs": variant["model_kwargs"],
-                "framework": backend.framework,
-                "device": "cuda" if backend.device == "cuda" else "cpu",
-                "precision": backend.precision,
-                "provider": backend.provider,
-                "artifact": str(artifacts[backend.artifact]) if backend.artifact else None,
-                "runs": config.runs,
-                "warmup": config.warmup,
-                "video": str(video) if video and backend.runs_in_runtime else None,
-                "e2e_frames": config.e2e_frames,
-            }
-            row.update(run_worker(job))
-            if "error" not in row:
-                row["achieved_gflops"] = row["gflops"] / (row["p50_ms"] / 1000)
-                if peaks.get(backend.device) and backend.precision == "fp32":
-                    row["share_of_peak"] = row["achieved_gflops"] / peaks[backend.device]
+                row["error"] = failed[backend.artifact]
+            else:
+                row.update(_measure(config, row, backend, artifacts[backend.artifact], video, peaks))
             log(_progress(row))
             rows.append(row)
     return rows
+
+
+def _row(
+    config: BenchConfig, variant: Variant, backend: BackendSetting, output: str, info: dict[str, Any], file: Path | None
+) -> dict[str, Any]:
+    """What a row is, before it is measured: the variant, the backend, and the model's size and cost."""
+    if backend.framework == "torch":  # the weights as a checkpoint holds them, in the precision they run in
+        file_mb = info["params"] * (2 if backend.precision == "fp16" else 4) / 1e6
+    else:
+        file_mb = file.stat().st_size / 1e6 if file is not None and file.is_file() else None
+    return {
+        "model": variant.model,
+        "upsample": variant.upsample,
+        "head": variant.head,
+        "output": "logits" if backend.framework == "torch" else output,
+        "backend": backend.name,
+        "size": variant.size,
+        "batch": config.batch,
+        "params_m": info["params"] / 1e6,
+        "gflops": info["flops"] * config.batch / 1e9,
+        "file_mb": file_mb,
+    }
+
+
+def _measure(
+    config: BenchConfig,
+    row: dict[str, Any],
+    backend: BackendSetting,
+    artifact: Path,
+    video: Path | None,
+    peaks: dict[str, Any],
+) -> dict[str, Any]:
+    """One row's measurement in its own process, and what it achieved against the device's peak."""
+    job = {
+        "kind": "latency",
+        **row,
+        "threads": config.threads,
+        "num_classes": config.num_classes,
+        "framework": backend.framework,
+        "device": "cuda" if backend.device == "cuda" else "cpu",
+        "precision": backend.precision,
+        "provider": backend.provider,
+        "artifact": str(artifact),
+        "runs": config.runs,
+        "warmup": config.warmup,
+        "video": str(video) if video and backend.runs_in_runtime else None,
+        "e2e_frames": config.e2e_frames,
+    }
+    result = run_worker(job)
+    if "error" not in result:
+        result["achieved_gflops"] = row["gflops"] / (result["p50_ms"] / 1000)
+        if peaks.get(backend.device) and backend.precision == "fp32":
+            result["share_of_peak"] = result["achieved_gflops"] / peaks[backend.device]
+    return result
 
 
 def _progress(row: dict[str, Any]) -> str:

@@ -63,32 +63,12 @@ def time_calls(call: Callable[[], Any], runs: int, warmup: int) -> list[float]:
     return times
 
 
-def _torch_runner(job: dict[str, Any]) -> tuple[Callable[[], Any], Callable[[], dict[str, Any]]]:
-    import torch
+def open_job_model(job: dict[str, Any], spin: bool = True) -> Any:
+    """The bench's one way to open what it measures: `open_model`, as `edgeseg run` does, on the checkpoint or
+    the exported file; the backend carries its `metadata`."""
+    from edgeseg.runtime.backends import open_model
 
-    from edgeseg.bench.artifacts import build_bench_model
-
-    if job["threads"]:
-        torch.set_num_threads(job["threads"])
-    device = torch.device(job["device"])
-    dtype = torch.float16 if job["precision"] == "fp16" else torch.float32
-    model = build_bench_model(job["model"], job["upsample"], job["num_classes"], job.get("model_kwargs")).to(
-        device, dtype
-    )
-    # Host to host, as the other backends are timed (numpy in, numpy out): an application pays the copies.
-    x = _random_input(job)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.cuda.reset_peak_memory_stats()
-
-    @torch.inference_mode()
-    def call() -> None:
-        model(torch.from_numpy(x).to(device, dtype)).float().cpu()  # .cpu() waits for the GPU
-
-    def memory() -> dict[str, Any]:
-        return {"gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20} if device.type == "cuda" else {}
-
-    return call, memory
+    return open_model(job["artifact"], provider=job["provider"], threads=job["threads"], spin=spin)
 
 
 def _random_input(job: dict[str, Any]) -> np.ndarray:
@@ -96,22 +76,55 @@ def _random_input(job: dict[str, Any]) -> np.ndarray:
     return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
 
 
-def _runtime_runner(job: dict[str, Any]) -> tuple[Any, Callable[[], Any]]:
-    from edgeseg.runtime.backends import open_model
-    from edgeseg.runtime.backends.onnxruntime import SHORT_NAMES
-
-    backend = open_model(job["artifact"], provider=job["provider"], threads=job["threads"])
-    wanted = SHORT_NAMES.get(job["provider"])
+def _runner(job: dict[str, Any]) -> tuple[Any, Callable[[], Any], Callable[[], dict[str, Any]]]:
+    """(backend, one timed inference, what it held on the GPU). Host to host, as an application pays it:
+    NumPy in, NumPy out, copies included."""
+    backend = open_job_model(job)
+    wanted = job["provider"] and _ort_provider(job["provider"])
     if wanted and backend.provider != wanted:  # ONNX Runtime falls back to the CPU when a GPU provider fails
         backend.close()
         raise RuntimeError(f"ONNX Runtime could not start {wanted} here and fell back to {backend.provider}")
-    inputs = {backend.input_names[0]: _random_input(job)}
-    return backend, lambda: backend.infer(inputs)
+    x = _random_input(job)
+    memory: Callable[[], dict[str, Any]] = dict
+    if job["framework"] == "torch":
+        memory = _torch_memory(job)
+        if job["precision"] == "fp16":  # PyTorch eager FP16: the weights and the input in half precision
+            backend.model.half()
+            x = x.astype(np.float16)
+    inputs = {backend.input_names[0]: x}
+    return backend, lambda: backend.infer(inputs), memory
+
+
+def _ort_provider(short: str) -> str | None:
+    from edgeseg.runtime.backends.onnxruntime import SHORT_NAMES
+
+    return SHORT_NAMES.get(short)
+
+
+def _set_up_torch(job: dict[str, Any]) -> None:
+    """Before torch is imported, what `open_model` is not told for a checkpoint: the threads, and the device
+    (PyTorch takes the GPU when it sees one, so a CPU measurement hides it from this process)."""
+    if job["device"] == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    import torch
+
+    if job["threads"]:
+        torch.set_num_threads(job["threads"])
+    if job["device"] == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
+def _torch_memory(job: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    import torch
+
+    if job["device"] != "cuda":
+        return dict
+    torch.cuda.reset_peak_memory_stats()
+    return lambda: {"gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20}
 
 
 def end_to_end(job: dict[str, Any]) -> dict[str, Any]:
     """`edgeseg run`'s pipeline (decode, pre-process, infer, post-process, overlay) over the video."""
-    from edgeseg.runtime.backends import open_model
     from edgeseg.runtime.loop import RunLoop
     from edgeseg.runtime.render import Renderer
     from edgeseg.runtime.segmenter import Segmenter
@@ -119,15 +132,14 @@ def end_to_end(job: dict[str, Any]) -> dict[str, Any]:
     from edgeseg.runtime.sources import open_source
 
     # As `edgeseg run` opens it: idle ONNX Runtime threads do not spin, decoding and rendering need the cores.
-    backend = open_model(job["artifact"], provider=job["provider"], threads=job["threads"], spin=False)
+    backend = open_job_model(job, spin=False)
     with backend:
         renderer = Renderer(backend.metadata.class_names, backend.metadata.palette)
         segmenter = Segmenter(backend)
         # One untimed inference first, as the raw measurement had its warm-up: steady state against steady state.
         segmenter.infer(np.zeros((1, 3, job["size"], job["size"]), np.float32))
         source = open_source(job["video"])
-        pipeline = RunLoop(source, segmenter, renderer, [NullSink()], max_frames=job["e2e_frames"])
-        summary = pipeline.run().summary()
+        summary = RunLoop(source, segmenter, renderer, [NullSink()], max_frames=job["e2e_frames"]).run().summary()
     return {"e2e_fps": summary["fps"], "e2e_frames": summary["frames"], "e2e_stages": summary["stages"]}
 
 
@@ -137,7 +149,6 @@ def host_costs(job: dict[str, Any]) -> dict[str, Any]:
     the overlay, each over the video's frames; their p50s add up to `host_ms`."""
     import cv2
 
-    from edgeseg.runtime.backends import open_model
     from edgeseg.runtime.render import Renderer
     from edgeseg.runtime.segmenter import Segmenter
 
@@ -151,10 +162,11 @@ def host_costs(job: dict[str, Any]) -> dict[str, Any]:
     capture.release()
     if not frames:
         raise RuntimeError(f"no frames could be read from {job['video']}")
-    backend = open_model(job["artifact"], provider=job["provider"], threads=job["threads"])
+    backend = open_job_model(job)
     times: dict[str, list[float]] = {"pre": [], "post": [], "render": []}
     with backend:
-        segmenter, renderer = Segmenter(backend), Renderer(backend.metadata.class_names, backend.metadata.palette)
+        segmenter = Segmenter(backend)
+        renderer = Renderer(backend.metadata.class_names, backend.metadata.palette)
         for index, frame in enumerate([frames[0], *frames]):  # the first frame warms up, untimed
             start = time.perf_counter()
             tensor, placement = segmenter.prepare(frame)
@@ -231,16 +243,14 @@ _FRAMEWORK_MODULES = {"torch": "torch", "ort": "onnxruntime", "trt": "tensorrt"}
 def measure(job: dict[str, Any]) -> dict[str, Any]:
     if job["kind"] == "gemm":
         return {"gflops": gemm_peak(job["device"], job["threads"])}
+    if job["framework"] == "torch":
+        _set_up_torch(job)
     __import__(_FRAMEWORK_MODULES[job["framework"]])
     baseline = rss_mb()  # after the framework's import: memory is what the model and its inference add
-    if job["framework"] == "torch":
-        call, memory = _torch_runner(job)
+    backend, call, memory = _runner(job)
+    with backend:
         result = latency_stats(time_calls(call, job["runs"], job["warmup"]), job["batch"])
         result.update(memory())
-    else:
-        backend, call = _runtime_runner(job)
-        with backend:
-            result = latency_stats(time_calls(call, job["runs"], job["warmup"]), job["batch"])
     result["peak_rss_mb"] = peak_rss_mb()
     result["memory_mb"] = result["peak_rss_mb"] - baseline
     if job.get("video") and job["e2e_frames"]:

@@ -8,70 +8,65 @@ from typing import Optional
 
 import typer
 
+from edgeseg.bench.config import HEADS, OUTPUTS, BenchConfig
+from edgeseg.bench.settings import BACKENDS
+from edgeseg.cli.options import default_help, given_options
 from edgeseg.errors import require
+
+Opt = typer.Option
+
+
+def _default(name: str) -> str:
+    return default_help(BenchConfig, name)
 
 
 def bench(
-    models: Optional[str] = typer.Option(None, help="Comma-separated models [default: every registered one]."),
-    upsample: Optional[str] = typer.Option(None, help="Decoders to compare [default: bilinear,transposed]."),
-    heads: Optional[str] = typer.Option(
-        None, help="DeepLabV3+ heads to compare: separable, dense [default: both; other models have one]."
+    models: Optional[str] = Opt(None, help=f"Comma-separated models {_default('models')}."),
+    upsample: Optional[str] = Opt(None, help=f"Decoder upsampling modes to compare {_default('upsample')}."),
+    heads: Optional[str] = Opt(
+        None, help=f"DeepLabV3+ heads to compare: {', '.join(HEADS)} {_default('heads')}; other models have one."
     ),
-    outputs: Optional[str] = typer.Option(
-        None, help="Exported output kinds for the ONNX/TensorRT rows: classes, logits [default: both]."
+    outputs: Optional[str] = Opt(
+        None, help=f"Exported output kinds for the ONNX/TensorRT rows: {', '.join(OUTPUTS)} {_default('outputs')}."
     ),
-    backends: Optional[str] = typer.Option(
+    backends: Optional[str] = Opt(
         None,
-        help="Comma-separated: torch, torch-cuda, torch-cuda-fp16, ort, ort-int8, ort-cuda, ort-trt, trt, trt-int8 "
-        "[default: all; those that cannot run here are skipped with the reason].",
+        help=f"Comma-separated: {', '.join(BACKENDS)} {_default('backends')}; those that cannot run here are "
+        "skipped with the reason.",
     ),
-    sizes: Optional[str] = typer.Option(None, help="Square input sizes, e.g. 256,512 [default: 256,512]."),
-    batch: Optional[int] = typer.Option(None, help="Images per inference [default: 1]."),
-    runs: Optional[int] = typer.Option(None, help="Timed runs per measurement [default: 20]."),
-    warmup: Optional[int] = typer.Option(None, help="Untimed runs first [default: 3]."),
-    threads: Optional[int] = typer.Option(None, help="CPU threads for PyTorch and ONNX Runtime [default: all]."),
-    e2e_frames: Optional[int] = typer.Option(
-        None, help="Frames of a generated video for `edgeseg run`'s end-to-end FPS (0: skip) [default: 30]."
+    sizes: Optional[str] = Opt(None, help=f"Square input sizes, comma-separated {_default('sizes')}."),
+    batch: Optional[int] = Opt(None, help=f"Images per inference {_default('batch')}."),
+    runs: Optional[int] = Opt(None, help=f"Timed runs per measurement {_default('runs')}."),
+    warmup: Optional[int] = Opt(None, help=f"Untimed runs first {_default('warmup')}."),
+    threads: Optional[int] = Opt(None, help=f"CPU threads for PyTorch and ONNX Runtime {_default('threads')}."),
+    e2e_frames: Optional[int] = Opt(
+        None, help=f"Frames of a generated video for `edgeseg run`'s end-to-end FPS (0: skip) {_default('e2e_frames')}."
     ),
-    classes: Optional[int] = typer.Option(None, help="Classes of the measured models' output [default: 21, VOC]."),
-    out: Optional[Path] = typer.Option(None, help="Folder for results.json, report.md, charts [default: runs/bench]."),
-    config: Optional[Path] = typer.Option(None, help="YAML file of these options; command-line options win."),
-    compare: Optional[Path] = typer.Option(None, help="An earlier results.json: print the change, exit 3 if slower."),
-    tolerance: float = typer.Option(
-        0.10, min=0.0, help="Slow-down beyond which --compare reports a regression (0.10 = 10%)."
-    ),
+    classes: Optional[int] = Opt(None, help=f"Classes of the measured models' output {_default('num_classes')}."),
+    calib_images: Optional[int] = Opt(None, help=f"Images INT8 is calibrated on {_default('calib_images')}."),
+    out: Optional[Path] = Opt(None, help=f"Folder for results.json, report.md, charts {_default('out')}."),
+    config: Optional[Path] = Opt(None, help="YAML file of these options; command-line options win."),
+    compare: Optional[Path] = Opt(None, help="An earlier results.json: print the change, exit 3 if slower."),
+    tolerance: float = Opt(0.10, min=0.0, help="Slow-down beyond which --compare reports a regression (0.10 = 10%)."),
 ) -> None:
     """Measure what each model, decoder and backend costs; write results.json, report.md and PNG charts."""
+    arguments = dict(locals())  # first: the options as given, before anything else is bound here
     require("torch", extra="train")
     from edgeseg.atomic import write_text_atomic
     from edgeseg.bench.charts import write_charts
     from edgeseg.bench.compare import REGRESSION_EXIT, load_results
     from edgeseg.bench.compare import compare as compare_results
-    from edgeseg.bench.config import build_config
+    from edgeseg.bench.config import build_config, schema
     from edgeseg.bench.report import markdown
     from edgeseg.bench.suite import run_suite
     from edgeseg.train.config import load_yaml
     from edgeseg.writable import check_writable
 
-    given = {
-        "models": models,
-        "upsample": upsample,
-        "heads": heads,
-        "outputs": outputs,
-        "backends": backends,
-        "sizes": sizes,
-        "batch": batch,
-        "runs": runs,
-        "warmup": warmup,
-        "threads": threads,
-        "e2e_frames": e2e_frames,
-        "num_classes": classes,
-        "out": out,
-    }
+    given = given_options(schema(), arguments)
     values = load_yaml(config) if config else {}
     if values:
         build_config(values, str(config))  # a bad field is named as the file's, before options override it
-    settings = build_config({**values, **{k: v for k, v in given.items() if v is not None}})
+    settings = build_config({**values, **given})
     old = load_results(compare) if compare else None  # a bad --compare file fails before minutes of measuring
     check_writable(settings.out, "--out", folder=True)
     results = run_suite(settings, log=lambda message: typer.echo(message, err=True))

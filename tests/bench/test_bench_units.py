@@ -199,3 +199,41 @@ def test_worker_measures_a_real_onnx_model(tiny_onnx, tiny_video):
     assert "infer" in result["e2e_stages"]
     failed = run_worker({**job, "artifact": str(tiny_onnx.with_name("nope.onnx")), "video": None})
     assert "model not found" in failed["error"]
+
+
+def test_command_line_options_and_help_defaults_come_from_the_config():
+    from edgeseg.bench.config import BenchConfig, schema
+    from edgeseg.cli.options import default_help, given_options
+
+    arguments = {"classes": 4, "sizes": "64", "runs": None, "config": "bench.yaml", "tolerance": 0.1}
+    assert given_options(schema(), arguments) == {"num_classes": 4, "sizes": "64"}  # --classes is num_classes
+    assert default_help(BenchConfig, "sizes") == "[default: 256,512]"
+    assert default_help(BenchConfig, "runs") == f"[default: {BenchConfig().runs}]"
+    assert default_help(BenchConfig, "threads") == "[default: every core]"
+    assert build_config({}).upsample == ["bilinear", "transposed"]  # empty: every decoder the models have
+
+
+def test_charts_keep_heads_and_output_kinds_apart():
+    from edgeseg.bench.charts import decoder_panels
+
+    rows = [
+        {**_row("m", upsample, backend, p50, params=params), "head": head, "output": output}
+        for upsample, params in (("bilinear", 5.0), ("transposed", 6.0))
+        for head, p50 in (("separable", 10.0), ("dense", 20.0))
+        for backend, output in (("torch", "logits"), ("ort", "classes"), ("ort", "logits"))
+    ]
+    panels = dict(decoder_panels(rows))
+    assert list(panels) == [
+        "Parameters, millions",
+        "GFLOPs",
+        "p50 ms, torch",
+        "p50 ms, ort, classes out",
+        "p50 ms, ort, logits out",
+    ]
+    assert panels["p50 ms, ort, classes out"] == {
+        ("m\n(separable)", "bilinear"): 10.0,
+        ("m\n(separable)", "transposed"): 10.0,
+        ("m\n(dense)", "bilinear"): 20.0,
+        ("m\n(dense)", "transposed"): 20.0,
+    }
+    assert panels["Parameters, millions"][("m\n(dense)", "transposed")] == 6.0

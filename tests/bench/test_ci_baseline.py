@@ -31,7 +31,7 @@ def test_workflow_benches_the_ci_config_against_the_committed_baseline():
     assert config == "benchmarks/configs/ci.yaml"
     old = load_results(baseline)
     wanted = build_config(load_yaml(REPO / config), config)
-    for setting in ("backends", "sizes", "runs", "warmup", "threads"):
+    for setting in ("backends", "heads", "outputs", "sizes", "runs", "warmup", "threads"):
         assert old["config"][setting] == getattr(wanted, setting), setting
     assert all("error" not in row for row in old["rows"])
     assert compare(old, old, 0.10).regressions == []  # every baseline row is comparable with a run like it

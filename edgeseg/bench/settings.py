@@ -1,4 +1,5 @@
-"""The backends `edgeseg bench` knows, and why one cannot run here."""
+"""The settings `edgeseg bench --backends` names (framework × device × precision × the file it runs), and why one
+cannot run here. Not inference backends: those are edgeseg.runtime.backends, which every setting runs through."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from edgeseg.errors import MissingDependencyError
 
 
 @dataclass(frozen=True)
-class BenchBackend:
+class BackendSetting:
+    """One value of --backends: what runs the model, where, in which precision, on which file."""
+
     name: str
     label: str
     framework: str  # torch, ort or trt
     device: str  # cpu or cuda
     precision: str  # fp32, fp16 or int8
-    artifact: str | None  # the exported file it runs (None: the PyTorch module itself)
+    artifact: str  # the file it runs: the checkpoint (PyTorch) or what the exporter wrote
     provider: str | None = None  # ONNX Runtime provider
 
     @property
@@ -23,23 +26,23 @@ class BenchBackend:
         return self.framework in ("ort", "trt")
 
 
-BACKENDS: dict[str, BenchBackend] = {
+BACKENDS: dict[str, BackendSetting] = {
     b.name: b
     for b in (
-        BenchBackend("torch", "PyTorch eager CPU FP32", "torch", "cpu", "fp32", None),
-        BenchBackend("torch-cuda", "PyTorch eager CUDA FP32", "torch", "cuda", "fp32", None),
-        BenchBackend("torch-cuda-fp16", "PyTorch eager CUDA FP16", "torch", "cuda", "fp16", None),
-        BenchBackend("ort", "ONNX Runtime CPU FP32", "ort", "cpu", "fp32", "model.onnx", "cpu"),
-        BenchBackend("ort-int8", "ONNX Runtime CPU INT8 (QDQ)", "ort", "cpu", "int8", "model.int8.onnx", "cpu"),
-        BenchBackend("ort-cuda", "ONNX Runtime CUDA FP32", "ort", "cuda", "fp32", "model.onnx", "cuda"),
-        BenchBackend("ort-trt", "ONNX Runtime TensorRT EP", "ort", "cuda", "fp32", "model.onnx", "tensorrt"),
-        BenchBackend("trt", "TensorRT engine FP16", "trt", "cuda", "fp16", "model.engine"),
-        BenchBackend("trt-int8", "TensorRT engine INT8", "trt", "cuda", "int8", "model.int8.engine"),
+        BackendSetting("torch", "PyTorch eager CPU FP32", "torch", "cpu", "fp32", "model.pt"),
+        BackendSetting("torch-cuda", "PyTorch eager CUDA FP32", "torch", "cuda", "fp32", "model.pt"),
+        BackendSetting("torch-cuda-fp16", "PyTorch eager CUDA FP16", "torch", "cuda", "fp16", "model.pt"),
+        BackendSetting("ort", "ONNX Runtime CPU FP32", "ort", "cpu", "fp32", "model.onnx", "cpu"),
+        BackendSetting("ort-int8", "ONNX Runtime CPU INT8 (QDQ)", "ort", "cpu", "int8", "model.int8.onnx", "cpu"),
+        BackendSetting("ort-cuda", "ONNX Runtime CUDA FP32", "ort", "cuda", "fp32", "model.onnx", "cuda"),
+        BackendSetting("ort-trt", "ONNX Runtime TensorRT EP", "ort", "cuda", "fp32", "model.onnx", "tensorrt"),
+        BackendSetting("trt", "TensorRT engine FP16", "trt", "cuda", "fp16", "model.engine"),
+        BackendSetting("trt-int8", "TensorRT engine INT8", "trt", "cuda", "int8", "model.int8.engine"),
     )
 }
 
 
-def unavailable_reason(backend: BenchBackend) -> str | None:
+def unavailable_reason(backend: BackendSetting) -> str | None:
     """None when `backend` can run on this machine, else why not (said in the report beside the skip)."""
     if backend.framework == "torch":
         import torch
