@@ -67,7 +67,8 @@ def row_figure(
         ("overlay", overlay),
         (_cam_title(f"{method} at {layer}", cam), heatmap_on(image, cam)),
     )
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.4))
+    # As tall as the panels need: a fixed height leaves a band of white between the title and a wide image.
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4 * image.shape[0] / image.shape[1] + 0.9), layout="constrained")
     for ax, (name, panel) in zip(axes, panels):
         ax.imshow(panel)
         ax.set_title(name)
@@ -82,7 +83,8 @@ def save_sweep(path: Path, image: np.ndarray, cams: dict[str, np.ndarray], title
     count = len(cams)
     cols = min(5, count)
     rows = math.ceil(count / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows + 0.4), squeeze=False)
+    height = 3.2 * image.shape[0] / image.shape[1] + 0.45  # a panel and its title
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, height * rows + 0.5), squeeze=False, layout="constrained")
     for ax in axes.ravel():
         ax.axis("off")
     for index, (ax, (name, cam)) in enumerate(zip(axes.ravel(), cams.items())):
