@@ -3,9 +3,10 @@ class's ground-truth region, relative to the region's share of the image (1.0 = 
 
     python benchmarks/gradcam_pointing.py CHECKPOINT --data DATA [--images 20] [--name NAME]
 
-For every encoder layer (then the decoder's last activation, for reference) × method, averaged over (val image,
-foreground class present in the ground truth and predicted by the model), then per class at the deepest encoder
-layer, beside occlusion: the same ratio for the fall of the explained score when one cell of that layer is zeroed
+First the layer `edgeseg explain` shows by default (the decoder's last) against the deepest encoder layer, as the
+median and mean over (val image, foreground class present in the ground truth and predicted by the model); then
+every encoder layer and that default × method (means); then per class at the deepest encoder layer, beside
+occlusion: the same ratio for the fall of the explained score when one cell of that layer is zeroed
 (all channels), an attribution with Grad-CAM's zero baseline but no gradients, so it tells a CAM that misses the
 object from a layer whose activations there really do not raise the class score.
 Writes benchmarks/results/gradcam_pointing_<NAME>.{json,md}.
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,8 +26,10 @@ import torch.nn.functional as F
 from results_io import save
 from torch import nn
 
-from edgeseg.data.voc import load_split, read_sample
-from edgeseg.explain.cam import METHODS, ClassAbsent, encoder_layers, explain, last_decoder_layer
+from edgeseg.data.voc import Split, load_split, read_sample
+from edgeseg.explain.cam import METHODS, ClassAbsent, explain
+from edgeseg.explain.layers import layers_to_explain
+from edgeseg.runtime.metadata import ModelMetadata
 from edgeseg.runtime.preprocess import NEAREST, fit, preprocess_for
 from edgeseg.train.checkpoint import model_from_checkpoint
 from edgeseg.train.config import load_yaml
@@ -83,24 +88,42 @@ def fmt(x: float | None) -> str:
     return "–" if x is None else f"{x:.2f}"
 
 
-def main() -> None:
+def mean(values: list[float]) -> float | None:
+    return round(float(np.mean(values)), 3) if values else None
+
+
+def median(values: list[float]) -> float | None:
+    return round(float(np.median(values)), 3) if values else None
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--images", type=int, default=20)
     parser.add_argument("--name", default="model")
-    args = parser.parse_args()
-    model, meta, _ = model_from_checkpoint(args.checkpoint)
-    classes = meta.class_names
-    decoder = last_decoder_layer(model)
-    layers = {**encoder_layers(model), decoder: f"decoder ({decoder})"}  # the encoder, then for reference the decoder
-    deepest_name, deepest = list(layers.items())[-2]
-    split = load_split(args.data, "val")
-    # ratios[method][layer label][class name]: one ratio per (image, class) case
-    ratios = {m: {label: {c: [] for c in classes[1:]} for label in layers.values()} for m in METHODS}
-    occluded = {c: [] for c in classes[1:]}
-    not_predicted = {c: 0 for c in classes[1:]}
-    for sample in split.samples[: args.images]:
+    return parser.parse_args()
+
+
+@dataclass
+class Cases:
+    """One pointing ratio per (image, class) case, by method, layer label and class."""
+
+    ratios: dict[str, dict[str, dict[str, list[float]]]]  # method → layer label → class → ratios
+    occluded: dict[str, list[float]]  # class → occlusion ratios at the deepest encoder layer
+    not_predicted: dict[str, int]  # class → cases in the ground truth that the model does not predict
+
+
+def measure(model: nn.Module, meta: ModelMetadata, split: Split, layers: dict[str, str], images: int) -> Cases:
+    """Every method's ratio at every layer, and occlusion at the deepest encoder layer (the one before the last)."""
+    classes = list(meta.class_names)
+    cases = Cases(
+        ratios={m: {label: {c: [] for c in classes[1:]} for label in layers.values()} for m in METHODS},
+        occluded={c: [] for c in classes[1:]},
+        not_predicted={c: 0 for c in classes[1:]},
+    )
+    deepest = list(layers)[-2]
+    for sample in split.samples[:images]:
         image, label = read_sample(sample, split.num_classes)
         tensor, placement = preprocess_for(image, meta)
         x = torch.from_numpy(tensor)
@@ -113,35 +136,46 @@ def main() -> None:
                 try:
                     result = explain(model, x, k, list(layers), method)
                 except ClassAbsent:
-                    not_predicted[classes[k]] += 1
+                    cases.not_predicted[classes[k]] += 1
                     break
                 for name, cam in result.cams.items():
-                    ratios[method][layers[name]][classes[k]].append(pointing(cam.numpy(), region))
+                    cases.ratios[method][layers[name]][classes[k]].append(pointing(cam.numpy(), region))
             else:
-                drop = occlusion(model, x, k, result.target, deepest_name)
-                occluded[classes[k]].append(pointing(drop, region))
+                drop = occlusion(model, x, k, result.target, deepest)
+                cases.occluded[classes[k]].append(pointing(drop, region))
+    return cases
 
-    def mean(values: list[float]) -> float | None:
-        return round(float(np.mean(values)), 3) if values else None
 
-    table = {
-        m: {label: mean([r for v in per.values() for r in v]) for label, per in by_layer.items()}
-        for m, by_layer in ratios.items()
+def summarise(cases: Cases, layers: dict[str, str]) -> dict[str, Any]:
+    """The default layer against the deepest encoder layer (median, mean), every layer's mean, per-class means."""
+    *_, deepest, default = layers.values()
+
+    def pooled(method: str, label: str) -> list[float]:
+        return [r for per_class in cases.ratios[method][label].values() for r in per_class]
+
+    headline = {
+        m: {
+            which: {"layer": label, "median": median(pooled(m, label)), "mean": mean(pooled(m, label))}
+            for which, label in (("default", default), ("deepest_encoder", deepest))
+        }
+        for m in METHODS
     }
-    per_class = {m: {c: mean(v) for c, v in ratios[m][deepest].items()} for m in METHODS}
-    per_class["occlusion"] = {c: mean(v) for c, v in occluded.items()}
-    cases = {c: len(v) for c, v in ratios["gradcam"][deepest].items()}
-    trained = training_record(args.checkpoint)
-    result = {
-        "checkpoint": str(args.checkpoint),
-        "trained": trained,
-        "data": str(args.data),
-        "cases": cases,
-        "not_predicted": not_predicted,
-        "ratio": table,
+    headline["default_gradcam_median_per_class"] = {c: median(v) for c, v in cases.ratios["gradcam"][default].items()}
+    per_class = {m: {c: mean(v) for c, v in cases.ratios[m][deepest].items()} for m in METHODS}
+    per_class["occlusion"] = {c: mean(v) for c, v in cases.occluded.items()}
+    return {
+        "cases": {c: len(v) for c, v in cases.ratios["gradcam"][deepest].items()},
+        "not_predicted": cases.not_predicted,
+        "default_layer": default,
         "deepest_encoder_layer": deepest,
+        "default_vs_deepest": headline,
+        "ratio": {m: {label: mean(pooled(m, label)) for label in layers.values()} for m in METHODS},
         "ratio_per_class_at_deepest": per_class,
     }
+
+
+def markdown(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    cases, not_predicted, trained = result["cases"], result["not_predicted"], result["trained"]
     lines = [
         f"# Grad-CAM pointing game: {args.name}",
         "",
@@ -159,18 +193,52 @@ def main() -> None:
             f"lr {trained['lr']}, seed {trained['seed']}; best val mIoU {fmt(trained['best_val_mIoU'])}.",
             "",
         ]
-    lines += [
-        "| layer | " + " | ".join(METHODS) + " |",
-        "| --- |" + " ---: |" * len(METHODS),
+    return lines + _headline(result) + _tables(result)
+
+
+def _headline(result: dict[str, Any]) -> list[str]:
+    headline = result["default_vs_deepest"]
+    default, deepest = result["default_layer"], result["deepest_encoder_layer"]
+    per_class = ", ".join(f"{c} {fmt(v)}" for c, v in headline["default_gradcam_median_per_class"].items())
+    lines = [
+        f"`edgeseg explain`'s default layer, the {default}, against the deepest encoder layer ({deepest}), "
+        f"the default before: median and mean over all cases. Grad-CAM's median at the default per class: {per_class}.",
+        "",
+        "| method | default: median | default: mean | deepest encoder: median | deepest encoder: mean |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for label in layers.values():
+    for m in METHODS:
+        new, old = headline[m]["default"], headline[m]["deepest_encoder"]
+        lines.append(f"| {m} | {fmt(new['median'])} | {fmt(new['mean'])} | {fmt(old['median'])} | {fmt(old['mean'])} |")
+    return [*lines, ""]
+
+
+def _tables(result: dict[str, Any]) -> list[str]:
+    table, per_class, cases = result["ratio"], result["ratio_per_class_at_deepest"], result["cases"]
+    lines = ["Means, every encoder layer shallow to deep, then the default:", ""]
+    lines += ["| layer | " + " | ".join(METHODS) + " |", "| --- |" + " ---: |" * len(METHODS)]
+    for label in table[METHODS[0]]:
         lines.append(f"| {label} | " + " | ".join(fmt(table[m][label]) for m in METHODS) + " |")
-    lines += ["", f"Per class at the deepest encoder layer, {deepest}:", ""]
+    lines += ["", f"Per class at the deepest encoder layer, {result['deepest_encoder_layer']} (means):", ""]
     columns = [*METHODS, "occlusion"]
     lines += ["| class | cases | " + " | ".join(columns) + " |", "| --- | ---: |" + " ---: |" * len(columns)]
-    for c in classes[1:]:
+    for c in cases:
         lines.append(f"| {c} | {cases[c]} | " + " | ".join(fmt(per_class[m][c]) for m in columns) + " |")
-    save(f"gradcam_pointing_{args.name}", result, lines)
+    return lines
+
+
+def main() -> None:
+    args = parse_args()
+    model, meta, _ = model_from_checkpoint(args.checkpoint)
+    layers = layers_to_explain(model, sweep=True)  # the encoder shallow to deep, then the default layer
+    cases = measure(model, meta, load_split(args.data, "val"), layers, args.images)
+    result = {
+        "checkpoint": str(args.checkpoint),
+        "trained": training_record(args.checkpoint),
+        "data": str(args.data),
+        **summarise(cases, layers),
+    }
+    save(f"gradcam_pointing_{args.name}", result, markdown(result, args))
 
 
 if __name__ == "__main__":

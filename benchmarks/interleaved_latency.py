@@ -15,6 +15,7 @@ import argparse
 import os
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,48 +24,64 @@ from results_io import git_commit, machine, save
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="+", help="LABEL=PATH of an .onnx file")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--result", default="interleaved_latency")
     parser.add_argument("--note", default="", help="what the files are (goes into the report)")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+@dataclass
+class Model:
+    backend: OnnxRuntimeBackend
+    feed: dict[str, np.ndarray]
+    path: Path
+
+
+def open_models(files: list[str], threads: int) -> dict[str, Model]:
+    """LABEL=PATH → an ONNX Runtime session on the CPU with a random input, warmed up once."""
     models = {}
-    for item in args.files:
+    for item in files:
         label, path = item.split("=", 1)
-        backend = OnnxRuntimeBackend(Path(path), provider="cpu", threads=args.threads)
+        backend = OnnxRuntimeBackend(Path(path), provider="cpu", threads=threads)
         shape = [d if isinstance(d, int) else 1 for d in backend.session.get_inputs()[0].shape]
-        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-        backend.infer({backend.input_names[0]: x})  # warm-up
-        models[label] = (backend, {backend.input_names[0]: x}, Path(path))
+        feed = {backend.input_names[0]: np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
+        backend.infer(feed)  # warm-up
+        models[label] = Model(backend, feed, Path(path))
+    return models
+
+
+def round_robin(models: dict[str, Model], rounds: int) -> dict[str, list[float]]:
+    """Milliseconds of each model's inference, every model once per round, in turn."""
     times: dict[str, list[float]] = {label: [] for label in models}
-    for _ in range(args.rounds):
-        for label, (backend, feed, _) in models.items():
+    for _ in range(rounds):
+        for label, model in models.items():
             start = time.perf_counter()
-            backend.infer(feed)
+            model.backend.infer(model.feed)
             times[label].append(1000 * (time.perf_counter() - start))
+    return times
+
+
+def rows_of(models: dict[str, Model], times: dict[str, list[float]]) -> list[dict]:
     first = next(iter(models))
-    rows = [
+    return [
         {
             "label": label,
-            "file": str(path),
-            "file_mb": round(path.stat().st_size / 1e6, 2),
+            "file": str(model.path),
+            "file_mb": round(model.path.stat().st_size / 1e6, 2),
             "p50_ms": statistics.median(times[label]),
             "min_ms": min(times[label]),
             "x_vs_first": statistics.median(times[first]) / statistics.median(times[label]),
         }
-        for label, (_, _, path) in models.items()
+        for label, model in models.items()
     ]
-    result = {
-        "commit": git_commit(),
-        "machine": machine(),
-        "load_average": os.getloadavg(),
-        "settings": {k: v for k, v in vars(args).items() if k != "files"},
-        "rows": rows,
-    }
+
+
+def markdown(result: dict, args: argparse.Namespace) -> list[str]:
+    first = result["rows"][0]["label"]
     lines = [
         "# ONNX Runtime CPU latency, measured round-robin",
         "",
@@ -75,11 +92,25 @@ def main() -> None:
         "| model | file MB | p50 ms | min ms | speed-up vs first |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for r in rows:
+    for r in result["rows"]:
         lines.append(
             f"| {r['label']} | {r['file_mb']} | {r['p50_ms']:.1f} | {r['min_ms']:.1f} | {r['x_vs_first']:.2f}× |"
         )
-    save(args.result, result, lines)
+    return lines
+
+
+def main() -> None:
+    args = parse_args()
+    models = open_models(args.files, args.threads)
+    times = round_robin(models, args.rounds)
+    result = {
+        "commit": git_commit(),
+        "machine": machine(),
+        "load_average": os.getloadavg(),
+        "settings": {k: v for k, v in vars(args).items() if k != "files"},
+        "rows": rows_of(models, times),
+    }
+    save(args.result, result, markdown(result, args))
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def _frame_and_class(video: Path, model: Path, out: Path) -> tuple[Path, str]:
 
 
 def _last_decoder_layer(checkpoint: Path) -> str:
-    from edgeseg.explain.cam import last_decoder_layer
+    from edgeseg.explain.layers import last_decoder_layer
     from edgeseg.train.checkpoint import model_from_checkpoint
 
     return last_decoder_layer(model_from_checkpoint(checkpoint)[0])

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from edgeseg.errors import EdgesegError, require
+from edgeseg.errors import require
 from edgeseg.schema import Field, check_options
 from edgeseg.writable import check_writable
 
@@ -26,59 +26,23 @@ def eval_command(
     workers: int = typer.Option(2, help="DataLoader worker processes."),
 ) -> None:
     """Confusion matrix over the full-resolution labels; per-class IoU, recall, precision, F1; means."""
+    from edgeseg.eval.report import default_plot_path
+
     check_options(OPTIONS, subset=subset, batch_size=batch_size, workers=workers)
-    if plot is None:
-        run_dir = checkpoint.resolve().parent
-        run_dir = run_dir.parent if run_dir.name == "weights" else run_dir
-        plot = json_path.with_suffix(".png") if json_path else run_dir / f"eval_{split}.png"
+    plot = plot or default_plot_path(checkpoint, json_path, split)
     for path, option in ((json_path, "--json"), (plot, "--plot")):
         if path is not None:
             check_writable(path, option, folder=False)
     require("torch", extra="train")
-    from torch.utils.data import DataLoader
-
-    from edgeseg.data.loader import EvalDataset, SampleStore, collate_eval
-    from edgeseg.data.voc import load_split
-    from edgeseg.eval.evaluate import evaluate
+    from edgeseg.eval.checkpoint import evaluate_checkpoint
     from edgeseg.eval.report import plot_per_class, print_metrics, write_json
-    from edgeseg.train.checkpoint import model_from_checkpoint
-    from edgeseg.train.distributed import Distributed, resolve_device
 
-    model, meta, _ = model_from_checkpoint(checkpoint)
-    dataset_split = load_split(data, split)
-    if subset is not None:
-        dataset_split = type(dataset_split)(
-            dataset_split.root, split, dataset_split.class_names, dataset_split.samples[:subset]
-        )
-    if dataset_split.num_classes != meta.num_classes:
-        raise EdgesegError(
-            f"{checkpoint} predicts {meta.num_classes} classes but {data} has "
-            f"{dataset_split.num_classes}; evaluate on the dataset it was trained for"
-        )
-    torch_device = resolve_device(device, Distributed())
-    model.to(torch_device)
-    dataset = EvalDataset(
-        SampleStore(dataset_split),
-        tuple(meta.input_size),
-        mean=tuple(meta.mean),
-        std=tuple(meta.std),
-        resize=meta.resize,
+    result = evaluate_checkpoint(
+        checkpoint, data, split=split, subset=subset, device=device, batch_size=batch_size, workers=workers
     )
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate_eval)
-    metrics, _ = evaluate(model, loader, tuple(meta.class_names), torch_device)
-    title = f"{meta.model} ({meta.upsample}) on {split}, {len(dataset)} images"
-    print_metrics(metrics, title)
-    info = {
-        "checkpoint": str(checkpoint),
-        "data": str(data),
-        "split": split,
-        "images": len(dataset),
-        "model": meta.model,
-        "upsample": meta.upsample,
-        "input_size": meta.input_size,
-    }
+    print_metrics(result.metrics, result.title)
     if json_path:
-        write_json(json_path, metrics, info)
+        write_json(json_path, result.metrics, result.info)
         typer.echo(f"metrics: {json_path}")
-    plot_per_class(plot, metrics, title)
+    plot_per_class(plot, result.metrics, result.title)
     typer.echo(f"per-class chart: {plot}")

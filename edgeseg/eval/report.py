@@ -51,6 +51,15 @@ def print_metrics(metrics: SegmentationMetrics, title: str) -> None:
     )
 
 
+def default_plot_path(checkpoint: Path, json_path: Path | None, split: str) -> Path:
+    """Where the chart goes unless asked: beside the JSON, else in the checkpoint's run folder."""
+    if json_path is not None:
+        return json_path.with_suffix(".png")
+    run_dir = checkpoint.resolve().parent
+    run_dir = run_dir.parent if run_dir.name == "weights" else run_dir
+    return run_dir / f"eval_{split}.png"
+
+
 def write_json(path: Path, metrics: SegmentationMetrics, info: dict[str, Any]) -> None:
     write_text_atomic(path, json.dumps({**info, **metrics.to_dict()}, indent=2) + "\n")
 

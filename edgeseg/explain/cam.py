@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgeseg.errors import EdgesegError
+from edgeseg.explain.layers import find_layers
 
 METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam")
 _EPS = 1e-7
@@ -37,30 +38,15 @@ class Explanation:
     target: torch.Tensor  # H×W bool: the pixels whose class logits were back-propagated
 
 
-def encoder_layers(model: nn.Module) -> dict[str, str]:
-    """The encoder layers Grad-CAM explains, shallow to deep: full module name → label."""
-    return {f"backbone.{name}": label for name, label in model.backbone.cam_layers().items()}
-
-
-def last_decoder_layer(model: nn.Module) -> str:
-    """The last activation before the classifier: where the class evidence the network used is gathered.
-
-    Where classes can be told apart by colour (the synthetic data), a network may decide from shallow
-    features alone and its deepest encoder layers hold no positive evidence; this layer still shows it.
-    """
-    return [name for name, m in model.named_modules() if isinstance(m, nn.ReLU) and not name.startswith("backbone")][-1]
-
-
-def conv_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+def check_method(method: str) -> None:
+    """Refuse a CAM method edgeseg does not have, naming those it has."""
+    if method not in METHODS:
+        raise EdgesegError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
 
 
 @contextmanager
 def _capture(model: nn.Module, names: Sequence[str]) -> Iterator[tuple[dict, dict]]:
-    modules = dict(model.named_modules())
-    unknown = [n for n in names if n not in modules]
-    if unknown:
-        raise EdgesegError(f"no layer named {unknown[0]!r} in this model; see `edgeseg explain CKPT --list-layers`")
+    modules = find_layers(model, names)
     activations: dict[str, torch.Tensor] = {}
     gradients: dict[str, torch.Tensor] = {}
 
@@ -91,9 +77,7 @@ def _weights_to_map(method: str, act: torch.Tensor, grad: torch.Tensor) -> torch
         alpha = torch.where(grad != 0, alpha, torch.zeros_like(alpha))
         weights = (F.relu(grad) * alpha).sum((2, 3), keepdim=True)
         return (weights * act).sum(1)
-    if method == "hirescam":
-        return (grad * act).sum(1)
-    raise EdgesegError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    return (grad * act).sum(1)  # hirescam: explain() has checked the method
 
 
 def explain(
@@ -109,8 +93,7 @@ def explain(
     target: the H×W pixels to explain (e.g. a deployed model's mask); default: where the model itself
     predicts `class_index`.
     """
-    if method not in METHODS:
-        raise EdgesegError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    check_method(method)
     model.eval()
     # In-place ReLUs would overwrite the conv outputs the hooks keep; explain on out-of-place ones.
     inplace = [m for m in model.modules() if getattr(m, "inplace", False)]

@@ -1,17 +1,22 @@
-"""`edgeseg explain` for one image: pre-process as deployed, explain, map back to the image, save."""
+"""`edgeseg explain`: pre-process each image as deployed, explain, map back to the image, save the figures."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from edgeseg.data.voc import DataError, read_image
 from edgeseg.errors import EdgesegError, require
-from edgeseg.explain.cam import Explanation, explain
-from edgeseg.explain.figures import save_row, save_sweep
+from edgeseg.explain.cam import ClassAbsent, Explanation, check_method, explain
+from edgeseg.explain.figures import row_figure, save_figure, save_sweep
+from edgeseg.explain.layers import layers_to_explain
+from edgeseg.runtime.media import IMAGE_SUFFIXES
 from edgeseg.runtime.metadata import ModelMetadata
 from edgeseg.runtime.preprocess import Placement, postprocess, preprocess_for
 
@@ -43,20 +48,41 @@ class ImageExplanation:
     cams: dict[str, np.ndarray]  # layer → map at the size the network saw the image (see as_seen)
 
 
+@dataclass
+class ExplainRequest:
+    """What `edgeseg explain` is asked: which images, which class, which layer, and where to write."""
+
+    checkpoint: Path
+    images: Path
+    class_name: str
+    layer: str | None = None  # default: the decoder's last layer (edgeseg.explain.layers)
+    sweep: bool = False
+    method: str = "gradcam"
+    mask_from: Path | None = None
+    out: Path = Path("runs/explain")
+
+
+@dataclass
+class ExplainSummary:
+    explained: list[ImageExplanation] = field(default_factory=list)
+    absent: list[Path] = field(default_factory=list)  # the class is not in the prediction: nothing to explain
+    unreadable: list[str] = field(default_factory=list)  # file names skipped in a folder
+
+
 def explain_file(
     model: torch.nn.Module,
     meta: ModelMetadata,
     path: Path,
-    class_name: str,
-    layers: list[str],
-    *,
-    method: str,
-    sweep: bool,
-    out: Path,
+    request: ExplainRequest,
+    layers: dict[str, str],
     deployed: Any = None,
 ) -> ImageExplanation:
-    from edgeseg.data.voc import read_image
+    """Explain the request's class in one image at `layers` (module name → label, see `layers_to_explain`).
 
+    The row figure and the .npy show the last of `layers`; with --sweep, a grid and an .npz show them all.
+    `deployed`: a Segmenter whose mask is explained instead of the model's own.
+    """
+    class_name, method, out = request.class_name, request.method, request.out
     class_index = meta.class_names.index(class_name)
     image = read_image(path)
     tensor, placement = preprocess_for(image, meta)
@@ -77,15 +103,15 @@ def explain_file(
     palette[: len(meta.palette)] = np.asarray(meta.palette, np.uint8)
     stem = f"{path.stem}_{class_name}_{method}"
     out.mkdir(parents=True, exist_ok=True)
-    files = []
-    deepest = list(layers)[-1]
-    title = f"{path.name}: {class_name}, {method} at {layers[deepest]}"
-    save_row(out / f"{stem}.png", image, mask, palette, cams[deepest], title)
-    np.save(out / f"{stem}.npy", cams[deepest].astype(np.float32))
-    files += [out / f"{stem}.png", out / f"{stem}.npy"]
-    if sweep:
+    shown = list(layers)[-1]
+    title = f"{path.name}: {class_name}"
+    save_figure(row_figure(image, mask, palette, cams[shown], title, layers[shown], method), out / f"{stem}.png")
+    np.save(out / f"{stem}.npy", cams[shown].astype(np.float32))
+    files = [out / f"{stem}.png", out / f"{stem}.npy"]
+    if request.sweep:
         labelled = {layers[name]: cam for name, cam in cams.items()}
-        save_sweep(out / f"{stem}_sweep.png", image, labelled, f"{path.name}: {class_name}, {method}, shallow → deep")
+        title += f", {method}; the encoder shallow → deep, then the row figure's layer"
+        save_sweep(out / f"{stem}_sweep.png", image, labelled, title)
         np.savez_compressed(
             out / f"{stem}_sweep.npz", **{k.replace(".", "_"): v.astype(np.float16) for k, v in cams.items()}
         )
@@ -93,7 +119,91 @@ def explain_file(
     return ImageExplanation(path, files, deployed_iou, cams)
 
 
+def explain_images(
+    model: torch.nn.Module,
+    meta: ModelMetadata,
+    request: ExplainRequest,
+    log: Callable[[str], None] = print,
+    warn: Callable[[str], None] = print,
+) -> ExplainSummary:
+    """Explain every image of `request` (one file or a folder), saying what it wrote for each as it goes.
+
+    An unreadable file in a folder is skipped and counted, as `edgeseg run` does; an image whose prediction
+    lacks the class is reported. Nothing explained at all is an error.
+    """
+    check_method(request.method)
+    pick_class(meta, request.class_name)
+    paths = image_paths(request.images)
+    layers = layers_to_explain(model, request.layer, request.sweep)
+    summary = ExplainSummary()
+    with ExitStack() as stack:
+        deployed = _deployed(request, meta, stack) if request.mask_from is not None else None
+        for path in paths:
+            try:
+                result = explain_file(model, meta, path, request, layers, deployed)
+            except DataError as exc:
+                if not request.images.is_dir():
+                    raise
+                summary.unreadable.append(path.name)
+                warn(f"warning: skipped {path.name}: {exc}")
+                continue
+            except ClassAbsent:
+                summary.absent.append(path)
+                source = f"{request.mask_from.name}'s" if request.mask_from else "the model's"
+                log(f"{path.name}: no {request.class_name!r} in {source} prediction, nothing to explain")
+                continue
+            summary.explained.append(result)
+            log(_written(result, request))
+    _report(summary, request, paths, log)
+    return summary
+
+
+def _written(result: ImageExplanation, request: ExplainRequest) -> str:
+    iou = (
+        f"; IoU of {request.class_name} between PyTorch and {request.mask_from.name}: {result.deployed_iou:.4f}"
+        if request.mask_from
+        else ""
+    )
+    return f"{result.image.name}: {', '.join(f.name for f in result.files)}{iou}"
+
+
+def _report(summary: ExplainSummary, request: ExplainRequest, paths: list[Path], log: Callable[[str], None]) -> None:
+    unreadable = summary.unreadable
+    skipped = f"; skipped {len(unreadable)} unreadable file(s): {', '.join(unreadable)}" if unreadable else ""
+    if not summary.explained:
+        if len(unreadable) == len(paths):
+            raise EdgesegError(f"no image in {request.images} could be read{skipped}")
+        raise EdgesegError(f"{request.class_name!r} is absent from every prediction: nothing explained{skipped}")
+    log(f"wrote {len(summary.explained)} explanation(s) to {request.out}{skipped}")
+
+
+def _deployed(request: ExplainRequest, meta: ModelMetadata, stack: ExitStack) -> Any:
+    """A Segmenter over the --mask-from model, checked to be an export of the checkpoint being explained."""
+    from edgeseg.runtime.backends import open_model
+    from edgeseg.runtime.segmenter import Segmenter
+
+    backend = open_model(request.mask_from)
+    deployed_meta = backend.metadata
+    stack.enter_context(backend)
+    if deployed_meta.class_names != meta.class_names or deployed_meta.input_size != meta.input_size:
+        raise EdgesegError(
+            f"{request.mask_from} was not exported from {request.checkpoint} (classes or input size differ)"
+        )
+    return Segmenter(backend)
+
+
+def image_paths(images: Path) -> list[Path]:
+    """The image, or the images of a folder (by suffix), sorted; neither is an error."""
+    if not images.exists():
+        raise EdgesegError(f"not found: {images}")
+    paths = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if images.is_dir() else [images]
+    if not paths:
+        raise EdgesegError(f"no images in {images}")
+    return paths
+
+
 def pick_class(meta: ModelMetadata, name: str) -> str:
+    """`name` if the model has that class, else the user's error naming the classes it has."""
     if name not in meta.class_names:
         raise EdgesegError(f"--class {name!r} is not one of the model's classes: {', '.join(meta.class_names)}")
     return name

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgeseg.atomic import atomic_path
 from edgeseg.errors import require
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 cv2 = require("cv2", extra="cv")
 
@@ -28,7 +32,8 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig: Figure, path: Path) -> None:
+    """Write a figure as a PNG, atomically, and free it."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png", bbox_inches="tight")
     _pyplot().close(fig)
@@ -39,16 +44,20 @@ def _cam_title(title: str, cam: np.ndarray) -> str:
     return title if np.any(cam > 0) else f"{title}\n(no positive evidence)"
 
 
-def save_row(
-    path: Path,
+def row_figure(
     image: np.ndarray,
     mask: np.ndarray,
     palette: np.ndarray,
     cam: np.ndarray,
     title: str,
+    layer: str,
+    method: str = "gradcam",
     alpha: float = 0.7,
-) -> None:
-    """original | predicted mask | overlay (image weight alpha) | Grad-CAM heatmap on the image."""
+) -> Figure:
+    """original | predicted mask | overlay (image weight `alpha`) | the CAM of `layer` (its label) on the image.
+
+    The heatmap's panel names the method and the layer: a CAM is only read right knowing where in the
+    network it was taken."""
     plt = _pyplot()
     coloured = palette[mask]
     overlay = cv2.addWeighted(image, alpha, coloured, 1 - alpha, 0)
@@ -56,15 +65,16 @@ def save_row(
         ("image", image),
         ("prediction", coloured),
         ("overlay", overlay),
-        (_cam_title("Grad-CAM", cam), heatmap_on(image, cam)),
+        (_cam_title(f"{method} at {layer}", cam), heatmap_on(image, cam)),
     )
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.4))
+    # As tall as the panels need: a fixed height leaves a band of white between the title and a wide image.
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4 * image.shape[0] / image.shape[1] + 0.9), layout="constrained")
     for ax, (name, panel) in zip(axes, panels):
         ax.imshow(panel)
         ax.set_title(name)
         ax.axis("off")
     fig.suptitle(title)
-    _save(fig, path)
+    return fig
 
 
 def save_sweep(path: Path, image: np.ndarray, cams: dict[str, np.ndarray], title: str) -> None:
@@ -73,11 +83,12 @@ def save_sweep(path: Path, image: np.ndarray, cams: dict[str, np.ndarray], title
     count = len(cams)
     cols = min(5, count)
     rows = math.ceil(count / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows + 0.4), squeeze=False)
+    height = 3.2 * image.shape[0] / image.shape[1] + 0.45  # a panel and its title
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, height * rows + 0.5), squeeze=False, layout="constrained")
     for ax in axes.ravel():
         ax.axis("off")
     for index, (ax, (name, cam)) in enumerate(zip(axes.ravel(), cams.items())):
         ax.imshow(heatmap_on(image, cam))
         ax.set_title(_cam_title(f"{index + 1}. {name}", cam), fontsize=10)
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from edgeseg.explain.cam import METHODS, ClassAbsent, encoder_layers, explain
+from edgeseg.explain.cam import METHODS, ClassAbsent, explain
+from edgeseg.explain.layers import encoder_layers
 from edgeseg.models import build_model
 from edgeseg.runtime.preprocess import place
 
@@ -123,19 +124,24 @@ def _first_class_present(run_edgeseg, checkpoint, image, out):
     raise AssertionError("no class predicted at all")
 
 
-def test_cli_sweep_for_unet_vgg16_has_13_panels(run_edgeseg, vgg_checkpoint, tiny_dataset, tmp_path):
+def test_cli_sweep_for_unet_vgg16_has_13_encoder_panels_then_the_default(
+    run_edgeseg, vgg_checkpoint, tiny_dataset, tmp_path
+):
     image = sorted((tiny_dataset / "VOCdevkit" / "VOC2012" / "JPEGImages").glob("*.jpg"))[0]
     name, _ = _first_class_present(run_edgeseg, vgg_checkpoint, image, tmp_path)
     stem = f"{image.stem}_{name}_gradcam"
     for suffix in (".png", ".npy", "_sweep.png", "_sweep.npz"):
         assert (tmp_path / f"{stem}{suffix}").is_file(), suffix
     sweep = np.load(tmp_path / f"{stem}_sweep.npz")
-    assert len(sweep.files) == 13
+    assert len(sweep.files) == 13 + 1  # VGG16's 13 convs, then the row figure's layer: the decoder's last
+    assert sweep.files[-1] == "decoder_3_conv_1_2" and sweep.files[12] == "backbone_features_29"
     cam = np.load(tmp_path / f"{stem}.npy")
+    assert np.allclose(cam, sweep["decoder_3_conv_1_2"], atol=1e-3)  # the row figure explains the default layer
     seen = place(cv2.imread(str(image)).shape[:2], (32, 32), "letterbox")
     assert cam.shape == (seen.height, seen.width)  # as the network saw the image: letterbox padding cropped
     layers = run_edgeseg("explain", vgg_checkpoint, "--list-layers")
     assert layers.returncode == 0 and "backbone.features.29" in layers.stdout and "conv5_3" in layers.stdout
+    assert "default (the row figure's): decoder.3.conv.1.2" in layers.stdout
 
 
 def test_cli_mask_from_deployed_model_reports_iou(run_edgeseg, tiny_checkpoint, tiny_onnx, tiny_dataset, tmp_path):
