@@ -1,7 +1,7 @@
 """Why INT8 loses accuracy, and what keeps it: calibration methods, FP32 output layers, calibration set size.
 
     python benchmarks/int8_accuracy.py CHECKPOINT [CHECKPOINT ...] --data DATA [--work runs/int8_accuracy]
-        [--result int8_accuracy]
+        [--result int8_accuracy] [--reuse]
 
 Per checkpoint: the FP32 ONNX export (argmax in the graph, as deployed) at its training size, then one INT8
 file per quantization recipe, each scored against FP32 on DATA's whole val split (argmax agreement, mIoU,
@@ -12,6 +12,7 @@ activation against FP32, ONNX Runtime's qdq_loss_debug). Writes benchmarks/resul
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -179,8 +180,16 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--work", type=Path, default=Path("runs/int8_accuracy"))
     parser.add_argument("--result", default="int8_accuracy")
+    parser.add_argument("--reuse", action="store_true", help="read back a checkpoint's rows already measured in WORK")
     args = parser.parse_args()
-    entries = [evaluate(c, args.data, args.work / f"{i}") for i, c in enumerate(args.checkpoints)]
+    entries = []
+    for index, checkpoint in enumerate(args.checkpoints):
+        saved = args.work / f"{index}" / "entry.json"
+        entry = json.loads(saved.read_text()) if args.reuse and saved.is_file() else None
+        if entry is None or entry["checkpoint"] != str(checkpoint):
+            entry = evaluate(checkpoint, args.data, args.work / f"{index}")
+            saved.write_text(json.dumps(entry, indent=2))
+        entries.append(entry)
     result = {"commit": git_commit(), "machine": machine(), "data": str(args.data), "checkpoints": entries}
     save(args.result, result, markdown(result))
 
