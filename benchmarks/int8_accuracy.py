@@ -25,15 +25,16 @@ from edgeseg.export.precision import quantize_int8
 from edgeseg.export.verification import calibration_set, verification_set
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
 
-# (label, calibration method, classifier..output kept FP32, calibration images)
+# (label, calibration method, classifier..output kept FP32, calibration images, convolutions from the input FP32)
 RECIPES = [
-    ("min/max, all INT8 (before)", "minmax", False, 64),
-    ("min/max, output FP32", "minmax", True, 64),
-    ("percentile, all INT8", "percentile", False, 64),
-    ("entropy, output FP32", "entropy", True, 64),
-    ("percentile, output FP32 (now), 16 images", "percentile", True, 16),
-    ("percentile, output FP32 (now)", "percentile", True, 64),
-    ("percentile, output FP32 (now), 200 images", "percentile", True, 200),
+    ("min/max, all INT8 (before)", "minmax", False, 64, 0),
+    ("min/max, output FP32", "minmax", True, 64, 0),
+    ("percentile, all INT8", "percentile", False, 64, 0),
+    ("entropy, output FP32", "entropy", True, 64, 0),
+    ("percentile, output FP32 (now), 16 images", "percentile", True, 16, 0),
+    ("percentile, output FP32 (now)", "percentile", True, 64, 0),
+    ("percentile, output FP32 (now), 200 images", "percentile", True, 200, 0),
+    ("percentile, output FP32, input FP32 up to the 6th conv", "percentile", True, 64, 6),
 ]
 SENSITIVE = 6  # nodes kept FP32 in the last recipe: those whose own quantization loses the most (lowest SQNR)
 
@@ -92,7 +93,8 @@ def _row(label: str, method: str, output_fp32: bool, images: int, report: Any) -
     }
 
 
-def evaluate(checkpoint: Path, data: Path, work: Path) -> dict[str, Any]:
+def evaluate(checkpoint: Path, data: Path, work: Path, saved: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every recipe on one checkpoint; rows (and the diagnosis) in `saved`, measured before, are kept."""
     from edgeseg.train.checkpoint import model_from_checkpoint
 
     model, metadata, _ = model_from_checkpoint(checkpoint)
@@ -102,11 +104,15 @@ def evaluate(checkpoint: Path, data: Path, work: Path) -> dict[str, Any]:
     export_onnx(model, meta, fp32, output="classes", log=lambda m: None)
     inputs, labels, described = verification_set(meta, data, 10_000)
     reference = predictor(fp32)
-    rows, diagnosis = [], []
-    for label, method, keep, images in RECIPES:
-        path = work / f"int8_{method}_{'fp32out' if keep else 'all'}_{images}.onnx"
+    done = {r["recipe"]: r for r in (saved or {}).get("rows", [])}
+    rows, diagnosis = [], (saved or {}).get("worst_tensors_before", [])
+    for label, method, keep, images, head in RECIPES:
+        if label in done:
+            rows.append(done[label])
+            continue
+        path = work / f"int8_{method}_{'fp32out' if keep else 'all'}_{images}_in{head}.onnx"
         calibration = calibration_set(data, meta, images)
-        quantize_int8(fp32, path, calibration, "images", method=method, keep_output_fp32=keep)
+        quantize_int8(fp32, path, calibration, "images", method=method, keep_output_fp32=keep, fp32_input_convs=head)
         report = compare(label, reference, predictor(path), inputs, meta["class_names"], labels)
         rows.append(_row(label, method, keep, len(calibration), report))
         if not diagnosis and not keep and method == "minmax":
@@ -115,8 +121,10 @@ def evaluate(checkpoint: Path, data: Path, work: Path) -> dict[str, Any]:
             except Exception as exc:  # the diagnosis is an aid; the table stands without it
                 diagnosis = [{"error": f"{type(exc).__name__}: {exc}"}]
     sensitive = producers(fp32, [t["tensor"] for t in diagnosis if "tensor" in t][:SENSITIVE])
-    if sensitive:
-        label = f"percentile, output FP32, the {len(sensitive)} most damaged nodes FP32"
+    label = f"percentile, output FP32, the {len(sensitive)} most damaged nodes FP32"
+    if label in done:
+        rows.append(done[label])
+    elif sensitive:
         path = work / "int8_percentile_sensitive.onnx"
         calibration = calibration_set(data, meta, 64)
         quantize_int8(fp32, path, calibration, "images", exclude=sensitive)
@@ -180,15 +188,16 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--work", type=Path, default=Path("runs/int8_accuracy"))
     parser.add_argument("--result", default="int8_accuracy")
-    parser.add_argument("--reuse", action="store_true", help="read back a checkpoint's rows already measured in WORK")
+    parser.add_argument("--reuse", action="store_true", help="keep a checkpoint's rows already measured in WORK")
     args = parser.parse_args()
     entries = []
     for index, checkpoint in enumerate(args.checkpoints):
         saved = args.work / f"{index}" / "entry.json"
         entry = json.loads(saved.read_text()) if args.reuse and saved.is_file() else None
-        if entry is None or entry["checkpoint"] != str(checkpoint):
-            entry = evaluate(checkpoint, args.data, args.work / f"{index}")
-            saved.write_text(json.dumps(entry, indent=2))
+        if entry is not None and entry["checkpoint"] != str(checkpoint):
+            entry = None
+        entry = evaluate(checkpoint, args.data, args.work / f"{index}", entry)
+        saved.write_text(json.dumps(entry, indent=2))
         entries.append(entry)
     result = {"commit": git_commit(), "machine": machine(), "data": str(args.data), "checkpoints": entries}
     save(args.result, result, markdown(result))
