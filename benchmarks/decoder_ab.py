@@ -2,7 +2,7 @@
 
     python benchmarks/decoder_ab.py [--variants unet_classic:transposed,unet_vgg16:bilinear,...]
         [--images 300] [--size 64] [--epochs 8] [--batch-size 8] [--lr 3e-4] [--work runs/decoder_ab]
-        [--result decoder_ab]
+        [--result decoder_ab] [--parallel]
 
 A variant may name DeepLabV3+'s head too, model:upsample:separable or model:upsample:dense (the head A/B:
 `--variants deeplabv3plus_mobilenetv2:bilinear:separable,deeplabv3plus_mobilenetv2:bilinear:dense
@@ -33,6 +33,11 @@ DEFAULT_VARIANTS = "unet_classic:transposed,unet_classic:bilinear,unet_vgg16:tra
 def run(*args: str) -> None:
     print("+ edgeseg " + " ".join(args), flush=True)
     subprocess.run([*EDGESEG, *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def start(*args: str) -> subprocess.Popen:
+    print("+ edgeseg " + " ".join(args) + " &", flush=True)
+    return subprocess.Popen([*EDGESEG, *args], stdout=subprocess.DEVNULL)
 
 
 def bench_latency() -> dict[tuple[str, str, str], float]:
@@ -78,6 +83,29 @@ def markdown(result: dict) -> list[str]:
     ]
 
 
+def train_all(args: argparse.Namespace, data: Path, variants: list[list[str]], names: list[str]) -> dict[str, float]:
+    """Train every variant, one after the other or (--parallel) all at once; wall seconds per variant."""
+    started, seconds, running = {}, {}, {}
+    for (model, upsample, *head), name in zip(variants, names):
+        command = (
+            *("train", "--model", model, "--upsample", upsample, "--data", str(data), "--size", str(args.size)),
+            *("--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--lr", str(args.lr)),
+            *("--seed", str(args.seed), "--project", str(args.work), "--name", name, "--exist-ok"),
+            *([f"--{head[0]}"] if head else []),
+        )
+        started[name] = time.perf_counter()
+        if args.parallel:
+            running[name] = start(*command)
+        else:
+            run(*command)
+            seconds[name] = round(time.perf_counter() - started[name], 1)
+    for name, process in running.items():
+        if process.wait():
+            raise SystemExit(f"training {name} failed with exit status {process.returncode}")
+        seconds[name] = round(time.perf_counter() - started[name], 1)
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="model:upsample pairs, comma-separated")
@@ -89,6 +117,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=Path("runs/decoder_ab"))
     parser.add_argument("--result", default="decoder_ab", help="name of the JSON + Markdown in benchmarks/results")
+    parser.add_argument("--parallel", action="store_true", help="train all variants at once (wall times overlap)")
     args = parser.parse_args()
 
     data = args.work / "data"
@@ -97,19 +126,11 @@ def main() -> None:
     from edgeseg.models.complexity import describe_model
 
     latency = bench_latency()
+    variants = [v.split(":") for v in args.variants.split(",")]
+    names = ["_".join(v) for v in variants]
+    seconds = train_all(args, data, variants, names)
     rows = []
-    for variant in args.variants.split(","):
-        model, upsample, *head = variant.split(":")
-        name = "_".join([model, upsample, *head])
-        head_flags = [f"--{head[0]}"] if head else []
-        started = time.perf_counter()
-        run(
-            *("train", "--model", model, "--upsample", upsample, "--data", str(data), "--size", str(args.size)),
-            *("--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--lr", str(args.lr)),
-            *("--seed", str(args.seed), "--project", str(args.work), "--name", name, "--exist-ok"),
-            *head_flags,
-        )
-        train_s = time.perf_counter() - started
+    for (model, upsample, *head), name in zip(variants, names):
         metrics_path = args.work / name / "val_metrics.json"
         run("eval", str(args.work / name / "weights" / "best.pt"), "--data", str(data), "--json", str(metrics_path))
         metrics = json.loads(metrics_path.read_text())
@@ -126,7 +147,7 @@ def main() -> None:
                 # The committed bench run predates the head axis: its latencies belong to no head variant.
                 "torch_p50_ms_512": None if head else latency.get((model, upsample, "torch")),
                 "ort_p50_ms_512": None if head else latency.get((model, upsample, "ort")),
-                "train_seconds": round(train_s, 1),
+                "train_seconds": seconds[name],
             }
         )
     commit = git_commit()

@@ -1,7 +1,7 @@
 """Why INT8 loses accuracy, and what keeps it: calibration methods, FP32 output layers, calibration set size.
 
     python benchmarks/int8_accuracy.py CHECKPOINT [CHECKPOINT ...] --data DATA [--work runs/int8_accuracy]
-        [--result int8_accuracy]
+        [--result int8_accuracy] [--reuse]
 
 Per checkpoint: the FP32 ONNX export (argmax in the graph, as deployed) at its training size, then one INT8
 file per quantization recipe, each scored against FP32 on DATA's whole val split (argmax agreement, mIoU,
@@ -12,6 +12,7 @@ activation against FP32, ONNX Runtime's qdq_loss_debug). Writes benchmarks/resul
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +26,16 @@ from edgeseg.export.verification import calibration_set, verification_set
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from edgeseg.runtime.metadata import INPUT_NAME
 
-# (label, calibration method, classifier..output kept FP32, calibration images)
+# (label, calibration method, classifier..output kept FP32, calibration images, convolutions from the input FP32)
 RECIPES = [
-    ("min/max, all INT8 (before)", "minmax", False, 64),
-    ("min/max, output FP32", "minmax", True, 64),
-    ("percentile, all INT8", "percentile", False, 64),
-    ("entropy, output FP32", "entropy", True, 64),
-    ("percentile, output FP32 (now), 16 images", "percentile", True, 16),
-    ("percentile, output FP32 (now)", "percentile", True, 64),
-    ("percentile, output FP32 (now), 200 images", "percentile", True, 200),
+    ("min/max, all INT8 (before)", "minmax", False, 64, 0),
+    ("min/max, output FP32", "minmax", True, 64, 0),
+    ("percentile, all INT8", "percentile", False, 64, 0),
+    ("entropy, output FP32", "entropy", True, 64, 0),
+    ("percentile, output FP32 (now), 16 images", "percentile", True, 16, 0),
+    ("percentile, output FP32 (now)", "percentile", True, 64, 0),
+    ("percentile, output FP32 (now), 200 images", "percentile", True, 200, 0),
+    ("percentile, output FP32, input FP32 up to the 6th conv", "percentile", True, 64, 6),
 ]
 SENSITIVE = 6  # nodes kept FP32 in the last recipe: those whose own quantization loses the most (lowest SQNR)
 
@@ -92,7 +94,8 @@ def _row(label: str, method: str, output_fp32: bool, images: int, report: Any) -
     }
 
 
-def evaluate(checkpoint: Path, data: Path, work: Path) -> dict[str, Any]:
+def evaluate(checkpoint: Path, data: Path, work: Path, saved: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every recipe on one checkpoint; rows (and the diagnosis) in `saved`, measured before, are kept."""
     from edgeseg.train.checkpoint import model_from_checkpoint
 
     model, meta, _ = model_from_checkpoint(checkpoint)
@@ -101,11 +104,17 @@ def evaluate(checkpoint: Path, data: Path, work: Path) -> dict[str, Any]:
     export_onnx(model, meta, fp32, output="classes", log=lambda m: None)
     inputs, labels, described = verification_set(meta, data, 10_000)
     reference = predictor(fp32)
-    rows, diagnosis = [], []
-    for label, method, keep, images in RECIPES:
-        path = work / f"int8_{method}_{'fp32out' if keep else 'all'}_{images}.onnx"
+    done = {r["recipe"]: r for r in (saved or {}).get("rows", [])}
+    rows, diagnosis = [], (saved or {}).get("worst_tensors_before", [])
+    for label, method, keep, images, head in RECIPES:
+        if label in done:
+            rows.append(done[label])
+            continue
+        path = work / f"int8_{method}_{'fp32out' if keep else 'all'}_{images}_in{head}.onnx"
         calibration = calibration_set(data, meta, images)
-        quantize_int8(fp32, path, calibration, INPUT_NAME, method=method, keep_output_fp32=keep)
+        quantize_int8(
+            fp32, path, calibration, INPUT_NAME, method=method, keep_output_fp32=keep, fp32_input_convs=head
+        )
         report = compare(label, reference, predictor(path), inputs, meta.class_names, labels)
         rows.append(_row(label, method, keep, len(calibration), report))
         if not diagnosis and not keep and method == "minmax":
@@ -114,8 +123,10 @@ def evaluate(checkpoint: Path, data: Path, work: Path) -> dict[str, Any]:
             except Exception as exc:  # the diagnosis is an aid; the table stands without it
                 diagnosis = [{"error": f"{type(exc).__name__}: {exc}"}]
     sensitive = producers(fp32, [t["tensor"] for t in diagnosis if "tensor" in t][:SENSITIVE])
-    if sensitive:
-        label = f"percentile, output FP32, the {len(sensitive)} most damaged nodes FP32"
+    label = f"percentile, output FP32, the {len(sensitive)} most damaged nodes FP32"
+    if label in done:
+        rows.append(done[label])
+    elif sensitive:
         path = work / "int8_percentile_sensitive.onnx"
         calibration = calibration_set(data, meta, 64)
         quantize_int8(fp32, path, calibration, INPUT_NAME, exclude=sensitive)
@@ -179,8 +190,17 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--work", type=Path, default=Path("runs/int8_accuracy"))
     parser.add_argument("--result", default="int8_accuracy")
+    parser.add_argument("--reuse", action="store_true", help="keep a checkpoint's rows already measured in WORK")
     args = parser.parse_args()
-    entries = [evaluate(c, args.data, args.work / f"{i}") for i, c in enumerate(args.checkpoints)]
+    entries = []
+    for index, checkpoint in enumerate(args.checkpoints):
+        saved = args.work / f"{index}" / "entry.json"
+        entry = json.loads(saved.read_text()) if args.reuse and saved.is_file() else None
+        if entry is not None and entry["checkpoint"] != str(checkpoint):
+            entry = None
+        entry = evaluate(checkpoint, args.data, args.work / f"{index}", entry)
+        saved.write_text(json.dumps(entry, indent=2))
+        entries.append(entry)
     result = {"commit": git_commit(), "machine": machine(), "data": str(args.data), "checkpoints": entries}
     save(args.result, result, markdown(result))
 

@@ -2,7 +2,8 @@
 
 What differs between TensorRT versions is decided in `plan_build`, a pure function tested on any
 machine; `build_engine` only carries the plan out through the API:
-  ≤ 9:     explicit-batch network flag; FP16/INT8 builder flags; INT8 through a calibrator.
+  ≤ 9:     explicit-batch network flag; FP16/INT8 builder flags; INT8 through a calibrator, with the
+           classifier and what follows it held to FP32 by layer precision constraints.
   10.0:    networks are always explicit batch (the flag is deprecated); FP16/INT8 flags still exist.
   10.1–10: INT8 from the QDQ model.int8.onnx (explicit quantization; implicit calibration is deprecated).
   ≥ 11:    strongly typed networks only: precision comes from the graph, so FP16 parses model.fp16.onnx
@@ -83,9 +84,44 @@ def plan_build(
             notes.append(f"INT8 from the Q/DQ scales in {onnx.name} (explicit quantization)")
         else:
             calibrate = True
+            flags.append("OBEY_PRECISION_CONSTRAINTS")  # else TensorRT may ignore `keep_output_fp32`'s requests
     if dla_core is not None:
         flags.append("GPU_FALLBACK")  # layers the DLA cannot run go to the GPU instead of failing
     return BuildPlan(onnx, version[0] < 10, strongly_typed, tuple(flags), calibrate, tuple(notes))
+
+
+def keep_output_fp32(trt: Any, network: Any) -> list[str]:
+    """Ask TensorRT to run the classifier convolution and every layer after it in FP32; their names.
+
+    The calibrator path's counterpart of `edgeseg.export.precision.output_tail`, which leaves those nodes
+    unquantized in model.int8.onnx: in INT8 (or FP16) the class scores round close logits to one step and
+    argmax flips along object borders. Walks back from the network's outputs to the first convolution.
+    Only layers with a float output are constrained: TensorRT's TopK indices and shape operations are
+    always INT32, and setting another output type there is an error.
+    """
+    producers = {}
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        for j in range(layer.num_outputs):
+            producers[layer.get_output(j).name] = layer
+    frontier = [network.get_output(i).name for i in range(network.num_outputs)]
+    kept: list[str] = []
+    visited: set[str] = set()
+    while frontier:
+        layer = producers.get(frontier.pop())
+        if layer is None or layer.name in visited:
+            continue
+        visited.add(layer.name)
+        floats = [j for j in range(layer.num_outputs) if layer.get_output(j).dtype == trt.float32]
+        if floats:
+            layer.precision = trt.float32
+            for j in floats:
+                layer.set_output_type(j, trt.float32)
+            kept.append(layer.name)
+        if layer.type != trt.LayerType.CONVOLUTION:
+            inputs = (layer.get_input(j) for j in range(layer.num_inputs))
+            frontier += [tensor.name for tensor in inputs if tensor is not None]
+    return kept
 
 
 def make_calibrator(trt: Any, cuda: Any, batches: Sequence[np.ndarray], cache: Path) -> Any:
@@ -275,7 +311,11 @@ def build_engine(
     builder = trt.Builder(logger)
     network, _parser = _parse(trt, builder, logger, plan)
     config, profile = _configure(trt, builder, network, request, plan, log)
-    calibrator = _attach_calibrator(trt, cuda, builder, network, config, request) if plan.calibrate else None
+    calibrator = None
+    if plan.calibrate:
+        kept = keep_output_fp32(trt, network)
+        log(f"note: INT8 by calibration; {len(kept)} layers from the classifier on kept FP32")
+        calibrator = _attach_calibrator(trt, cuda, builder, network, config, request)
 
     # Timing cache: tactic timings from earlier builds on this GPU + TensorRT make rebuilds much faster.
     cache_file = timing_cache_path(request.engine, trt.__version__, capability)

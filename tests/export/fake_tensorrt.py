@@ -13,6 +13,8 @@ and include/NvInfer*.h at 8.5, 8.6, 10.3 and 11.1, and against pycuda's document
   `get_batch` then counts as "no more batches".
 - `set_input_shape` returns False (and changes nothing) for a shape outside the profile.
 - `Runtime.DLA_core` defaults to -1 and setting it does nothing on a device without DLA cores.
+- The parsed network holds the layers TensorRT makes of edgeseg's class-map export; their precision
+  requests are honoured only under OBEY_PRECISION_CONSTRAINTS (fake_tensorrt_network.py says what else).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .fake_cuda import FakeCuda
+from .fake_tensorrt_network import QUANTIZABLE, FakeNetwork, chosen, class_map_layers
 
 __all__ = ["FakeCuda", "FakeTensorRT"]
 
@@ -111,15 +114,6 @@ class FakeConfig:
         return SimpleNamespace(serialize=lambda: self._cache + b"+tactics")
 
 
-class FakeNetwork:
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        self.num_inputs = 1
-        self._input = SimpleNamespace(name="images", shape=shape)
-
-    def get_input(self, index: int) -> SimpleNamespace:
-        return self._input
-
-
 class FakeBuilder:
     def __init__(self, trt: FakeTensorRT) -> None:
         self.trt = trt
@@ -127,7 +121,7 @@ class FakeBuilder:
 
     def create_network(self, flags: int) -> FakeNetwork:
         self.trt.network_flags = flags
-        self.trt.network = FakeNetwork((-1 if self.trt.dynamic else 1, 3, 32, 32))
+        self.trt.network = FakeNetwork(self.trt, (-1 if self.trt.dynamic else 1, 3, 32, 32))
         return self.trt.network
 
     def create_builder_config(self) -> FakeConfig:
@@ -137,26 +131,23 @@ class FakeBuilder:
     def create_optimization_profile(self) -> FakeProfile:
         return FakeProfile()
 
-    def _error(self, message: str) -> None:
-        self.trt.errors.append(message)
-        print(f"[TRT] [E] {message}", file=sys.stderr)
-
     def build_serialized_network(self, network: FakeNetwork, config: FakeConfig) -> bytes | None:
         if self.trt.fail_build:
-            self._error("fail_build")
+            self.trt.error("fail_build")
             return None
         shape = tuple(network.get_input(0).shape)
         if -1 in shape and not config.profiles:
-            self._error("Network has dynamic or shape inputs, but no optimization profile has been defined.")
+            self.trt.error("Network has dynamic or shape inputs, but no optimization profile has been defined.")
             return None
         for profile in config.profiles:
             problem = profile_error(profile, network.get_input(0).name, shape)
             if problem:
-                self._error(problem)
+                self.trt.error(problem)
                 return None
         calibrator = config.int8_calibrator
         if calibrator is not None and "INT8" in config.flags and not self._calibrate(calibrator):
             return None
+        self.trt.built_precisions = {layer.name: chosen(layer, config.flags) for layer in network.layers}
         return b"FAKE-ENGINE flags=%d" % self.trt.network_flags
 
     def _calibrate(self, calibrator: Any) -> bool:
@@ -168,7 +159,7 @@ class FakeBuilder:
         while _trampoline(calibrator, "get_batch", None, ["images"]):
             self.trt.calibration_batches += 1
         if self.trt.calibration_batches == 0:
-            self._error("Calibration failure occurred with no scaling factors detected.")
+            self.trt.error("Calibration failure occurred with no scaling factors detected.")
             return False
         _trampoline(calibrator, "write_calibration_cache", None, b"calibration-table")
         return True
@@ -183,6 +174,9 @@ class FakeParser:
         if not Path(path).is_file() or Path(path).read_bytes()[:4] == b"junk":
             self.num_errors = 1
             return False
+        network = self.trt.network
+        network.layers = class_map_layers(self.trt, network.get_input(0))
+        network.outputs = [network.layers[-1].get_output(0)]
         return True
 
     def get_error(self, index: int) -> str:
@@ -314,9 +308,13 @@ class FakeTensorRT:
         self.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level=2: None})
         self.NetworkDefinitionCreationFlag = _creation_flags(major)
         self.MemoryPoolType = SimpleNamespace(WORKSPACE="WORKSPACE")
-        precision_flags = {} if major >= 11 else {"FP16": "FP16", "INT8": "INT8"}
+        precision_flags = {} if major >= 11 else {k: k for k in ("FP16", "INT8", "OBEY_PRECISION_CONSTRAINTS")}
         self.BuilderFlag = SimpleNamespace(GPU_FALLBACK="GPU_FALLBACK", **precision_flags)
         self.DeviceType = SimpleNamespace(GPU="GPU", DLA="DLA")
+        self.DataType = SimpleNamespace(FLOAT="FLOAT", HALF="HALF", INT8="INT8", INT32="INT32")
+        self.float32, self.float16, self.int8, self.int32 = "FLOAT", "HALF", "INT8", "INT32"
+        self.LayerType = SimpleNamespace(**{k: k for k in (*QUANTIZABLE, "TOPK", "SHUFFLE", "IDENTITY", "CONSTANT")})
+        self.built_precisions: dict[str, tuple[str, list[str]]] = {}
         if major < 11:
             self.IInt8EntropyCalibrator2 = _Calibrator
         self.network_flags: int | None = None
@@ -327,6 +325,16 @@ class FakeTensorRT:
         self.deserialized_on_dla_core: int | None = None
         self.TensorIOMode = SimpleNamespace(INPUT="INPUT", OUTPUT="OUTPUT")
         self.nptype = np.dtype
+
+    def error(self, message: str) -> None:
+        """What TensorRT's logger prints for an API error; the call that caused it has no effect."""
+        self.errors.append(message)
+        print(f"[TRT] [E] {message}", file=sys.stderr)
+
+    def strongly_typed_flag(self) -> bool:
+        bit = getattr(self.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+        major = int(self.__version__.split(".")[0])
+        return major >= 11 or (bit is not None and bool((self.network_flags or 0) & (1 << bit)))
 
     def cache_stamp(self) -> bytes:
         return f"trt{self.__version__}-sm{self.capability}:".encode()

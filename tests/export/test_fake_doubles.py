@@ -50,6 +50,46 @@ def test_profile_that_disagrees_with_a_fixed_dimension_does_not_build():
     assert builder.build_serialized_network(network, config) is None
 
 
+def _parsed(trt, tmp_path, flags=0):
+    builder = trt.Builder(None)
+    network = builder.create_network(flags)
+    (tmp_path / "model.onnx").write_bytes(b"onnx-bytes")
+    assert trt.OnnxParser(network, None).parse_from_file(str(tmp_path / "model.onnx"))
+    return builder, network, builder.create_builder_config()
+
+
+def _layer(network, name):
+    return next(layer for layer in network.layers if layer.name == name)
+
+
+def test_precision_requests_are_honoured_only_when_obeyed(tmp_path):
+    trt = FakeTensorRT("8.6.1")
+    builder, network, config = _parsed(trt, tmp_path)
+    for flag in ("INT8", "FP16"):
+        config.set_flag(flag)
+    _layer(network, "/model/classifier/Conv").precision = trt.float32
+    builder.build_serialized_network(network, config)
+    assert trt.built_precisions["/model/classifier/Conv"][0] == "INT8"  # a faster implementation wins
+    config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+    builder.build_serialized_network(network, config)
+    assert trt.built_precisions["/model/classifier/Conv"] == ("FLOAT", ["FLOAT"])
+
+
+def test_int32_outputs_refuse_another_type_and_strongly_typed_networks_refuse_precision(tmp_path, capsys):
+    trt = FakeTensorRT("8.6.1")
+    _, network, _ = _parsed(trt, tmp_path)
+    topk = _layer(network, "/ArgMax")
+    topk.set_output_type(1, trt.float32)  # the indices of a TopK are always INT32
+    assert topk.output_types == {} and "output 1 is INT32" in trt.errors[0]
+    strongly_typed = FakeTensorRT("10.3.0")
+    _, network, _ = _parsed(
+        strongly_typed, tmp_path, flags=1 << strongly_typed.NetworkDefinitionCreationFlag.STRONGLY_TYPED
+    )
+    _layer(network, "/model/Resize").precision = strongly_typed.float32
+    assert not _layer(network, "/model/Resize").precision_is_set and "strongly typed" in strongly_typed.errors[0]
+    assert "[TRT] [E]" in capsys.readouterr().err
+
+
 def test_calibrator_exception_is_printed_and_ends_calibration(capsys):
     trt = FakeTensorRT("8.6.1")
     builder, network, config = _builder(trt)

@@ -22,9 +22,9 @@ ONNX = {"fp32": Path("model.onnx"), "fp16": Path("model.fp16.onnx"), "int8": Pat
     [
         ((8, 5), "fp32", "model.onnx", (), True, False, False),
         ((8, 6), "fp16", "model.onnx", ("FP16",), True, False, False),
-        ((8, 6), "int8", "model.onnx", ("INT8", "FP16"), True, False, True),
+        ((8, 6), "int8", "model.onnx", ("INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS"), True, False, True),
         ((10, 3), "fp16", "model.onnx", ("FP16",), False, False, False),
-        ((10, 0), "int8", "model.onnx", ("INT8", "FP16"), False, False, True),
+        ((10, 0), "int8", "model.onnx", ("INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS"), False, False, True),
         ((10, 1), "int8", "model.int8.onnx", ("INT8", "FP16"), False, False, False),
         ((10, 3), "int8", "model.int8.onnx", ("INT8", "FP16"), False, False, False),
         ((11, 0), "fp32", "model.onnx", (), False, True, False),
@@ -112,6 +112,32 @@ def test_int8_calibrator_feeds_every_batch_and_caches(tmp_path):
     cuda.copies.clear()
     build_engine(_request(tmp_path, precision="int8", calibration=batches), trt=trt, cuda=cuda, log=lambda m: None)
     assert cuda.copies == []
+
+
+@pytest.mark.parametrize("version", ["8.5.3", "8.6.1", "10.0.1"])
+def test_calibrated_int8_keeps_the_classifier_and_what_follows_in_fp32(tmp_path, version):
+    # As output_tail does for model.int8.onnx: INT8 class scores flip argmax along every object border.
+    trt, notes = FakeTensorRT(version), []
+    request = _request(tmp_path, precision="int8", calibration=[np.zeros((1, 3, 32, 32))])
+    build_engine(request, trt=trt, cuda=FakeCuda(), log=notes.append)
+    built = trt.built_precisions
+    assert built["/model/classifier/Conv"] == ("FLOAT", ["FLOAT"])
+    assert built["/model/Resize"] == ("FLOAT", ["FLOAT"])
+    assert built["/ArgMax"] == ("FLOAT", ["FLOAT", "INT32"])  # TopK's indices are INT32 whatever is asked
+    assert built["/model/backbone/Conv"] == ("INT8", ["INT8"]), "the rest of the network stays INT8"
+    assert trt.errors == [], "no output type may be requested on an INT32 output"
+    assert any("3 layers from the classifier on kept FP32" in n for n in notes)
+
+
+def test_qdq_int8_sets_no_precision_constraints(tmp_path):
+    # TensorRT ≥ 10.1 takes precision from the Q/DQ nodes: output_tail already left the classifier unquantized.
+    files = {"fp32": tmp_path / "model.onnx", "int8": tmp_path / "model.int8.onnx"}
+    for path in files.values():
+        path.write_bytes(b"onnx-bytes")
+    trt = FakeTensorRT("10.3.0")
+    build_engine(_request(tmp_path, precision="int8", onnx_files=files), trt=trt, cuda=FakeCuda(), log=print)
+    assert not any(layer.precision_is_set for layer in trt.network.layers)
+    assert "OBEY_PRECISION_CONSTRAINTS" not in trt.config.flags
 
 
 def test_calibrator_batch_protocol():
