@@ -112,9 +112,7 @@ def evaluate(checkpoint: Path, data: Path, work: Path, saved: dict[str, Any] | N
             continue
         path = work / f"int8_{method}_{'fp32out' if keep else 'all'}_{images}_in{head}.onnx"
         calibration = calibration_set(data, meta, images)
-        quantize_int8(
-            fp32, path, calibration, INPUT_NAME, method=method, keep_output_fp32=keep, fp32_input_convs=head
-        )
+        quantize_int8(fp32, path, calibration, INPUT_NAME, method=method, keep_output_fp32=keep, fp32_input_convs=head)
         report = compare(label, reference, predictor(path), inputs, meta.class_names, labels)
         rows.append(_row(label, method, keep, len(calibration), report))
         if not diagnosis and not keep and method == "minmax":

@@ -30,6 +30,7 @@ from results_io import git_commit, machine, save
 from edgeseg.export.onnx_export import export_onnx
 from edgeseg.export.parity import compare
 from edgeseg.export.precision import output_tail, quantize_int8
+from edgeseg.runtime.metadata import INPUT_NAME
 
 # label → (format, activations, per-channel weights, depthwise convolutions left FP32); None: the shipped file
 VARIANTS: dict[str, tuple[str, str, bool, bool] | None] = {
@@ -54,7 +55,7 @@ def depthwise(proto: Any) -> list[str]:
 def quantize_variant(fp32: Path, out: Path, calibration: list[np.ndarray], variant: tuple[str, str, bool, bool] | None):
     """One variant of model.int8.onnx; None is the shipped recipe (`quantize_int8`)."""
     if variant is None:
-        quantize_int8(fp32, out, calibration, "images")
+        quantize_int8(fp32, out, calibration, INPUT_NAME)
         return
     import onnx
     from onnxruntime import quantization
@@ -66,7 +67,7 @@ def quantize_variant(fp32: Path, out: Path, calibration: list[np.ndarray], varia
     class Reader(quantization.CalibrationDataReader):
         def get_next(self) -> dict[str, np.ndarray] | None:
             batch = next(batches, None)
-            return None if batch is None else {"images": batch}
+            return None if batch is None else {INPUT_NAME: batch}
 
     with tempfile.TemporaryDirectory() as scratch:
         prepared = Path(scratch) / "prepared.onnx"
@@ -125,8 +126,7 @@ def accuracy(args: argparse.Namespace) -> None:
     from edgeseg.export.verification import calibration_set, verification_set
     from edgeseg.train.checkpoint import model_from_checkpoint
 
-    model, metadata, _ = model_from_checkpoint(args.checkpoint)
-    meta = metadata.to_dict()
+    model, meta, _ = model_from_checkpoint(args.checkpoint)
     folder = args.work / "accuracy"
     folder.mkdir(parents=True, exist_ok=True)
     fp32 = folder / "model.onnx"
@@ -135,7 +135,7 @@ def accuracy(args: argparse.Namespace) -> None:
     files = make_variants(fp32, folder, calibration_set(args.data, meta, 64))
     reference, rows = predictor(fp32), []
     for label, path in files.items():
-        report = compare(label, reference, predictor(path), inputs, meta["class_names"], labels)
+        report = compare(label, reference, predictor(path), inputs, meta.class_names, labels)
         print(report.summary(), flush=True)
         rows.append(
             {
@@ -150,7 +150,7 @@ def accuracy(args: argparse.Namespace) -> None:
     lines = [
         "# ONNX Runtime INT8 variants: accuracy against FP32",
         "",
-        f"`{args.checkpoint}` ({meta['input_size'][0]}² input), {described}; 64 calibration images, percentile "
+        f"`{args.checkpoint}` ({meta.input_size[0]}² input), {described}; 64 calibration images, percentile "
         f"calibration, the classifier and what follows it FP32 in every variant; commit {result['commit']}, "
         f"{result['machine']}.",
         "",
