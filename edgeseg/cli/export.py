@@ -55,7 +55,7 @@ def export(
 ) -> None:
     """Export a model; parity (argmax agreement, ΔmIoU) is checked on every file it writes."""
     from edgeseg.export.onnx_export import OPSETS
-    from edgeseg.export.pipeline import ExportOptions, run_export
+    from edgeseg.export.steps import ExportOptions, run_export
 
     # Every value is checked before the exporter runs: a bad --opset must not print its traces first.
     check_options(
