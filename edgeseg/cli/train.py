@@ -50,7 +50,8 @@ def train(
     """Train a model; writes runs/<name>/ with weights/best.pt, last.pt, results.csv, curves.png, TensorBoard."""
     require("torch", extra="train")
     from edgeseg.train.config import TrainConfig, load_yaml, merge
-    from edgeseg.train.trainer import Trainer, config_for_resume, resume_payload
+    from edgeseg.train.resume import config_for_resume, resume_payload
+    from edgeseg.train.trainer import Trainer
     from edgeseg.writable import check_writable
 
     overrides = {
