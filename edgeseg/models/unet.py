@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from edgeseg.models.backbones import VGG16, ResNet50, load_backbone_weights
 from edgeseg.models.base import Backbone, SegmentationModel
-from edgeseg.models.layers import check_upsample, conv_bn_relu, upsample
+from edgeseg.models.layers import conv_bn_relu, upsample
 from edgeseg.models.registry import register_model
 
 
@@ -49,8 +50,11 @@ class UNet(SegmentationModel):
         upsample_mode: str,
         decoder_channels: Sequence[int],
         halve_on_upsample: bool = False,
+        config: dict[str, Any],
     ) -> None:
-        super().__init__(backbone, num_classes=num_classes, upsample=upsample_mode, pad_multiple=backbone.stride)
+        super().__init__(
+            backbone, num_classes=num_classes, upsample=upsample_mode, pad_multiple=backbone.stride, config=config
+        )
         channels = [c for c, _ in backbone.feature_info.values()]
         strides = [s for _, s in backbone.feature_info.values()]
         if len(decoder_channels) != len(channels) - 1:
@@ -76,6 +80,32 @@ class UNet(SegmentationModel):
         return self.head(x)
 
 
+class UNetVGG16(UNet):
+    """The improved U-Net: VGG16 encoder (padding=1) and a decoder of 512/256/128/64 channels."""
+
+    def __init__(self, *, num_classes: int, upsample_mode: str) -> None:
+        super().__init__(
+            VGG16(),
+            num_classes=num_classes,
+            upsample_mode=upsample_mode,
+            decoder_channels=(512, 256, 128, 64),
+            config={"model": "unet_vgg16"},
+        )
+
+
+class UNetResNet50(UNet):
+    """U-Net with a ResNet50 encoder; a last skip-less stage restores the stem's stride 2."""
+
+    def __init__(self, *, num_classes: int, upsample_mode: str) -> None:
+        super().__init__(
+            ResNet50(),
+            num_classes=num_classes,
+            upsample_mode=upsample_mode,
+            decoder_channels=(512, 256, 128, 64),
+            config={"model": "unet_resnet50"},
+        )
+
+
 def _with_weights(model: UNet, pretrained_backbone: str | Path | None) -> UNet:
     if pretrained_backbone is not None:
         load_backbone_weights(model.backbone, pretrained_backbone)
@@ -87,13 +117,7 @@ def unet_vgg16(
     *, num_classes: int = 21, upsample: str = "bilinear", pretrained_backbone: str | Path | None = None
 ) -> UNet:
     """The improved U-Net: VGG16 encoder (padding=1) and a bilinear decoder of 512/256/128/64 channels."""
-    model = UNet(
-        VGG16(),
-        num_classes=num_classes,
-        upsample_mode=check_upsample(upsample),
-        decoder_channels=(512, 256, 128, 64),
-    )
-    return _with_weights(model, pretrained_backbone)
+    return _with_weights(UNetVGG16(num_classes=num_classes, upsample_mode=upsample), pretrained_backbone)
 
 
 @register_model
@@ -101,10 +125,4 @@ def unet_resnet50(
     *, num_classes: int = 21, upsample: str = "bilinear", pretrained_backbone: str | Path | None = None
 ) -> UNet:
     """U-Net with a ResNet50 encoder; a last skip-less stage restores the stem's stride 2."""
-    model = UNet(
-        ResNet50(),
-        num_classes=num_classes,
-        upsample_mode=check_upsample(upsample),
-        decoder_channels=(512, 256, 128, 64),
-    )
-    return _with_weights(model, pretrained_backbone)
+    return _with_weights(UNetResNet50(num_classes=num_classes, upsample_mode=upsample), pretrained_backbone)
