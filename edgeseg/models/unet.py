@@ -6,9 +6,8 @@ applies two 3×3 conv-BN-ReLU. `unet_classic.py` reuses the decoder with its own
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -34,27 +33,30 @@ class DecoderStage(nn.Module):
 
 
 class UNet(SegmentationModel):
-    """A U-Net over any Backbone whose features halve in size from one map to the next.
+    """A U-Net over a Backbone whose features halve in size from one map to the next.
 
-    decoder_channels: output channels of each stage, deepest first (one per skip map).
-    halve_on_upsample: the 2015 U-Net's up-convolution halves the channels; the improved U-Net's
-        bilinear upsampling keeps them (and its `transposed` twin keeps them too).
+    Each subclass is one registered model and says which: its builder's name, its encoder class,
+    decoder_channels (output channels of each stage, deepest first, one per skip map) and
+    halve_on_upsample (the 2015 U-Net's up-convolution halves the channels; the improved U-Net's
+    bilinear upsampling keeps them, and its `transposed` twin keeps them too).
     If the shallowest skip is at stride 2 (ResNet), a last stage without skip restores stride 1.
     """
 
-    def __init__(
-        self,
-        backbone: Backbone,
-        *,
-        num_classes: int,
-        upsample_mode: str,
-        decoder_channels: Sequence[int],
-        halve_on_upsample: bool = False,
-        config: dict[str, Any],
-    ) -> None:
+    registered_name: ClassVar[str]
+    encoder: ClassVar[type[Backbone]]
+    decoder_channels: ClassVar[tuple[int, ...]] = (512, 256, 128, 64)
+    halve_on_upsample: ClassVar[bool] = False
+
+    def __init__(self, *, num_classes: int, upsample_mode: str) -> None:
+        backbone = self.encoder()
         super().__init__(
-            backbone, num_classes=num_classes, upsample=upsample_mode, pad_multiple=backbone.stride, config=config
+            backbone,
+            num_classes=num_classes,
+            upsample=upsample_mode,
+            pad_multiple=backbone.stride,
+            config={"model": self.registered_name},
         )
+        decoder_channels, halve_on_upsample = self.decoder_channels, self.halve_on_upsample
         channels = [c for c, _ in backbone.feature_info.values()]
         strides = [s for _, s in backbone.feature_info.values()]
         if len(decoder_channels) != len(channels) - 1:
@@ -83,27 +85,13 @@ class UNet(SegmentationModel):
 class UNetVGG16(UNet):
     """The improved U-Net: VGG16 encoder (padding=1) and a decoder of 512/256/128/64 channels."""
 
-    def __init__(self, *, num_classes: int, upsample_mode: str) -> None:
-        super().__init__(
-            VGG16(),
-            num_classes=num_classes,
-            upsample_mode=upsample_mode,
-            decoder_channels=(512, 256, 128, 64),
-            config={"model": "unet_vgg16"},
-        )
+    registered_name, encoder = "unet_vgg16", VGG16
 
 
 class UNetResNet50(UNet):
     """U-Net with a ResNet50 encoder; a last skip-less stage restores the stem's stride 2."""
 
-    def __init__(self, *, num_classes: int, upsample_mode: str) -> None:
-        super().__init__(
-            ResNet50(),
-            num_classes=num_classes,
-            upsample_mode=upsample_mode,
-            decoder_channels=(512, 256, 128, 64),
-            config={"model": "unet_resnet50"},
-        )
+    registered_name, encoder = "unet_resnet50", ResNet50
 
 
 def _with_weights(model: UNet, pretrained_backbone: str | Path | None) -> UNet:

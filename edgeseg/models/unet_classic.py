@@ -49,15 +49,9 @@ class ClassicEncoder(Backbone):
 class ClassicUNet(UNet):
     """The 2015 U-Net: the classic encoder and up-convolutions that halve the channels."""
 
-    def __init__(self, *, num_classes: int, upsample_mode: str) -> None:
-        super().__init__(
-            ClassicEncoder(),
-            num_classes=num_classes,
-            upsample_mode=upsample_mode,
-            decoder_channels=WIDTHS[-2::-1],
-            halve_on_upsample=True,
-            config={"model": "unet_classic"},
-        )
+    registered_name, encoder = "unet_classic", ClassicEncoder
+    decoder_channels = WIDTHS[-2::-1]
+    halve_on_upsample = True
 
 
 @register_model
