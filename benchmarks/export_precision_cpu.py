@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from results_io import git_commit, machine, save
 
-from edgeseg.export.pipeline import ExportOptions, run_export
+from edgeseg.export.steps import ExportOptions, run_export
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
 
 

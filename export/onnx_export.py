@@ -46,42 +46,52 @@ def opset_of(proto: Any) -> int:
     return next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
 
 
-def _torchscript_export(model: Any, dummy: Any, opset: int, dynamic_batch: bool, output: str) -> Any:
+def _run_exporter(name: str, model: Any, dummy: Any, opset: int, dynamic_batch: bool, output: str) -> Any:
+    """The ModelProto one of torch.onnx's two exporters ("dynamo" or "torchscript") writes at `opset`."""
     torch, onnx = require("torch", "train"), require("onnx", "export")
+    dynamo = name == "dynamo"
     buffer = io.BytesIO()
-    axes = {INPUT_NAME: {0: "batch"}, output: {0: "batch"}} if dynamic_batch else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TracerWarnings about the padding branch: the size is fixed here
-        torch.onnx.export(
-            model,
-            (dummy,),
-            buffer,
-            opset_version=opset,
-            dynamo=False,
-            input_names=[INPUT_NAME],
-            output_names=[output],
-            dynamic_axes=axes,
-            do_constant_folding=True,
-        )
-    return onnx.load_from_string(buffer.getvalue())
-
-
-def _dynamo_export(model: Any, dummy: Any, opset: int, dynamic_batch: bool, output: str) -> Any:
-    torch = require("torch", "train")
-    shapes = ({0: torch.export.Dim("batch", min=1, max=64)},) if dynamic_batch else None
+    if dynamo:
+        shapes = ({0: torch.export.Dim("batch", min=1, max=64)},) if dynamic_batch else None
+        particular: dict[str, Any] = {"dynamic_shapes": shapes, "verbose": False}
+    else:
+        axes = {INPUT_NAME: {0: "batch"}, output: {0: "batch"}} if dynamic_batch else None
+        particular = {"f": buffer, "dynamic_axes": axes, "do_constant_folding": True}
+    # Quiet: TracerWarnings about the padding branch (the size is fixed here), the dynamo exporter's progress.
     with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
             model,
             (dummy,),
             opset_version=opset,
-            dynamo=True,
+            dynamo=dynamo,
             input_names=[INPUT_NAME],
             output_names=[output],
-            dynamic_shapes=shapes,
-            verbose=False,
+            **particular,
         )
-    return program.model_proto
+    return program.model_proto if dynamo else onnx.load_from_string(buffer.getvalue())
+
+
+def _export_at(
+    model: Any, dummy: Any, opset: int, dynamic_batch: bool, output: str, log: Callable[[str], None]
+) -> tuple[Any, str]:
+    """(proto, exporter name): the first exporter that writes exactly `opset`, or EdgesegError naming why none did.
+
+    The dynamo exporter is tried first from opset 18 on, the TorchScript exporter below it.
+    """
+    names = ["dynamo", "torchscript"] if opset >= 18 else ["torchscript", "dynamo"]
+    tried = []
+    for name in names:
+        try:
+            candidate = _run_exporter(name, model, dummy, opset, dynamic_batch, output)
+        except Exception as exc:
+            tried.append(f"{name} exporter failed ({describe(exc)})")
+            continue
+        if opset_of(candidate) == opset:
+            return candidate, name
+        tried.append(f"the {name} exporter wrote opset {opset_of(candidate)} instead of {opset}")
+        log(f"note: {tried[-1]}; trying the other exporter")
+    raise EdgesegError(f"no exporter gives opset {opset} ({'; '.join(tried)}); pass another --opset")
 
 
 def export_onnx(
@@ -99,9 +109,9 @@ def export_onnx(
     output: "classes" puts the argmax in the graph (see `class_map_model`), "logits" keeps the raw scores
     (for Grad-CAM-style analysis or custom post-processing); the metadata records which.
 
-    The dynamo exporter is preferred from opset 18 on, the TorchScript exporter below it. If the one
-    tried first writes another opset than asked (the dynamo exporter moves 17 to 18), the other is used,
-    and the switch is said; if neither gives the opset, the export fails rather than change it silently.
+    If the exporter tried first writes another opset than asked (the dynamo exporter moves 17 to 18), the
+    other is used, and the switch is said; if neither gives the opset, the export fails rather than change
+    it silently.
     """
     torch, onnx = require("torch", "train"), require("onnx", "export")
     if output not in OUTPUT_NAMES:
@@ -111,24 +121,7 @@ def export_onnx(
         model = class_map_model(model)
     height, width = metadata.input_size
     dummy = torch.zeros(1, 3, height, width)
-    exporters = [("dynamo", _dynamo_export), ("torchscript", _torchscript_export)]
-    if opset < 18:
-        exporters.reverse()
-    proto, used, tried = None, None, []
-    for name, exporter in exporters:
-        try:
-            candidate = exporter(model, dummy, opset, dynamic_batch, OUTPUT_NAMES[output])
-        except Exception as exc:
-            tried.append(f"{name} exporter failed ({describe(exc)})")
-            continue
-        if opset_of(candidate) == opset:
-            proto, used = candidate, name
-            break
-        tried.append(f"the {name} exporter wrote opset {opset_of(candidate)} instead of {opset}")
-        log(f"note: {tried[-1]}; trying the other exporter")
-    if proto is None:
-        raise EdgesegError(f"no exporter gives opset {opset} ({'; '.join(tried)}); pass another --opset")
-
+    proto, used = _export_at(model, dummy, opset, dynamic_batch, OUTPUT_NAMES[output], log)
     optimizer = require("onnxscript.optimizer", "export")
     proto = optimizer.optimize(proto)  # constant folding and dead-node removal; the opset stays
     warnings_found = check_resize_nodes(proto)
@@ -147,12 +140,7 @@ def export_onnx(
             },
         },
     )
-    try:
-        onnx.checker.check_model(proto, full_check=True)
-    except Exception as exc:
-        raise EdgesegError(f"the exported graph fails onnx.checker ({describe(exc)})") from exc
-    with atomic_path(path) as tmp:
-        onnx.save(proto, str(tmp))
+    _save_checked(proto, path)
     return {
         "exporter": used,
         "opset": opset,
@@ -160,3 +148,14 @@ def export_onnx(
         "warnings": warnings_found,
         "nodes": len(proto.graph.node),
     }
+
+
+def _save_checked(proto: Any, path: str | Path) -> None:
+    """`proto` written atomically to `path` once onnx.checker (full check) accepts it."""
+    onnx = require("onnx", "export")
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as exc:
+        raise EdgesegError(f"the exported graph fails onnx.checker ({describe(exc)})") from exc
+    with atomic_path(path) as tmp:
+        onnx.save(proto, str(tmp))

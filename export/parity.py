@@ -3,17 +3,23 @@
 A max-abs-diff says little about segmentation: FP16 can move logits by 0.05 and change no pixel, and
 INT8 can keep the diff small on average while a whole class collapses. So every comparison reports
 per-pixel argmax agreement, and with labelled images the mIoU of both and the per-class ΔIoU.
+
+`check_file` runs an exported file on ONNX Runtime against its reference; `guard` removes a file that fails.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable  # typing's: the alias below is evaluated at run time (Python 3.8)
+from pathlib import Path
+from typing import Any, Callable, Union  # typing's: the aliases below are evaluated at run time (Python 3.8)
 
 import numpy as np
 
+from edgeseg.errors import EdgesegError, describe
 from edgeseg.eval.metrics import SegmentationMetrics, confusion_matrix
+from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from edgeseg.runtime.preprocess import Placement, postprocess
 
 Predict = Callable[[np.ndarray], np.ndarray]  # 1×3×H×W float32 → 1×C×H×W logits or a 1×H×W class map
@@ -110,3 +116,75 @@ def compare(
             c: None if np.isnan(d) else round(float(d), 6) for c, d in zip(class_names, delta)
         }
     return report
+
+
+class ParityFailure(EdgesegError):
+    """The exported model does not predict what the source model predicts."""
+
+
+@dataclass
+class NotRun:
+    """A parity check ONNX Runtime could not run here (an INT8 op the CPU provider lacks, say)."""
+
+    name: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "not_run": self.reason}
+
+
+Check = Union[ParityReport, NotRun]  # typing's Union: evaluated at run time (Python 3.8)
+
+
+@dataclass
+class Verification:
+    """The images every file is checked on (and their labels, with --verify)."""
+
+    inputs: list[np.ndarray]
+    labels: list[Any] | None
+    class_names: list[str]
+
+
+@contextmanager
+def onnx_session(path: Path) -> Iterator[Predict]:
+    """`path` on ONNX Runtime's CPU provider as a prediction function; the session closes on leaving."""
+    with OnnxRuntimeBackend(path, provider="cpu") as backend:
+        yield _predictor(backend)
+
+
+def _predictor(backend: OnnxRuntimeBackend) -> Predict:
+    name, output = backend.input_names[0], backend.output_names[0]
+    return lambda x: backend.infer({name: x})[output]
+
+
+def check_file(name: str, path: Path, reference: Predict, data: Verification, log: Callable[[str], None]) -> Check:
+    """`path` compared with `reference` on the verification images, on ONNX Runtime CPU when it can run it."""
+    try:
+        backend = OnnxRuntimeBackend(path, provider="cpu")
+    except EdgesegError as exc:
+        log(f"{name}: not run on ONNX Runtime CPU here ({exc})")
+        return NotRun(name, str(exc))
+    with backend:
+        try:
+            result = compare(name, reference, _predictor(backend), data.inputs, data.class_names, data.labels)
+        except Exception as exc:
+            log(f"{name}: ONNX Runtime CPU cannot run it ({describe(exc)})")
+            return NotRun(name, describe(exc))
+    log(result.summary())
+    return result
+
+
+def guard(check: Check, path: Path, required: float | None) -> Check:
+    """`check` as it is, or the file removed and ParityFailure: NaN/inf out, or agreement below `required`."""
+    if not isinstance(check, ParityReport):
+        return check
+    if check.nonfinite:
+        path.unlink()  # an unusable file must not be mistaken for a good one later
+        raise ParityFailure(f"{path.name} outputs NaN/inf ({check.nonfinite} values); removed it")
+    if required is not None and check.argmax_agreement < required:
+        path.unlink()
+        raise ParityFailure(
+            f"{path.name} agrees with the source on {100 * check.argmax_agreement:.3f}% of pixels, below "
+            f"--min-agreement {100 * required:.3f}%; the export is not faithful, removed it (see the parity above)"
+        )
+    return check

@@ -98,7 +98,7 @@ def tiny_checkpoint(tiny_dataset, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_onnx(tiny_checkpoint, tmp_path_factory) -> Path:
     """The tiny checkpoint exported to ONNX (no engine)."""
-    from edgeseg.export.pipeline import ExportOptions, run_export
+    from edgeseg.export.steps import ExportOptions, run_export
 
     out = tmp_path_factory.mktemp("onnx")
     run_export(ExportOptions(tiny_checkpoint, out=out, engine=False), log=lambda m: None)

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 JETSON_MODULES = (
     "edgeseg.cli",
     "edgeseg.cli.doctor",
-    "edgeseg.export.pipeline",
+    "edgeseg.export.steps",
     "edgeseg.export.tensorrt_build",
     "edgeseg.export.verification",
     "edgeseg.export.precision",

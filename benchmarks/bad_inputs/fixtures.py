@@ -47,7 +47,7 @@ def _full_folder(path: Path) -> str | None:
 
 
 def _train_and_export(data: Path, base: Path) -> tuple[Path, Path]:
-    from edgeseg.export.pipeline import ExportOptions, run_export
+    from edgeseg.export.steps import ExportOptions, run_export
     from edgeseg.train.config import TrainConfig
     from edgeseg.train.trainer import Trainer
 

@@ -128,7 +128,7 @@ def _export(
     int8: bool = False,
 ) -> str | None:
     """The bench's one call into `edgeseg export`'s steps; returns why it failed, or None."""
-    from edgeseg.export.pipeline import ExportOptions, run_export
+    from edgeseg.export.steps import ExportOptions, run_export
 
     options = ExportOptions(
         source=source,

@@ -21,6 +21,7 @@ def _default(name: str) -> str:
 
 
 def bench(
+    ctx: typer.Context,
     models: Optional[str] = Opt(None, help=f"Comma-separated models {_default('models')}."),
     upsample: Optional[str] = Opt(None, help=f"Decoder upsampling modes to compare {_default('upsample')}."),
     heads: Optional[str] = Opt(
@@ -50,19 +51,18 @@ def bench(
     tolerance: float = Opt(0.10, min=0.0, help="Slow-down beyond which --compare reports a regression (0.10 = 10%)."),
 ) -> None:
     """Measure what each model, decoder and backend costs; write results.json, report.md and PNG charts."""
-    arguments = dict(locals())  # first: the options as given, before anything else is bound here
     require("torch", extra="train")
     from edgeseg.atomic import write_text_atomic
     from edgeseg.bench.charts import write_charts
     from edgeseg.bench.compare import REGRESSION_EXIT, load_results
     from edgeseg.bench.compare import compare as compare_results
-    from edgeseg.bench.config import build_config, schema
+    from edgeseg.bench.config import build_config
     from edgeseg.bench.report import markdown
     from edgeseg.bench.suite import run_suite
     from edgeseg.train.config import load_yaml
     from edgeseg.writable import check_writable
 
-    given = given_options(schema(), arguments)
+    given = given_options(ctx, leave_out=("config", "compare", "tolerance"), rename={"classes": "num_classes"})
     values = load_yaml(config) if config else {}
     if values:
         build_config(values, str(config))  # a bad field is named as the file's, before options override it

@@ -22,6 +22,9 @@ OPTIONS = {
     "width": Field("int", low=16),
     "height": Field("int", low=16),
 }
+# Options `data synth` and `data video` share (one declaration each, so the two commands cannot drift apart).
+CLASSES = typer.Option(4, help="Number of classes, background included (the same in data synth and data video).")
+SEED = typer.Option(0, help="Random seed: the same seed writes the same files.")
 app = typer.Typer(help="Make and check VOC-format datasets.", no_args_is_help=True)
 
 
@@ -30,8 +33,8 @@ def synth(
     out: Path = typer.Argument(..., help="Folder to write OUT/VOCdevkit/VOC2012 into."),
     images: int = typer.Option(200, help="Number of images (a fifth become the val split)."),
     size: int = typer.Option(128, help="Long side of each image in pixels (the short side varies)."),
-    classes: int = typer.Option(4, help="Number of classes, background included."),
-    seed: int = typer.Option(0, help="Random seed: the same seed writes the same dataset."),
+    classes: int = CLASSES,
+    seed: int = SEED,
     cue: str = typer.Option(
         "colour", help="What tells a shape's class: colour (its hue), shape (its form only) or outline (a rim's hue)."
     ),
@@ -55,8 +58,8 @@ def video(
     frames: int = typer.Option(90, help="Number of frames (30 per second)."),
     width: int = typer.Option(640, help="Frame width in pixels."),
     height: int = typer.Option(480, help="Frame height in pixels."),
-    classes: int = typer.Option(4, help="Number of classes, background included (as in data synth)."),
-    seed: int = typer.Option(0, help="Random seed."),
+    classes: int = CLASSES,
+    seed: int = SEED,
 ) -> None:
     """Write a video of a synthetic scene panning past the camera, to try `edgeseg run` on."""
     check_options(OPTIONS, frames=frames, width=width, height=height, classes=classes, seed=seed)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from edgeseg.cli.options import parse_size
+from edgeseg.cli.options import given_options, parse_size
 from edgeseg.runtime.metadata import OUTPUT_KINDS
 from edgeseg.schema import Field, check_options, one_of
 from edgeseg.writable import check_writable
@@ -26,6 +26,7 @@ OPTIONS = {
 
 
 def export(
+    ctx: typer.Context,
     source: Path = typer.Argument(..., help="A checkpoint (.pt) from `edgeseg train`, or an ONNX file it exported."),
     fp16: bool = typer.Option(False, "--fp16", help="FP16 engine, and model.fp16.onnx beside the FP32 one."),
     int8: bool = typer.Option(False, "--int8", help="INT8: model.int8.onnx (QDQ) and an INT8 engine; needs --calib."),
@@ -55,44 +56,16 @@ def export(
 ) -> None:
     """Export a model; parity (argmax agreement, ΔmIoU) is checked on every file it writes."""
     from edgeseg.export.onnx_export import OPSETS
-    from edgeseg.export.pipeline import ExportOptions, run_export
+    from edgeseg.export.steps import ExportOptions, run_export
 
     # Every value is checked before the exporter runs: a bad --opset must not print its traces first.
-    check_options(
-        {**OPTIONS, "opset": Field("int", low=OPSETS.start, high=OPSETS[-1])},
-        opset=opset,
-        calib_images=calib_images,
-        max_batch=max_batch,
-        verify_images=verify_images,
-        min_agreement=min_agreement,
-        workspace=workspace,
-        dla_core=dla_core,
-        size=size,
-        output=output,
-        max_int8_drop=max_int8_drop,
-    )
+    schema = {**OPTIONS, "opset": Field("int", low=OPSETS.start, high=OPSETS[-1])}
+    check_options(schema, **{name: ctx.params[name] for name in schema})
     if out is not None:
         check_writable(out, "--out", folder=True)
-    options = ExportOptions(
-        source=source,
-        out=out,
-        opset=opset,
-        size=parse_size(size) if size else None,
-        dynamic_batch=dynamic_batch,
-        max_batch=max_batch,
-        fp16=fp16,
-        int8=int8,
-        calib=calib,
-        calib_images=calib_images,
-        verify=verify,
-        verify_images=verify_images,
-        engine=engine,
-        workspace_gb=workspace,
-        dla_core=dla_core,
-        min_agreement=min_agreement,
-        output=output,
-        max_int8_drop=max_int8_drop,
-    )
-    report = run_export(options, log=typer.echo)
+    settings = given_options(ctx, rename={"workspace": "workspace_gb"})
+    if size:
+        settings["size"] = parse_size(size)
+    report = run_export(ExportOptions(**settings), log=typer.echo)
     files = ", ".join(Path(p).name for p in report["files"].values())
     typer.echo(f"done: {files}; report in {Path(report['files']['onnx']).parent / 'export_report.json'}")

@@ -1,9 +1,12 @@
-"""Option parsing shared by several commands."""
+"""Option handling shared by several commands."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection, Mapping
 from typing import Any
+
+import typer
 
 from edgeseg.schema import Field, check_value
 
@@ -14,19 +17,18 @@ def parse_size(text: str, option: str = "--size", low: int = 1) -> tuple[int, in
     return (height, width)
 
 
-def given_options(schema: dict[str, Field], arguments: dict[str, Any]) -> dict[str, Any]:
-    """The options a command was given, keyed by the schema's field names.
+def given_options(
+    ctx: typer.Context, *, leave_out: Collection[str] = (), rename: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The command's options by the name of the settings field they set, without those not given.
 
-    `arguments` are the command function's own (its `locals()` before anything else is bound); each field's
-    parameter is its command-line spelling (`option`, else `--field-name`) in Python form. None means not given,
-    so a YAML file's value or the config class's default stands.
+    Options whose default is None mean "not given: keep the config file's or the library's default", so
+    they are left out; `leave_out` drops options that are no setting (--config, --resume), and `rename`
+    maps an option to its field where the names differ (bench's --classes sets num_classes). One dict built
+    from the command's own parameters, so a new option cannot be forgotten in a hand-written copy.
     """
-    given = {}
-    for name, field in schema.items():
-        value = arguments.get((field.option or name).lstrip("-").replace("-", "_"))
-        if value is not None:
-            given[name] = value
-    return given
+    rename = rename or {}
+    return {rename.get(k, k): v for k, v in ctx.params.items() if v is not None and k not in leave_out}
 
 
 def default_help(config_class: type, name: str) -> str:

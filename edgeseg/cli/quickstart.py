@@ -26,7 +26,7 @@ def quickstart(
     for extra, module in (("train", "torch"), ("export", "onnxruntime"), ("cv", "cv2")):
         require(module, extra=extra)
     from edgeseg.models import list_models
-    from edgeseg.quickstart import QuickstartOptions, run_quickstart
+    from edgeseg.tour import QuickstartOptions, run_quickstart
 
     if model not in list_models():
         raise EdgesegError(f"unknown model {model!r}; choose from {', '.join(list_models())}")

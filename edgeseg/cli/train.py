@@ -7,12 +7,15 @@ from typing import Optional
 
 import typer
 
+from edgeseg.cli.options import given_options
 from edgeseg.errors import require
 
 Opt = typer.Option
+MODEL_KWARGS = ("output_stride", "separable")  # builder arguments: TrainConfig.model_kwargs
 
 
 def train(
+    ctx: typer.Context,
     model: Optional[str] = Opt(None, help="Model name (see `edgeseg models`)."),
     data: Optional[str] = Opt(None, help="VOC-format dataset folder."),
     config: Optional[Path] = Opt(None, help="YAML file of options (same names); command-line options win."),
@@ -50,39 +53,14 @@ def train(
     """Train a model; writes runs/<name>/ with weights/best.pt, last.pt, results.csv, curves.png, TensorBoard."""
     require("torch", extra="train")
     from edgeseg.train.config import TrainConfig, load_yaml, merge
-    from edgeseg.train.trainer import Trainer, config_for_resume, resume_payload
+    from edgeseg.train.resume import config_for_resume, resume_payload
+    from edgeseg.train.trainer import Trainer
     from edgeseg.writable import check_writable
 
-    overrides = {
-        "model": model,
-        "data": data,
-        "upsample": upsample,
-        "pretrained_backbone": pretrained_backbone,
-        "size": size,  # S or HxW, read by the schema as a YAML size is
-        "resize": resize,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "freeze_epochs": freeze_epochs,
-        "freeze_batch_size": freeze_batch_size,
-        "freeze_lr": freeze_lr,
-        "optimizer": optimizer,
-        "weight_decay": weight_decay,
-        "scheduler": scheduler,
-        "warmup_epochs": warmup_epochs,
-        "step_gamma": step_gamma,
-        "loss": loss,
-        "device": device,
-        "amp": amp,
-        "workers": workers,
-        "seed": seed,
-        "project": project,
-        "name": name,
-        "exist_ok": exist_ok,
-        "cache_gb": cache_gb,
-        "model_kwargs": _model_kwargs(output_stride=output_stride, separable=separable),
-        "class_weights": class_weights,  # the schema reads "1,2,3" and names --class-weights if it cannot
-    }
+    # S or HxW for --size and "1,2,3" for --class-weights are read by the schema as a YAML value is.
+    overrides = given_options(ctx, leave_out=("config", "resume"))
+    builder = {k: overrides.pop(k) for k in MODEL_KWARGS if k in overrides}
+    overrides["model_kwargs"] = builder or None  # None: none given, keep the config's
     if resume:
         payload = resume_payload(resume)
         run_dir = resume.resolve().parent.parent
@@ -99,9 +77,3 @@ def train(
     run_dir = trainer.run()
     best = trainer.position["best_miou"]
     typer.echo(f"done: best val mIoU {best:.4f}; weights in {run_dir / 'weights'}, curves in {run_dir / 'curves.png'}")
-
-
-def _model_kwargs(**given: object) -> dict[str, object] | None:
-    """Builder arguments given on the command line (None: none given, keep the config's)."""
-    chosen = {k: v for k, v in given.items() if v is not None}
-    return chosen or None

@@ -3,14 +3,13 @@
 from edgeseg.models import deeplabv3plus, unet, unet_classic  # noqa: F401  (registration)
 from edgeseg.models.base import Backbone, SegmentationModel
 from edgeseg.models.layers import UPSAMPLE_MODES
-from edgeseg.models.registry import build_model, default_upsample, list_models, rebuild_model, register_model
+from edgeseg.models.registry import build_model, list_models, rebuild_model, register_model
 
 __all__ = [
     "UPSAMPLE_MODES",
     "Backbone",
     "SegmentationModel",
     "build_model",
-    "default_upsample",
     "list_models",
     "rebuild_model",
     "register_model",

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgeseg.models.layers import check_upsample
+
 
 class Backbone(nn.Module):
     """An encoder that returns a dict of named feature maps, ordered shallow to deep.
@@ -43,17 +45,27 @@ class SegmentationModel(nn.Module, ABC):
     transposed decoders alike), and the logits are cropped back to H×W.
     """
 
-    def __init__(self, backbone: Backbone, *, num_classes: int, upsample: str, pad_multiple: int) -> None:
+    def __init__(
+        self, backbone: Backbone, *, num_classes: int, upsample: str, pad_multiple: int, config: dict[str, Any]
+    ) -> None:
+        """config: the registered builder's name ("model") and its arguments other than num_classes and
+        upsample (e.g. output_stride). The class records them itself, so a model made from its class is
+        saved and rebuilt like one made by `build_model`."""
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be ≥ 1, got {num_classes}")
         self.backbone = backbone
         self.num_classes = num_classes
-        self.upsample = upsample
+        self.upsample = check_upsample(upsample)
         self.pad_multiple = pad_multiple
         self.backbone_frozen = False
-        # Filled in by the registry: the builder's name and arguments, enough to rebuild the model.
-        self.config: dict[str, Any] = {}
+        # Enough to rebuild the model (a checkpoint's model_config): what `rebuild_model` passes back.
+        self.config: dict[str, Any] = {
+            "model": config["model"],
+            "num_classes": num_classes,
+            "upsample": upsample,
+            **config,
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]

@@ -15,7 +15,7 @@ from torch import nn
 
 from edgeseg.models.backbones import MobileNetV2, load_backbone_weights
 from edgeseg.models.base import SegmentationModel
-from edgeseg.models.layers import check_upsample, conv_bn_relu, separable_conv_bn_relu, upsample
+from edgeseg.models.layers import conv_bn_relu, separable_conv_bn_relu, upsample
 from edgeseg.models.registry import register_model
 
 ASPP_RATES = {16: (6, 12, 18), 8: (12, 24, 36)}
@@ -62,11 +62,13 @@ class DeepLabV3Plus(SegmentationModel):
     def __init__(self, *, num_classes: int, upsample_mode: str, output_stride: int, separable: bool) -> None:
         if output_stride not in ASPP_RATES:
             raise ValueError(f"output_stride must be 8 or 16, got {output_stride}")
+        separable = bool(separable)
         super().__init__(
             MobileNetV2(output_stride),
             num_classes=num_classes,
             upsample=upsample_mode,
             pad_multiple=output_stride,
+            config={"model": "deeplabv3plus_mobilenetv2", "output_stride": output_stride, "separable": separable},
         )
         low_ch, _ = self.backbone.feature_info["low_level"]
         high_ch, _ = self.backbone.feature_info["out"]
@@ -101,10 +103,7 @@ def deeplabv3plus_mobilenetv2(
     512²); False: dense 3×3 convs (~53 GFLOPs).
     """
     model = DeepLabV3Plus(
-        num_classes=num_classes,
-        upsample_mode=check_upsample(upsample),
-        output_stride=output_stride,
-        separable=bool(separable),
+        num_classes=num_classes, upsample_mode=upsample, output_stride=output_stride, separable=separable
     )
     if pretrained_backbone is not None:
         load_backbone_weights(model.backbone, pretrained_backbone)

@@ -14,8 +14,11 @@ _REGISTRY: dict[str, Callable[..., SegmentationModel]] = {}
 
 
 def register_model(builder: Builder) -> Builder:
-    """Register a public builder under its function name."""
-    _REGISTRY[builder.__name__] = builder
+    """Register a public builder under its function name; a name registered twice is a bug (as in torchvision)."""
+    name = builder.__name__
+    if name in _REGISTRY:
+        raise ValueError(f"a model named {name!r} is already registered ({_REGISTRY[name].__module__})")
+    _REGISTRY[name] = builder
     return builder
 
 
@@ -24,7 +27,7 @@ def list_models() -> list[str]:
 
 
 def build_model(name: str, **kwargs: Any) -> SegmentationModel:
-    """Build a registered model; `model.config` records the name and every argument, defaults too."""
+    """Build a registered model; its `config` (recorded by the model class) holds the name and every argument."""
     if name not in _REGISTRY:
         raise EdgesegError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
     builder = _REGISTRY[name]
@@ -34,9 +37,7 @@ def build_model(name: str, **kwargs: Any) -> SegmentationModel:
     except TypeError as exc:
         raise EdgesegError(f"{name}: {exc} (it takes {', '.join(signature.parameters)})") from exc
     bound.apply_defaults()
-    model = builder(**bound.arguments)
-    model.config = {"model": name, **{k: v for k, v in bound.arguments.items() if k != "pretrained_backbone"}}
-    return model
+    return builder(**bound.arguments)
 
 
 def rebuild_model(name: str, config: dict[str, Any]) -> SegmentationModel:
@@ -56,7 +57,3 @@ def legacy_defaults(name: str) -> dict[str, Any]:
 def accepts(name: str, argument: str) -> bool:
     """Whether the builder `name` takes `argument` (e.g. only DeepLabV3+ takes `separable`)."""
     return argument in inspect.signature(_REGISTRY[name]).parameters
-
-
-def default_upsample(name: str) -> str:
-    return inspect.signature(_REGISTRY[name]).parameters["upsample"].default

@@ -6,15 +6,15 @@ applies two 3×3 conv-BN-ReLU. `unet_classic.py` reuses the decoder with its own
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from edgeseg.models.backbones import VGG16, ResNet50, load_backbone_weights
 from edgeseg.models.base import Backbone, SegmentationModel
-from edgeseg.models.layers import check_upsample, conv_bn_relu, upsample
+from edgeseg.models.layers import conv_bn_relu, upsample
 from edgeseg.models.registry import register_model
 
 
@@ -33,24 +33,30 @@ class DecoderStage(nn.Module):
 
 
 class UNet(SegmentationModel):
-    """A U-Net over any Backbone whose features halve in size from one map to the next.
+    """A U-Net over a Backbone whose features halve in size from one map to the next.
 
-    decoder_channels: output channels of each stage, deepest first (one per skip map).
-    halve_on_upsample: the 2015 U-Net's up-convolution halves the channels; the improved U-Net's
-        bilinear upsampling keeps them (and its `transposed` twin keeps them too).
+    Each subclass is one registered model and says which: its builder's name, its encoder class,
+    decoder_channels (output channels of each stage, deepest first, one per skip map) and
+    halve_on_upsample (the 2015 U-Net's up-convolution halves the channels; the improved U-Net's
+    bilinear upsampling keeps them, and its `transposed` twin keeps them too).
     If the shallowest skip is at stride 2 (ResNet), a last stage without skip restores stride 1.
     """
 
-    def __init__(
-        self,
-        backbone: Backbone,
-        *,
-        num_classes: int,
-        upsample_mode: str,
-        decoder_channels: Sequence[int],
-        halve_on_upsample: bool = False,
-    ) -> None:
-        super().__init__(backbone, num_classes=num_classes, upsample=upsample_mode, pad_multiple=backbone.stride)
+    registered_name: ClassVar[str]
+    encoder: ClassVar[type[Backbone]]
+    decoder_channels: ClassVar[tuple[int, ...]] = (512, 256, 128, 64)
+    halve_on_upsample: ClassVar[bool] = False
+
+    def __init__(self, *, num_classes: int, upsample_mode: str) -> None:
+        backbone = self.encoder()
+        super().__init__(
+            backbone,
+            num_classes=num_classes,
+            upsample=upsample_mode,
+            pad_multiple=backbone.stride,
+            config={"model": self.registered_name},
+        )
+        decoder_channels, halve_on_upsample = self.decoder_channels, self.halve_on_upsample
         channels = [c for c, _ in backbone.feature_info.values()]
         strides = [s for _, s in backbone.feature_info.values()]
         if len(decoder_channels) != len(channels) - 1:
@@ -76,6 +82,18 @@ class UNet(SegmentationModel):
         return self.head(x)
 
 
+class UNetVGG16(UNet):
+    """The improved U-Net: VGG16 encoder (padding=1) and a decoder of 512/256/128/64 channels."""
+
+    registered_name, encoder = "unet_vgg16", VGG16
+
+
+class UNetResNet50(UNet):
+    """U-Net with a ResNet50 encoder; a last skip-less stage restores the stem's stride 2."""
+
+    registered_name, encoder = "unet_resnet50", ResNet50
+
+
 def _with_weights(model: UNet, pretrained_backbone: str | Path | None) -> UNet:
     if pretrained_backbone is not None:
         load_backbone_weights(model.backbone, pretrained_backbone)
@@ -87,13 +105,7 @@ def unet_vgg16(
     *, num_classes: int = 21, upsample: str = "bilinear", pretrained_backbone: str | Path | None = None
 ) -> UNet:
     """The improved U-Net: VGG16 encoder (padding=1) and a bilinear decoder of 512/256/128/64 channels."""
-    model = UNet(
-        VGG16(),
-        num_classes=num_classes,
-        upsample_mode=check_upsample(upsample),
-        decoder_channels=(512, 256, 128, 64),
-    )
-    return _with_weights(model, pretrained_backbone)
+    return _with_weights(UNetVGG16(num_classes=num_classes, upsample_mode=upsample), pretrained_backbone)
 
 
 @register_model
@@ -101,10 +113,4 @@ def unet_resnet50(
     *, num_classes: int = 21, upsample: str = "bilinear", pretrained_backbone: str | Path | None = None
 ) -> UNet:
     """U-Net with a ResNet50 encoder; a last skip-less stage restores the stem's stride 2."""
-    model = UNet(
-        ResNet50(),
-        num_classes=num_classes,
-        upsample_mode=check_upsample(upsample),
-        decoder_channels=(512, 256, 128, 64),
-    )
-    return _with_weights(model, pretrained_backbone)
+    return _with_weights(UNetResNet50(num_classes=num_classes, upsample_mode=upsample), pretrained_backbone)

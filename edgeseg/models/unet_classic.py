@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from edgeseg.models.base import Backbone
-from edgeseg.models.layers import check_upsample, conv_bn_relu
+from edgeseg.models.layers import conv_bn_relu
 from edgeseg.models.registry import register_model
 from edgeseg.models.unet import UNet
 
@@ -46,16 +46,18 @@ class ClassicEncoder(Backbone):
         return out
 
 
+class ClassicUNet(UNet):
+    """The 2015 U-Net: the classic encoder and up-convolutions that halve the channels."""
+
+    registered_name, encoder = "unet_classic", ClassicEncoder
+    decoder_channels = WIDTHS[-2::-1]
+    halve_on_upsample = True
+
+
 @register_model
 def unet_classic(*, num_classes: int = 21, upsample: str = "transposed") -> UNet:
     """The 2015 U-Net: up-convolutions ConvTranspose2d(C, C/2, 2, 2).
 
     With upsample="bilinear" each up-convolution becomes a bilinear ×2 resize and a 1×1 conv to C/2.
     """
-    return UNet(
-        ClassicEncoder(),
-        num_classes=num_classes,
-        upsample_mode=check_upsample(upsample),
-        decoder_channels=WIDTHS[-2::-1],
-        halve_on_upsample=True,
-    )
+    return ClassicUNet(num_classes=num_classes, upsample_mode=upsample)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +16,19 @@ from tqdm import tqdm
 
 from edgeseg.atomic import write_text_atomic
 from edgeseg.data.loader import EpochSampler, EvalDataset, SampleStore, TrainDataset, collate_eval
-from edgeseg.data.voc import DataError, load_split
+from edgeseg.data.voc import DataError, Split, load_split
 from edgeseg.errors import EdgesegError, require
 from edgeseg.eval.evaluate import evaluate
 from edgeseg.interrupt import StopOnInterrupt, StopRequested, ignore_interrupts_in_worker
 from edgeseg.models import build_model
-from edgeseg.models.registry import legacy_defaults
+from edgeseg.models.base import SegmentationModel
 from edgeseg.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from edgeseg.train.checkpoint import (
-    CheckpointError,
-    load_checkpoint,
     load_weights,
     make_metadata,
     save_checkpoint,
 )
-from edgeseg.train.config import ConfigError, TrainConfig, merge
+from edgeseg.train.config import ConfigError, TrainConfig
 from edgeseg.train.distributed import init_distributed, resolve_device, shutdown
 from edgeseg.train.losses import SegmentationLoss
 from edgeseg.train.runlog import RunLog
@@ -53,7 +52,22 @@ def new_run_dir(project: str, name: str, exist_ok: bool) -> Path:
     return candidate
 
 
+@dataclass
+class Phase:
+    """A training phase: backbone frozen, or all of the model, each with its own batch size and LR schedule."""
+
+    name: str  # "frozen" or "unfrozen": the results.csv column
+    loader: DataLoader
+    net: torch.nn.Module  # the model, or its DistributedDataParallel wrapper
+    steps: int  # optimizer steps per epoch
+    base_lr: float
+    epochs: int  # how many epochs the phase lasts
+    start: int  # the epoch it starts at
+
+
 class Trainer:
+    """Trains `config` into a run folder (runs/<name>/): weights/best.pt and last.pt, results.csv, curves."""
+
     def __init__(
         self, config: TrainConfig, resume_from: dict[str, Any] | None = None, run_dir: Path | None = None
     ) -> None:
@@ -64,33 +78,17 @@ class Trainer:
         self.amp = config.amp and self.device.type == "cuda"
         torch.manual_seed(config.seed)
         self.size = (int(config.size[0]), int(config.size[1]))
-
-        train_split, val_split = (
-            load_split(config.data, config.train_split),
-            load_split(config.data, config.val_split),
-        )
+        train_split, val_split = self._splits()
         self.class_names = train_split.class_names
-        if config.class_weights is not None and len(config.class_weights) != len(self.class_names):
-            raise ConfigError(
-                f"--class-weights has {len(config.class_weights)} values but {config.data} has "
-                f"{len(self.class_names)} classes ({', '.join(self.class_names)}); give one weight per class"
-            )
         self.train_store = SampleStore(train_split, config.cache_gb)
         self.val_store = SampleStore(val_split, config.cache_gb)
-
-        kwargs = dict(config.model_kwargs)
-        if config.upsample:
-            kwargs["upsample"] = config.upsample
-        if config.pretrained_backbone and not resume_from:
-            kwargs["pretrained_backbone"] = config.pretrained_backbone
-        self.model = build_model(config.model, num_classes=len(self.class_names), **kwargs).to(self.device)
+        self.model = self._build_model(pretrained=not resume_from)
         self.metadata = make_metadata(
             self.model, self.class_names, self.size, IMAGENET_MEAN, IMAGENET_STD, config.resize
         )
         self.optimizer = self._optimizer()
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.loss_fn = SegmentationLoss(config.loss, len(self.class_names), config.class_weights).to(self.device)
-
         self.train_set = TrainDataset(
             self.train_store,
             self.size,
@@ -101,23 +99,47 @@ class Trainer:
         self.sampler = EpochSampler(
             len(self.train_set), seed=config.seed, rank=self.ddp.rank, world_size=self.ddp.world_size
         )
-        val_set = EvalDataset(
-            self.val_store,
-            self.size,
-            mean=tuple(self.metadata.mean),
-            std=tuple(self.metadata.std),
-            resize=config.resize,
-        )
-        shard = list(range(self.ddp.rank, len(val_set), self.ddp.world_size))
-        self.val_loader = self._loader(Subset(val_set, shard), config.batch_size, collate_fn=collate_eval)
-
+        self.val_loader = self._val_loader()
         self.position = {"epoch": 0, "step": 0, "loss_sum": 0.0, "loss_count": 0, "best_miou": -1.0}
         self.resume_path = (run_dir / "weights" / "last.pt") if run_dir else "last.pt"
         if resume_from:
             self._restore(resume_from)
         self.run_dir = run_dir or new_run_dir(config.project, config.name or config.model, config.exist_ok)
         self.weights_dir = self.run_dir / "weights"
-        self.phase: str | None = None
+        self.phase: Phase | None = None  # entered by the first epoch, again when the backbone is unfrozen
+        self.stop = StopOnInterrupt("Ctrl-C: stopping after this step to save last.pt (press again to stop now)")
+
+    def _splits(self) -> tuple[Split, Split]:
+        """The train and val splits, and --class-weights checked against the dataset's classes."""
+        config = self.config
+        train_split, val_split = load_split(config.data, config.train_split), load_split(config.data, config.val_split)
+        names = train_split.class_names
+        if config.class_weights is not None and len(config.class_weights) != len(names):
+            raise ConfigError(
+                f"--class-weights has {len(config.class_weights)} values but {config.data} has "
+                f"{len(names)} classes ({', '.join(names)}); give one weight per class"
+            )
+        return train_split, val_split
+
+    def _build_model(self, pretrained: bool) -> SegmentationModel:
+        config, kwargs = self.config, dict(self.config.model_kwargs)
+        if config.upsample:
+            kwargs["upsample"] = config.upsample
+        if config.pretrained_backbone and pretrained:  # a resumed run has its own weights
+            kwargs["pretrained_backbone"] = config.pretrained_backbone
+        return build_model(config.model, num_classes=len(self.class_names), **kwargs).to(self.device)
+
+    def _val_loader(self) -> DataLoader:
+        """This process's share of the val split, pre-processed as the runtime does it."""
+        val_set = EvalDataset(
+            self.val_store,
+            self.size,
+            mean=tuple(self.metadata.mean),
+            std=tuple(self.metadata.std),
+            resize=self.config.resize,
+        )
+        shard = list(range(self.ddp.rank, len(val_set), self.ddp.world_size))
+        return self._loader(Subset(val_set, shard), self.config.batch_size, collate_fn=collate_eval)
 
     def _optimizer(self) -> torch.optim.Optimizer:
         params, cfg = self.model.parameters(), self.config
@@ -166,7 +188,14 @@ class Trainer:
         if self.ddp.is_main:
             save_checkpoint(self.weights_dir / "last.pt", self.model, self.metadata, self._train_state())
 
-    def _enter_phase(self, frozen: bool) -> tuple[DataLoader, torch.nn.Module, int]:
+    def _phase_for(self, epoch: int) -> Phase:
+        """The phase `epoch` belongs to; entering it (loader, DDP wrapper) when it starts."""
+        frozen = epoch < self.config.freeze_epochs
+        if self.phase is None or self.phase.name != ("frozen" if frozen else "unfrozen"):
+            self.phase = self._enter_phase(frozen)
+        return self.phase
+
+    def _enter_phase(self, frozen: bool) -> Phase:
         cfg = self.config
         (self.model.freeze_backbone if frozen else self.model.unfreeze_backbone)()
         batch = cfg.freeze_batch_size if frozen else cfg.batch_size
@@ -181,9 +210,12 @@ class Trainer:
         net = self.model
         if self.ddp.enabled:
             net = DistributedDataParallel(self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
-        return loader, net, steps
+        if frozen:
+            return Phase("frozen", loader, net, steps, cfg.freeze_lr, cfg.freeze_epochs, 0)
+        return Phase("unfrozen", loader, net, steps, cfg.lr, cfg.epochs - cfg.freeze_epochs, cfg.freeze_epochs)
 
     def run(self) -> Path:
+        """Train to the last epoch (or from where a resumed run stopped); returns the run folder."""
         cfg = self.config
         fresh = not self.run_dir.exists()  # made by this run: removed again if it ends with nothing to keep
         log = RunLog(self.run_dir, resume_epoch=self.position["epoch"]) if self.ddp.is_main else None
@@ -195,9 +227,7 @@ class Trainer:
                 f"{f' × {self.ddp.world_size} processes' if self.ddp.enabled else ''} → {self.run_dir}"
             )
         try:
-            with StopOnInterrupt(
-                "Ctrl-C: stopping after this step to save last.pt (press again to stop now)"
-            ) as self.stop:
+            with self.stop:
                 while self.position["epoch"] < cfg.epochs:
                     self._epoch(log)
                     self._stop_if_requested()  # a Ctrl-C during validation
@@ -247,123 +277,112 @@ class Trainer:
             raise StopRequested
 
     def _epoch(self, log: RunLog | None) -> None:
-        cfg, pos = self.config, self.position
-        epoch = pos["epoch"]
-        frozen = epoch < cfg.freeze_epochs
-        phase_epochs, phase_start = (
-            (cfg.freeze_epochs, 0) if frozen else (cfg.epochs - cfg.freeze_epochs, cfg.freeze_epochs)
-        )
-        base_lr = cfg.freeze_lr if frozen else cfg.lr
-        if self.phase != ("frozen" if frozen else "unfrozen"):
-            self.phase = "frozen" if frozen else "unfrozen"
-            self.loader, self.net, self.steps = self._enter_phase(frozen)
-        batch = self.loader.batch_size
-        self.train_set.set_epoch(epoch)
-        self.sampler.set_epoch(epoch, start=pos["step"] * batch)
-        self.net.train()
+        """Train one epoch, validate, save last.pt (and best.pt when mIoU improved), log and print the row."""
+        epoch = self.position["epoch"]
+        phase = self._phase_for(epoch)
         started = time.perf_counter()
-        lr = base_lr
-        bar = tqdm(
-            self.loader,
-            total=self.steps,
-            initial=pos["step"],
-            desc=f"epoch {epoch + 1}/{cfg.epochs}",
-            leave=False,
-            disable=None if self.ddp.is_main else True,
-        )
-        for images, targets in bar:
-            progress = epoch - phase_start + pos["step"] / self.steps
-            lr = learning_rate(
-                cfg.scheduler,
-                base_lr,
-                progress,
-                phase_epochs,
-                warmup_epochs=cfg.warmup_epochs,
-                min_lr_ratio=cfg.min_lr_ratio,
-                step_gamma=cfg.step_gamma,
-            )
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            images, targets = (
-                images.to(self.device, non_blocking=True),
-                targets.to(self.device, non_blocking=True),
-            )
-            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-                loss = self.loss_fn(self.net(images), targets)
-            if not math.isfinite(loss.item()):
-                raise TrainingDiverged(self._diverged_advice(loss.item(), epoch, pos["step"]))
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            pos["step"] += 1
-            pos["loss_sum"] += loss.item()
-            pos["loss_count"] += 1
-            bar.set_postfix(loss=f"{pos['loss_sum'] / pos['loss_count']:.4f}", lr=f"{lr:.2e}")
-            self._stop_if_requested()
-        bar.close()
+        lr = self._train(phase, epoch)
         metrics, val_loss = evaluate(self.model, self.val_loader, self.class_names, self.device, self.loss_fn)
-        train_loss = pos["loss_sum"] / max(pos["loss_count"], 1)
-        self.position = {**pos, "epoch": epoch + 1, "step": 0, "loss_sum": 0.0, "loss_count": 0}
-        improved = metrics.miou > pos["best_miou"]
-        if improved:
-            self.position["best_miou"] = metrics.miou
-        self._save_last()
+        train_loss = self.position["loss_sum"] / max(self.position["loss_count"], 1)
+        improved = self._end_epoch(metrics.miou)
         if not self.ddp.is_main:
             return
-        if improved:
-            save_checkpoint(self.weights_dir / "best.pt", self.model, self.metadata)
-        summary = metrics.to_dict()
-        row = {
-            "epoch": epoch + 1,
-            "phase": self.phase,
-            "lr": f"{lr:.6g}",
-            "train_loss": f"{train_loss:.5f}",
-            "val_loss": f"{val_loss:.5f}",
-            "val_mIoU": f"{summary['mIoU'] or 0:.5f}",
-            "val_mPA": f"{summary['mPA'] or 0:.5f}",
-            "val_pixel_accuracy": f"{summary['pixel_accuracy'] or 0:.5f}",
-            "seconds": f"{time.perf_counter() - started:.1f}",
-        }
+        row = _row(epoch + 1, phase.name, lr, train_loss, val_loss, metrics.to_dict(), time.perf_counter() - started)
         log.add(row)
         print(
-            f"epoch {epoch + 1}/{cfg.epochs} {self.phase:8s} lr {lr:.2e}  train loss {train_loss:.4f}  "
+            f"epoch {epoch + 1}/{self.config.epochs} {phase.name:8s} lr {lr:.2e}  train loss {train_loss:.4f}  "
             f"val loss {val_loss:.4f}  mIoU {row['val_mIoU']}  mPA {row['val_mPA']}  "
             f"acc {row['val_pixel_accuracy']}  {row['seconds']}s{'  *best' if improved else ''}",
             flush=True,
         )
 
+    def _train(self, phase: Phase, epoch: int) -> float:
+        """The optimizer steps of one epoch (from where a resumed run stopped); returns the last LR."""
+        pos = self.position
+        self.train_set.set_epoch(epoch)
+        self.sampler.set_epoch(epoch, start=pos["step"] * phase.loader.batch_size)
+        phase.net.train()
+        lr = phase.base_lr
+        bar = tqdm(
+            phase.loader,
+            total=phase.steps,
+            initial=pos["step"],
+            desc=f"epoch {epoch + 1}/{self.config.epochs}",
+            leave=False,
+            disable=None if self.ddp.is_main else True,
+        )
+        for images, targets in bar:
+            lr = self._set_lr(phase, epoch)
+            loss = self._step(phase.net, images, targets, epoch)
+            pos["step"] += 1
+            pos["loss_sum"] += loss
+            pos["loss_count"] += 1
+            bar.set_postfix(loss=f"{pos['loss_sum'] / pos['loss_count']:.4f}", lr=f"{lr:.2e}")
+            self._stop_if_requested()
+        bar.close()
+        return lr
+
+    def _set_lr(self, phase: Phase, epoch: int) -> float:
+        """The scheduled LR at this step of the phase, set on every parameter group."""
+        cfg = self.config
+        lr = learning_rate(
+            cfg.scheduler,
+            phase.base_lr,
+            epoch - phase.start + self.position["step"] / phase.steps,
+            phase.epochs,
+            warmup_epochs=cfg.warmup_epochs,
+            min_lr_ratio=cfg.min_lr_ratio,
+            step_gamma=cfg.step_gamma,
+        )
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def _step(self, net: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, epoch: int) -> float:
+        """One optimizer step (mixed precision on CUDA); its loss, or TrainingDiverged before a NaN reaches the
+        weights."""
+        images, targets = images.to(self.device, non_blocking=True), targets.to(self.device, non_blocking=True)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+            loss = self.loss_fn(net(images), targets)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise TrainingDiverged(self._diverged_advice(value, epoch, self.position["step"]))
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return value
+
+    def _end_epoch(self, miou: float) -> bool:
+        """The position moved to the next epoch, last.pt saved, best.pt too if `miou` is the best; improved?"""
+        pos = self.position
+        improved = miou > pos["best_miou"]
+        self.position = {**pos, "epoch": pos["epoch"] + 1, "step": 0, "loss_sum": 0.0, "loss_count": 0}
+        if improved:
+            self.position["best_miou"] = miou
+        self._save_last()
+        if improved and self.ddp.is_main:
+            save_checkpoint(self.weights_dir / "best.pt", self.model, self.metadata)
+        return improved
+
+
+def _row(
+    epoch: int, phase: str, lr: float, train_loss: float, val_loss: float, summary: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    """One results.csv row."""
+    return {
+        "epoch": epoch,
+        "phase": phase,
+        "lr": f"{lr:.6g}",
+        "train_loss": f"{train_loss:.5f}",
+        "val_loss": f"{val_loss:.5f}",
+        "val_mIoU": f"{summary['mIoU'] or 0:.5f}",
+        "val_mPA": f"{summary['mPA'] or 0:.5f}",
+        "val_pixel_accuracy": f"{summary['pixel_accuracy'] or 0:.5f}",
+        "seconds": f"{seconds:.1f}",
+    }
+
 
 def _write_args(path: Path, config: TrainConfig) -> None:
     yaml = require("yaml", extra="train")
     write_text_atomic(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
-
-
-def resume_payload(path: str | Path) -> dict[str, Any]:
-    """A last.pt with its training state, or a clear error."""
-    payload = load_checkpoint(path)
-    if "train_state" not in payload:
-        raise CheckpointError(f"{path} holds weights only (a best.pt?); resume from runs/<name>/weights/last.pt")
-    saved, named = payload["train_state"].get("config", {}).get("model"), payload["metadata"].get("model")
-    if saved != named:
-        raise CheckpointError(
-            f"{path} is inconsistent: its training state is for {saved} but its metadata names {named}; "
-            f"it was edited or assembled from two runs, start a new run instead"
-        )
-    return payload
-
-
-def config_for_resume(payload: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:
-    saved = TrainConfig(**payload["train_state"]["config"])
-    # A run saved before a builder gained an argument resumes with the model it was training, not today's default.
-    recorded = payload.get("metadata", {}).get("model_config", {})
-    missing = {k: v for k, v in legacy_defaults(saved.model or "").items() if k not in recorded}
-    saved.model_kwargs = {**missing, **saved.model_kwargs}
-    # The learning rates may change too: the way out after a loss went NaN (see _diverged_advice).
-    allowed = {"epochs", "device", "workers", "cache_gb", "lr", "freeze_lr"}
-    refused = sorted(k for k, v in overrides.items() if v is not None and k not in allowed)
-    if refused:
-        raise ConfigError(
-            f"--resume continues the saved run; only {', '.join(sorted(allowed))} may change, not {', '.join(refused)}"
-        )
-    return merge(saved, overrides, "command line")

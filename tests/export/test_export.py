@@ -14,7 +14,7 @@ from onnx import TensorProto, helper
 
 from edgeseg.export.graph_checks import GraphError, check_resize_nodes
 from edgeseg.export.onnx_export import export_onnx
-from edgeseg.export.pipeline import ExportOptions, run_export
+from edgeseg.export.steps import ExportOptions, run_export
 from edgeseg.models import UPSAMPLE_MODES, list_models
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from edgeseg.runtime.metadata import ONNX_KEY as KEY
@@ -191,7 +191,7 @@ def test_dynamic_batch_onnx_runs_any_batch(run_edgeseg, tiny_checkpoint, tmp_pat
 def test_unfaithful_export_fails_and_is_removed(tiny_checkpoint, tmp_path, monkeypatch):
     """A broken exporter (a double that writes another network's graph) must not pass parity."""
     import edgeseg.export.onnx_export as onnx_export
-    from edgeseg.export.pipeline import ParityFailure
+    from edgeseg.export.steps import ParityFailure
 
     real_export = onnx_export.export_onnx
 

@@ -17,7 +17,7 @@ from tests.bad_input import assert_refused, snapshot
 def logits_onnx(tiny_checkpoint, tmp_path_factory) -> Path:
     """The tiny checkpoint exported with logits out: only then does the graph say how many classes it scores
     (a class map's shape does not)."""
-    from edgeseg.export.pipeline import ExportOptions, run_export
+    from edgeseg.export.steps import ExportOptions, run_export
 
     out = tmp_path_factory.mktemp("logits")
     run_export(ExportOptions(tiny_checkpoint, out=out, engine=False, output="logits"), log=lambda m: None)

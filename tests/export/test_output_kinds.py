@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto, numpy_helper
 
 from edgeseg.export.onnx_export import export_onnx
-from edgeseg.export.pipeline import ExportOptions, ParityFailure, run_export
+from edgeseg.export.steps import ExportOptions, ParityFailure, run_export
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from edgeseg.runtime.metadata import ONNX_KEY
 

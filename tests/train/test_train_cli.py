@@ -278,7 +278,7 @@ def test_dense_head_is_trained_and_recorded(run_edgeseg, tiny_dataset, tmp_path)
 
 
 def test_resuming_a_run_saved_before_the_separable_head_keeps_it_dense():
-    from edgeseg.train.trainer import config_for_resume
+    from edgeseg.train.resume import config_for_resume
 
     old = {"train_state": {"config": {"model": "deeplabv3plus_mobilenetv2"}}, "metadata": {"model_config": {}}}
     assert config_for_resume(old, {}).model_kwargs == {"separable": False}

@@ -1,4 +1,5 @@
-"""`edgeseg quickstart`: the whole product on built-in data, as the commands a user would type.
+"""The tour behind `edgeseg quickstart` (edgeseg/cli/quickstart.py): the whole product on built-in data, as the
+commands a user would type.
 
 Each step runs the real `edgeseg` command in its own process and shows it, so the quickstart is also a
 tour: synthesize a dataset, train, evaluate, export (ONNX, INT8, and a TensorRT engine where TensorRT
@@ -85,22 +86,25 @@ def _frame_and_class(video: Path, model: Path, out: Path) -> tuple[Path, str]:
     return path, meta.class_names[class_index]
 
 
-def _last_decoder_layer(checkpoint: Path) -> str:
-    from edgeseg.explain.layers import last_decoder_layer
-    from edgeseg.train.checkpoint import model_from_checkpoint
-
-    return last_decoder_layer(model_from_checkpoint(checkpoint)[0])
-
-
 def run_quickstart(options: QuickstartOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
-    out, started = options.out, time.perf_counter()
-    data, run_name = out / "data", "train"
-    best = out / run_name / "weights" / "best.pt"
-    export = out / "export"
+    """Every step of the tour as the command a user would type; returns (and logs) the summary."""
+    started = time.perf_counter()
     from edgeseg.bench.settings import BACKENDS, unavailable_reason
 
     tensorrt = unavailable_reason(BACKENDS["trt"]) is None
     steps = Steps(9 if tensorrt else 8, log)
+    best = _train(steps, options)
+    deployed = _export(steps, options, best, tensorrt)
+    frame, class_name = _run_and_explain(steps, options, best, deployed)
+    _bench(steps, options, tensorrt)
+    summary = _summary(options, deployed, frame, class_name, time.perf_counter() - started)
+    log(summary["text"])
+    return summary
+
+
+def _train(steps: Steps, options: QuickstartOptions) -> Path:
+    """Dataset, training, evaluation; returns the best checkpoint."""
+    out, data, run_name = options.out, options.out / "data", "train"
     steps.run(
         "synthesize a VOC-format dataset",
         *("data", "synth", str(data), "--images", str(options.images), "--size", str(options.size)),
@@ -112,7 +116,14 @@ def run_quickstart(options: QuickstartOptions, log: Callable[[str], None] = prin
         *("--epochs", str(options.epochs), "--batch-size", "8", "--lr", "1e-3"),
         *("--project", str(out), "--name", run_name, "--exist-ok"),
     )
+    best = out / run_name / "weights" / "best.pt"
     steps.run("evaluate on the val split", "eval", str(best), "--data", str(data), "--json", str(out / "eval.json"))
+    return best
+
+
+def _export(steps: Steps, options: QuickstartOptions, best: Path, tensorrt: bool) -> Path:
+    """ONNX and INT8 with parity checks, and an engine where TensorRT is here; returns what is deployed."""
+    out, data, export = options.out, options.out / "data", options.out / "export"
     steps.run(
         "export to ONNX and INT8, with parity checks",
         *("export", str(best), "--out", str(export), "--int8", "--calib", str(data), "--verify", str(data)),
@@ -129,6 +140,12 @@ def run_quickstart(options: QuickstartOptions, log: Callable[[str], None] = prin
             *("export", str(deployed), "--fp16", "--engine", "--out", str(engine)),
         )
         deployed = engine / "model.engine"
+    return deployed
+
+
+def _run_and_explain(steps: Steps, options: QuickstartOptions, best: Path, deployed: Path) -> tuple[Path, str]:
+    """The runtime over a generated video, then Grad-CAM on its frame that shows the most of one class."""
+    out, onnx_model = options.out, options.out / "export" / "model.onnx"
     video = out / "clip.mp4"
     steps.run("generate a video to run on", "data", "video", str(video), "--frames", "90")
     steps.run(
@@ -136,23 +153,35 @@ def run_quickstart(options: QuickstartOptions, log: Callable[[str], None] = prin
         *("run", "--model", str(deployed), "--source", str(video), "--save", str(out / "overlay.mp4")),
         *("--no-show", "--stats-json", str(out / "run_stats.json")),
     )
-    frame, class_name = _frame_and_class(video, export / "model.onnx", out / "explain")
+    frame, class_name = _frame_and_class(video, onnx_model, out / "explain")
     steps.run(
-        f"explain the prediction of {class_name!r} in a frame with Grad-CAM, encoder layer by layer",
-        *("explain", str(best), str(frame), "--class", class_name, "--sweep", "--layer", _last_decoder_layer(best)),
-        *("--mask-from", str(export / "model.onnx"), "--out", str(out / "explain")),
+        f"explain the prediction of {class_name!r} in a frame with Grad-CAM, encoder layer by layer, then the decoder's last",
+        *("explain", str(best), str(frame), "--class", class_name, "--sweep"),
+        *("--mask-from", str(onnx_model), "--out", str(out / "explain")),
     )
+    return frame, class_name
+
+
+def _bench(steps: Steps, options: QuickstartOptions, tensorrt: bool) -> None:
     # The same architecture (untrained weights: latency depends on shapes only), with both decoders.
     backends = "torch,ort,ort-int8" + (",trt" if tensorrt else "")
     steps.run(
         "benchmark both decoders on this machine's backends",
         *("bench", "--models", options.model, "--sizes", str(options.size), "--classes", str(CLASSES)),
-        *("--backends", backends, "--runs", "30", "--warmup", "5", "--e2e-frames", "30", "--out", str(out / "bench")),
+        *(
+            "--backends",
+            backends,
+            "--runs",
+            "30",
+            "--warmup",
+            "5",
+            "--e2e-frames",
+            "30",
+            "--out",
+            str(options.out / "bench"),
+        ),
         *("--heads", "separable", "--outputs", "classes"),  # what the quickstart trained and exported
     )
-    summary = _summary(options, deployed, frame, class_name, time.perf_counter() - started)
-    log(summary["text"])
-    return summary
 
 
 def _summary(options: QuickstartOptions, deployed: Path, frame: Path, class_name: str, seconds: float) -> dict:
