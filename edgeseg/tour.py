@@ -155,7 +155,7 @@ def _run_and_explain(steps: Steps, options: QuickstartOptions, best: Path, deplo
     )
     frame, class_name = _frame_and_class(video, onnx_model, out / "explain")
     steps.run(
-        f"explain the prediction of {class_name!r} in a frame with Grad-CAM, the encoder layer by layer and the decoder",
+        f"explain the prediction of {class_name!r} with Grad-CAM, the encoder layer by layer and the decoder",
         *("explain", str(best), str(frame), "--class", class_name, "--sweep"),
         *("--mask-from", str(onnx_model), "--out", str(out / "explain")),
     )
