@@ -14,6 +14,8 @@ from edgeseg.cli.options import default_help, given_options
 from edgeseg.errors import require
 
 Opt = typer.Option
+NOT_SETTINGS = ("config", "compare", "tolerance")  # options of the command, not of BenchConfig
+FIELD_OF = {"classes": "num_classes"}  # options named otherwise than the BenchConfig field they set
 
 
 def _default(name: str) -> str:
@@ -62,7 +64,7 @@ def bench(
     from edgeseg.train.config import load_yaml
     from edgeseg.writable import check_writable
 
-    given = given_options(ctx, leave_out=("config", "compare", "tolerance"), rename={"classes": "num_classes"})
+    given = given_options(ctx, leave_out=NOT_SETTINGS, rename=FIELD_OF)
     values = load_yaml(config) if config else {}
     if values:
         build_config(values, str(config))  # a bad field is named as the file's, before options override it
