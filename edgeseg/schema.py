@@ -183,5 +183,11 @@ def check_options(schema: dict[str, Field], **values: Any) -> None:
             check_value(name, schema[name], value, COMMAND_LINE)
 
 
+def said(words: str) -> dict[str, str]:
+    """Dataclass field metadata: how a command's --help states a default that is not a value (an empty list,
+    None meaning "the model's"); `edgeseg.cli.options.default_help` reads it."""
+    return {"default": words}
+
+
 def one_of(choices: Sequence[Any], option: str | None = None, optional: bool = False) -> Field:
     return Field("choice", choices=tuple(choices), option=option, optional=optional)

@@ -15,6 +15,7 @@ from typing import Any
 from edgeseg.errors import EdgesegError
 
 OUTPUT_KINDS = ("classes", "logits")
+UPSAMPLE_MODES = ("bilinear", "transposed")  # how a decoder upsamples (ModelMetadata.upsample)
 # The network's tensor names in every artifact edgeseg writes: its input, and its output per output kind.
 INPUT_NAME = "images"
 OUTPUT_NAMES = {"classes": "classes", "logits": "logits"}

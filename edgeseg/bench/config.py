@@ -8,15 +8,11 @@ from typing import Any
 
 from edgeseg.bench.settings import BACKENDS
 from edgeseg.errors import EdgesegError
-from edgeseg.schema import COMMAND_LINE, Field, check_value
+from edgeseg.runtime.metadata import OUTPUT_KINDS, UPSAMPLE_MODES
+from edgeseg.schema import COMMAND_LINE, Field, check_value, said
 
 HEADS = ("separable", "dense")  # DeepLabV3+'s two heads; other models have one and ignore this axis
-OUTPUTS = ("classes", "logits")  # what an exported model returns (runtime backends only)
-
-
-def _said(words: str) -> dict[str, str]:
-    """Field metadata: how `edgeseg bench --help` states a default that is not a value (an empty list, None)."""
-    return {"default": words}
+OUTPUTS = OUTPUT_KINDS  # what an exported model returns (runtime backends only)
 
 
 @dataclass
@@ -27,16 +23,16 @@ class BenchConfig:
     (edgeseg.models imports torch) are looked up when a configuration is checked.
     """
 
-    models: list[str] = field(default_factory=list, metadata=_said("every registered model"))
-    upsample: list[str] = field(default_factory=list, metadata=_said("every decoder"))
+    models: list[str] = field(default_factory=list, metadata=said("every registered model"))
+    upsample: list[str] = field(default_factory=list, metadata=said("every decoder"))
     heads: list[str] = field(default_factory=lambda: list(HEADS))
     outputs: list[str] = field(default_factory=lambda: list(OUTPUTS))
-    backends: list[str] = field(default_factory=lambda: list(BACKENDS), metadata=_said("all"))
+    backends: list[str] = field(default_factory=lambda: list(BACKENDS), metadata=said("all"))
     sizes: list[int] = field(default_factory=lambda: [256, 512])
     batch: int = 1
     runs: int = 20
     warmup: int = 3
-    threads: int | None = field(default=None, metadata=_said("every core"))
+    threads: int | None = field(default=None, metadata=said("every core"))
     e2e_frames: int = 30  # frames of the generated video for the end-to-end runtime measurement; 0: skip
     num_classes: int = 21
     calib_images: int = 16
@@ -46,26 +42,23 @@ class BenchConfig:
         return {**asdict(self), "out": str(self.out)}
 
 
-def schema() -> dict[str, Field]:
-    """Type and range of every option, for the command line and a YAML file alike."""
-    from edgeseg.models import UPSAMPLE_MODES
-
-    return {
-        "models": Field("strs"),
-        "upsample": Field("strs", choices=UPSAMPLE_MODES),
-        "heads": Field("strs", choices=HEADS),
-        "outputs": Field("strs", choices=OUTPUTS),
-        "backends": Field("strs", choices=tuple(BACKENDS)),
-        "sizes": Field("ints", low=32),
-        "batch": Field("int", low=1),
-        "runs": Field("int", low=1),
-        "warmup": Field("int", low=0),
-        "threads": Field("int", low=1, optional=True),
-        "e2e_frames": Field("int", low=0),
-        "num_classes": Field("int", low=2, option="--classes"),
-        "calib_images": Field("int", low=1),
-        "out": Field("str"),
-    }
+# Type and range of every option, for the command line and a YAML file alike.
+SCHEMA: dict[str, Field] = {
+    "models": Field("strs"),
+    "upsample": Field("strs", choices=UPSAMPLE_MODES),
+    "heads": Field("strs", choices=HEADS),
+    "outputs": Field("strs", choices=OUTPUTS),
+    "backends": Field("strs", choices=tuple(BACKENDS)),
+    "sizes": Field("ints", low=32),
+    "batch": Field("int", low=1),
+    "runs": Field("int", low=1),
+    "warmup": Field("int", low=0),
+    "threads": Field("int", low=1, optional=True),
+    "e2e_frames": Field("int", low=0),
+    "num_classes": Field("int", low=2, option="--classes"),
+    "calib_images": Field("int", low=1),
+    "out": Field("str"),
+}
 
 
 def build_config(values: dict[str, Any], source: str = COMMAND_LINE) -> BenchConfig:
@@ -74,11 +67,11 @@ def build_config(values: dict[str, Any], source: str = COMMAND_LINE) -> BenchCon
     unknown = sorted(set(values) - known)
     if unknown:
         raise EdgesegError(f"unknown option(s) in {source}: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    config, checks = BenchConfig(), schema()
+    config = BenchConfig()
     for name, value in values.items():
         if value is None:
             continue
-        value = check_value(name, checks[name], str(value) if name == "out" else value, source)
+        value = check_value(name, SCHEMA[name], str(value) if name == "out" else value, source)
         if name in ("models", "upsample", "heads", "outputs", "backends", "sizes"):
             value = list(dict.fromkeys(value))  # a name given twice is measured once
         setattr(config, name, Path(value) if name == "out" else value)
@@ -87,7 +80,7 @@ def build_config(values: dict[str, Any], source: str = COMMAND_LINE) -> BenchCon
 
 def check(config: BenchConfig) -> BenchConfig:
     """What the schema cannot see: models that exist, something to measure, a folder for --out."""
-    from edgeseg.models import UPSAMPLE_MODES, list_models
+    from edgeseg.models import list_models
 
     available = list_models()
     config.models = config.models or available

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-UPSAMPLE_MODES = ("bilinear", "transposed")
+from edgeseg.runtime.metadata import UPSAMPLE_MODES
 
 
 def check_upsample(mode: str) -> str:

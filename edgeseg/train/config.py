@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeseg.errors import EdgesegError, require
-from edgeseg.models.layers import UPSAMPLE_MODES
+from edgeseg.runtime.metadata import UPSAMPLE_MODES
 from edgeseg.runtime.preprocess import RESIZE_MODES
-from edgeseg.schema import Field, OptionError, check_value, one_of
-from edgeseg.train.losses import parse_loss
+from edgeseg.schema import Field, OptionError, check_value, one_of, said
 from edgeseg.train.schedule import SCHEDULES
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -89,10 +88,10 @@ def check_fields(values: dict[str, Any], source: str) -> dict[str, Any]:
 class TrainConfig:
     model: str | None = None
     data: str | None = None
-    upsample: str | None = None  # None: the model's default
+    upsample: str | None = field(default=None, metadata=said("the model's"))
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {output_stride: 8}
     pretrained_backbone: str | None = None
-    size: list[int] = field(default_factory=lambda: [512, 512])  # [height, width]
+    size: list[int] = field(default_factory=lambda: [512, 512], metadata=said("512"))  # [height, width]
     resize: str = "letterbox"
     epochs: int = 100
     batch_size: int = 4
@@ -110,11 +109,11 @@ class TrainConfig:
     loss: str = "ce"
     class_weights: list[float] | None = None
     device: str = "auto"
-    amp: bool = True  # used on CUDA only
+    amp: bool = field(default=True, metadata=said("on"))  # used on CUDA only
     workers: int = 2
     seed: int = 0
     project: str = "runs"
-    name: str | None = None  # default: the model name
+    name: str | None = field(default=None, metadata=said("the model name; numbered if taken"))
     exist_ok: bool = False
     cache_gb: float = 4.0
     train_split: str = "train"
@@ -131,6 +130,8 @@ class TrainConfig:
             raise ConfigError(f"--freeze-epochs ({self.freeze_epochs}) must not exceed --epochs ({self.epochs})")
         if self.device.split(":")[0] not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {self.device!r}")
+        from edgeseg.train.losses import parse_loss  # torch: only when a run is checked, not for --help
+
         try:
             parse_loss(self.loss)
         except ValueError as exc:

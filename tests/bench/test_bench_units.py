@@ -204,7 +204,7 @@ def test_worker_measures_a_real_onnx_model(tiny_onnx, tiny_video):
 def test_command_line_options_and_help_defaults_come_from_the_config():
     import typer
 
-    from edgeseg.bench.config import BenchConfig, schema
+    from edgeseg.bench.config import SCHEMA, BenchConfig
     from edgeseg.cli import app
     from edgeseg.cli.bench import FIELD_OF, NOT_SETTINGS
     from edgeseg.cli.options import default_help, given_options
@@ -214,7 +214,7 @@ def test_command_line_options_and_help_defaults_come_from_the_config():
     given = given_options(ctx, leave_out=NOT_SETTINGS, rename=FIELD_OF)
     assert given == {"num_classes": 4, "sizes": "64"}  # --classes is num_classes; --config is no setting
     options = {FIELD_OF.get(param.name, param.name) for param in command.params} - set(NOT_SETTINGS)
-    assert options == set(schema())  # every option sets a BenchConfig field, every field has an option
+    assert options == set(SCHEMA)  # every option sets a BenchConfig field, every field has an option
     assert default_help(BenchConfig, "sizes") == "[default: 256,512]"
     assert default_help(BenchConfig, "runs") == f"[default: {BenchConfig().runs}]"
     assert default_help(BenchConfig, "threads") == "[default: every core]"

@@ -317,8 +317,8 @@ def test_every_config_field_has_a_schema_entry():
     """A new option must state its type and range, or the command line and YAML would not check it."""
     import dataclasses
 
-    from edgeseg.bench.config import BenchConfig, schema
+    from edgeseg.bench.config import SCHEMA, BenchConfig
     from edgeseg.train.config import SCHEMA as TRAIN_SCHEMA
 
     assert {f.name for f in dataclasses.fields(TrainConfig)} - {"model_kwargs"} == set(TRAIN_SCHEMA)
-    assert {f.name for f in dataclasses.fields(BenchConfig)} == set(schema())
+    assert {f.name for f in dataclasses.fields(BenchConfig)} == set(SCHEMA)
