@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import tempfile
 from collections.abc import Sequence
@@ -127,11 +129,34 @@ def quantize_int8(
     exclude: names of further nodes to leave in FP32 (e.g. the ones a sensitivity analysis found).
     """
     onnx = require("onnx", "export")
-    quantization = require("onnxruntime.quantization", "export")
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}, got {method!r}")
+    with tempfile.TemporaryDirectory() as scratch:
+        prepared = Path(scratch) / "prepared.onnx"
+        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+        proto = onnx.load(str(prepared))
+        excluded = [*(output_tail(proto) if keep_output_fp32 else []), *input_head(proto, fp32_input_convs), *exclude]
+        quantized = Path(scratch) / "int8.onnx"
+        _quantize_static(prepared, quantized, calibration, input_name, method, excluded)
+        model = onnx.load(str(quantized))
+        del model.metadata_props[:]
+        _copy_metadata(onnx.load(str(fp32_path)), model, "int8")
+        with atomic_path(out_path) as tmp:
+            onnx.save(model, str(tmp))
+
+
+def _quantize_static(
+    prepared: Path,
+    quantized: Path,
+    calibration: Sequence[np.ndarray],
+    input_name: str,
+    method: str,
+    excluded: list[str],
+) -> None:
+    """ONNX Runtime's static QDQ quantization with the symmetric settings `quantize_int8` documents."""
+    quantization = require("onnxruntime.quantization", "export")
     methods = {
         "minmax": quantization.CalibrationMethod.MinMax,
         "percentile": quantization.CalibrationMethod.Percentile,
@@ -146,12 +171,8 @@ def quantize_int8(
             batch = next(self._batches, None)
             return None if batch is None else {input_name: batch}
 
-    with tempfile.TemporaryDirectory() as scratch:
-        prepared = Path(scratch) / "prepared.onnx"
-        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
-        proto = onnx.load(str(prepared))
-        excluded = [*(output_tail(proto) if keep_output_fp32 else []), *input_head(proto, fp32_input_convs), *exclude]
-        quantized = Path(scratch) / "int8.onnx"
+    # The histogram calibrators print their progress with print(); an export reports its own steps.
+    with contextlib.redirect_stdout(io.StringIO()):
         quantization.quantize_static(
             str(prepared),
             str(quantized),
@@ -169,11 +190,6 @@ def quantize_int8(
                 "CalibTensorRangeSymmetric": True,
             },
         )
-        model = onnx.load(str(quantized))
-        del model.metadata_props[:]
-        _copy_metadata(onnx.load(str(fp32_path)), model, "int8")
-        with atomic_path(out_path) as tmp:
-            onnx.save(model, str(tmp))
 
 
 def int8_verdict(parity: ParityReport, max_drop: float) -> str | None:
