@@ -16,6 +16,7 @@ from edgeseg.errors import EdgesegError
 
 OUTPUT_KINDS = ("classes", "logits")
 UPSAMPLE_MODES = ("bilinear", "transposed")  # how a decoder upsamples (ModelMetadata.upsample)
+RESIZE_MODES = ("letterbox", "resize")  # how an image meets the input size (ModelMetadata.resize)
 # The network's tensor names in every artifact edgeseg writes: its input, and its output per output kind.
 INPUT_NAME = "images"
 OUTPUT_NAMES = {"classes": "classes", "logits": "logits"}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeseg.errors import require
-from edgeseg.runtime.metadata import ModelMetadata
+from edgeseg.runtime.metadata import RESIZE_MODES, ModelMetadata
 
 cv2 = require("cv2", extra="cv")
 
@@ -22,7 +22,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # against their images when downscaling; NEAREST_EXACT (OpenCV ≥ 4.5) uses the same pixel centres.
 NEAREST = getattr(cv2, "INTER_NEAREST_EXACT", cv2.INTER_NEAREST)
 PAD_GRAY = 128  # letterbox padding: mid-gray, which normalizes to about zero
-RESIZE_MODES = ("letterbox", "resize")
 
 
 @dataclass(frozen=True)

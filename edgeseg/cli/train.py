@@ -9,8 +9,7 @@ import typer
 
 from edgeseg.cli.options import default_help, given_options
 from edgeseg.errors import require
-from edgeseg.runtime.metadata import UPSAMPLE_MODES
-from edgeseg.runtime.preprocess import RESIZE_MODES
+from edgeseg.runtime.metadata import RESIZE_MODES, UPSAMPLE_MODES
 from edgeseg.train.config import OPTIMIZERS, TrainConfig
 from edgeseg.train.schedule import SCHEDULES
 

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeseg.errors import EdgesegError, require
-from edgeseg.runtime.metadata import UPSAMPLE_MODES
-from edgeseg.runtime.preprocess import RESIZE_MODES
+from edgeseg.runtime.metadata import RESIZE_MODES, UPSAMPLE_MODES
 from edgeseg.schema import Field, OptionError, check_value, one_of, said
 from edgeseg.train.schedule import SCHEDULES
 

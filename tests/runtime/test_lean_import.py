@@ -36,3 +36,19 @@ def test_runtime_imports_without_any_gpu_package(run_python_without):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "nothing"  # neither TensorRT nor ONNX Runtime: nothing can run a model
+
+
+def test_every_commands_help_works_on_the_base_install(run_python_without):
+    # The base install has none of the extras: `edgeseg --help` and each command's help must not import
+    # OpenCV, torch or onnx (the command modules load when the CLI starts; their defaults come from configs).
+    result = run_python_without(
+        "from typer.testing import CliRunner\n"
+        "from edgeseg.cli import app\n"
+        "for args in (['--help'], ['train', '--help'], ['bench', '--help'], ['export', '--help'], ['run', '--help']):\n"
+        "    done = CliRunner().invoke(app, args)\n"
+        "    assert done.exit_code == 0, (args, done.output, done.exception)\n"
+        "print('ok')\n",
+        blocked=("torch", "torchvision", "onnx", "cv2"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
