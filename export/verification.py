@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.data.voc import DataError, find_root, load_split, read_image, read_sample
-from edgeseg.runtime.media import IMAGE_SUFFIXES
+from edgeseg.runtime.media import images_in
 from edgeseg.runtime.metadata import ModelMetadata
 from edgeseg.runtime.preprocess import Placement, preprocess_for
 
@@ -60,7 +60,7 @@ def calibration_paths(calib: Path) -> list[Path]:
     """The images of --calib: a folder of images, or the train split of a VOC dataset."""
     if not calib.is_dir():
         raise DataError(f"--calib {calib} is not a folder of images or a VOC-format dataset")
-    paths = sorted(p for p in calib.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = images_in(calib)
     if not paths:
         try:
             find_root(calib)

@@ -17,6 +17,11 @@ WRITABLE_FOURCC = {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG
 WRITABLE_SUFFIXES = tuple(WRITABLE_FOURCC)
 
 
+def images_in(folder: Path) -> list[Path]:
+    """The images of a folder (by suffix, not recursing), sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def check_writable_video(path: Path, option: str) -> str:
     """The FourCC to write `path` with, or an error naming the suffixes edgeseg can write."""
     suffix = path.suffix.lower()

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgeseg.errors import EdgesegError, require
-from edgeseg.runtime.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from edgeseg.runtime.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, images_in
 
 cv2 = require("cv2", extra="cv")
 
@@ -200,7 +200,7 @@ def open_source(uri: str | int, *, reconnects: int = 10) -> CaptureSource | Imag
         return CaptureSource(text, live=True, api=cv2.CAP_GSTREAMER, reconnects=reconnects)
     path = Path(text)
     if path.is_dir():
-        return ImageSource(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+        return ImageSource(images_in(path))
     if not path.exists():
         raise EdgesegError(
             f"source not found: {text} (a camera index, csi://N, v4l2:///dev/videoN, rtsp://…, a file or a folder)"

@@ -16,7 +16,7 @@ from edgeseg.errors import EdgesegError, require
 from edgeseg.explain.cam import ClassAbsent, Explanation, check_method, explain
 from edgeseg.explain.figures import row_figure, save_figure, save_sweep
 from edgeseg.explain.layers import layers_to_explain
-from edgeseg.runtime.media import IMAGE_SUFFIXES
+from edgeseg.runtime.media import images_in
 from edgeseg.runtime.metadata import ModelMetadata
 from edgeseg.runtime.preprocess import Placement, postprocess, preprocess_for
 
@@ -196,7 +196,7 @@ def image_paths(images: Path) -> list[Path]:
     """The image, or the images of a folder (by suffix), sorted; neither is an error."""
     if not images.exists():
         raise EdgesegError(f"not found: {images}")
-    paths = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if images.is_dir() else [images]
+    paths = images_in(images) if images.is_dir() else [images]
     if not paths:
         raise EdgesegError(f"no images in {images}")
     return paths
