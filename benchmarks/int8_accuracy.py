@@ -1,4 +1,5 @@
-"""Why INT8 loses accuracy, and what keeps it: calibration methods, FP32 output layers, calibration set size.
+"""Why INT8 loses accuracy, and what keeps it: Q/DQ placement, calibration methods, FP32 input and output layers,
+calibration set size.
 
     python benchmarks/int8_accuracy.py CHECKPOINT [CHECKPOINT ...] --data DATA [--work runs/int8_accuracy]
         [--result int8_accuracy] [--reuse]
@@ -21,23 +22,24 @@ from results_io import git_commit, machine, save
 
 from edgeseg.export.onnx_export import export_onnx
 from edgeseg.export.parity import compare
-from edgeseg.export.precision import quantize_int8
+from edgeseg.export.precision import FP32_INPUT_CONVS, FP32_INPUT_SHARE, quantize_int8
 from edgeseg.export.verification import calibration_set, verification_set
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from edgeseg.runtime.metadata import INPUT_NAME
 
-# (label, calibration method, classifier..output kept FP32, calibration images, convolutions from the input FP32)
+# (label, calibration method, classifier..output kept FP32, calibration images, input head kept FP32, Q/DQ placement)
+BEFORE, NOW = "onnxruntime", "tensorrt"
 RECIPES = [
-    ("min/max, all INT8 (before)", "minmax", False, 64, 0),
-    ("min/max, output FP32", "minmax", True, 64, 0),
-    ("percentile, all INT8", "percentile", False, 64, 0),
-    ("entropy, output FP32", "entropy", True, 64, 0),
-    ("percentile, output FP32 (now), 16 images", "percentile", True, 16, 0),
-    ("percentile, output FP32 (now)", "percentile", True, 64, 0),
-    ("percentile, output FP32 (now), 200 images", "percentile", True, 200, 0),
-    ("percentile, output FP32, input FP32 up to the 6th conv", "percentile", True, 64, 6),
+    ("min/max, ORT placement, all INT8 (first recipe)", "minmax", False, 64, False, BEFORE),
+    ("percentile, ORT placement, output FP32 (before)", "percentile", True, 64, False, BEFORE),
+    ("percentile, ORT placement, output and input head FP32", "percentile", True, 64, True, BEFORE),
+    ("min/max, TensorRT placement, output FP32", "minmax", True, 64, False, NOW),
+    ("entropy, TensorRT placement, output FP32", "entropy", True, 64, False, NOW),
+    ("percentile, TensorRT placement, output FP32", "percentile", True, 64, False, NOW),
+    ("percentile, TensorRT placement, output and input head FP32 (now)", "percentile", True, 64, True, NOW),
+    ("the same (now), 16 calibration images", "percentile", True, 16, True, NOW),
+    ("the same (now), 200 calibration images", "percentile", True, 200, True, NOW),
 ]
-SENSITIVE = 6  # nodes kept FP32 in the last recipe: those whose own quantization loses the most (lowest SQNR)
 
 
 def predictor(path: Path):
@@ -70,14 +72,6 @@ def worst_tensors(fp32: Path, int8: Path, inputs: list[np.ndarray], count: int =
     ]
 
 
-def producers(path: Path, tensors: list[str]) -> list[str]:
-    """Names of the nodes that write `tensors` in the ONNX file at `path`."""
-    import onnx
-
-    wanted = set(tensors)
-    return [n.name for n in onnx.load(str(path)).graph.node if wanted & set(n.output)]
-
-
 def _row(label: str, method: str, output_fp32: bool, images: int, report: Any) -> dict[str, Any]:
     """One recipe's line of the table (and its parity summary printed as it is measured)."""
     print(report.summary(), flush=True)
@@ -106,30 +100,29 @@ def evaluate(checkpoint: Path, data: Path, work: Path, saved: dict[str, Any] | N
     reference = predictor(fp32)
     done = {r["recipe"]: r for r in (saved or {}).get("rows", [])}
     rows, diagnosis = [], (saved or {}).get("worst_tensors_before", [])
-    for label, method, keep, images, head in RECIPES:
+    for label, method, keep, images, head, placement in RECIPES:
         if label in done:
             rows.append(done[label])
             continue
-        path = work / f"int8_{method}_{'fp32out' if keep else 'all'}_{images}_in{head}.onnx"
+        path = work / f"int8_{method}_{'fp32out' if keep else 'all'}_{images}_{'head' if head else ''}{placement}.onnx"
         calibration = calibration_set(data, meta, images)
-        quantize_int8(fp32, path, calibration, INPUT_NAME, method=method, keep_output_fp32=keep, fp32_input_convs=head)
+        quantize_int8(
+            fp32,
+            path,
+            calibration,
+            INPUT_NAME,
+            method=method,
+            keep_output_fp32=keep,
+            fp32_input_convs=FP32_INPUT_CONVS if head else 0,
+            placement=placement,
+        )
         report = compare(label, reference, predictor(path), inputs, meta.class_names, labels)
-        rows.append(_row(label, method, keep, len(calibration), report))
+        rows.append({**_row(label, method, keep, len(calibration), report), "input_head_fp32": head})
         if not diagnosis and not keep and method == "minmax":
             try:
                 diagnosis = worst_tensors(fp32, path, inputs)
             except Exception as exc:  # the diagnosis is an aid; the table stands without it
                 diagnosis = [{"error": f"{type(exc).__name__}: {exc}"}]
-    sensitive = producers(fp32, [t["tensor"] for t in diagnosis if "tensor" in t][:SENSITIVE])
-    label = f"percentile, output FP32, the {len(sensitive)} most damaged nodes FP32"
-    if label in done:
-        rows.append(done[label])
-    elif sensitive:
-        path = work / "int8_percentile_sensitive.onnx"
-        calibration = calibration_set(data, meta, 64)
-        quantize_int8(fp32, path, calibration, INPUT_NAME, exclude=sensitive)
-        report = compare(label, reference, predictor(path), inputs, meta.class_names, labels)
-        rows.append({**_row(label, "percentile", True, len(calibration), report), "excluded": sensitive})
     return {
         "checkpoint": str(checkpoint),
         "model_config": meta.model_config,
@@ -147,7 +140,11 @@ def markdown(result: dict[str, Any]) -> list[str]:
         f"ONNX Runtime CPU, QDQ INT8 with per-channel symmetric weights and symmetric activations (what TensorRT's "
         f"explicit quantization takes); commit {result['commit']}, {result['machine']}. Each row is scored against "
         "the FP32 export (argmax in the graph) on the whole val split. 'output FP32': the classifier conv and what "
-        "follows it (×4 resize, argmax) stay FP32.",
+        "follows it (×4 resize, argmax) stay FP32. 'input head FP32': the leading convolutions stay FP32, up to "
+        f"{FP32_INPUT_CONVS} and at most {FP32_INPUT_SHARE:.0%} of the multiply-adds (MobileNetV2's stem and first "
+        "three blocks with the dense head, two with the separable one). 'ORT placement': ONNX Runtime's own Q/DQ placement, which with symmetric activations also rounds "
+        "each convolution's output before its ReLU; 'TensorRT placement': Q/DQ on operator inputs only, the "
+        "activation fused into the convolution, as TensorRT runs it.",
     ]
     for entry in result["checkpoints"]:
         config = entry["model_config"]

@@ -4,10 +4,12 @@
         [--rounds 10] [--work runs/ort_int8] [--result ort_int8]
 
 The shipped model.int8.onnx is QDQ with symmetric INT8 activations and per-channel INT8 weights (S8S8), what
-TensorRT's explicit quantization takes. ONNX Runtime's fast integer path on AVX2 without VNNI is U8S8 (uint8
-activations, int8 weights), so the variants are the ones that could be faster on this CPU: U8S8 in QDQ and
-QOperator format, per-channel and per-tensor weights, depthwise convolutions left FP32. Every variant keeps the
-classifier and what follows it FP32 (`output_tail`) and calibrates by percentile, as the shipped file does.
+TensorRT's explicit quantization takes, placed as TensorRT runs it (Q/DQ on operator inputs, none between a
+convolution and its activation) with the input head FP32; the file shipped before used ONNX Runtime's own
+placement. ONNX Runtime's fast integer path on AVX2 without VNNI is U8S8 (uint8 activations, int8 weights), so
+the other variants are the ones that could be faster on this CPU: U8S8 in QDQ and QOperator format, per-channel
+and per-tensor weights, depthwise convolutions left FP32. Every variant keeps the classifier and what follows it
+FP32 (`output_tail`) and calibrates by percentile, as the shipped file does.
 
 Latency: the bench's untrained separable DeepLabV3+ at SIZE² (latency depends on shapes only), each file run
 in turn, round-robin (benchmarks/interleaved_latency.py), so the machine's drifting load falls on all alike.
@@ -32,9 +34,11 @@ from edgeseg.export.parity import compare
 from edgeseg.export.precision import output_tail, quantize_int8
 from edgeseg.runtime.metadata import INPUT_NAME
 
-# label → (format, activations, per-channel weights, depthwise convolutions left FP32); None: the shipped file
-VARIANTS: dict[str, tuple[str, str, bool, bool] | None] = {
-    "QDQ S8S8 per-channel (shipped)": None,
+# label → the shipped recipe's arguments (a dict, for `quantize_int8`), or an ONNX Runtime flavour: (format,
+# activations, per-channel weights, depthwise convolutions left FP32)
+VARIANTS: dict[str, dict[str, Any] | tuple[str, str, bool, bool]] = {
+    "QDQ S8S8 per-channel, ORT placement (shipped before)": {"placement": "onnxruntime", "fp32_input_convs": 0},
+    "QDQ S8S8 per-channel, TensorRT placement, input head FP32 (shipped)": {},
     "QDQ U8S8 per-channel": ("QDQ", "u8", True, False),
     "QDQ U8S8 per-tensor": ("QDQ", "u8", False, False),
     "QOperator U8S8 per-channel": ("QOperator", "u8", True, False),
@@ -52,10 +56,13 @@ def depthwise(proto: Any) -> list[str]:
     ]
 
 
-def quantize_variant(fp32: Path, out: Path, calibration: list[np.ndarray], variant: tuple[str, str, bool, bool] | None):
-    """One variant of model.int8.onnx; None is the shipped recipe (`quantize_int8`)."""
-    if variant is None:
-        quantize_int8(fp32, out, calibration, INPUT_NAME)
+def quantize_variant(
+    fp32: Path, out: Path, calibration: list[np.ndarray], variant: dict[str, Any] | tuple[str, str, bool, bool]
+) -> None:
+    """One variant of model.int8.onnx: the shipped recipe (`quantize_int8`) with `variant`'s arguments, or an
+    ONNX Runtime flavour."""
+    if isinstance(variant, dict):
+        quantize_int8(fp32, out, calibration, INPUT_NAME, **variant)
         return
     import onnx
     from onnxruntime import quantization
@@ -97,17 +104,28 @@ def make_variants(fp32: Path, folder: Path, calibration: list[np.ndarray]) -> di
     return files
 
 
+def synthetic_calibration(meta: Any, count: int) -> list[np.ndarray]:
+    """`count` synthetic scenes pre-processed as `edgeseg run` does (latency does not depend on what they show)."""
+    from edgeseg.data.synth import synth_image
+    from edgeseg.runtime.preprocess import preprocess_for
+
+    rng = np.random.default_rng(0)
+    size = meta.input_size[0]
+    return [preprocess_for(synth_image(rng, size, size, 4)[0], meta, bgr=False)[0] for _ in range(count)]
+
+
 def latency(args: argparse.Namespace) -> None:
     """The untrained bench model at SIZE², FP32 and every variant, timed round-robin."""
-    from edgeseg.bench.artifacts import bench_metadata, build_bench_model, calibration_images
+    from edgeseg.bench.artifacts import prepare_checkpoint
+    from edgeseg.bench.config import Variant
+    from edgeseg.train.checkpoint import model_from_checkpoint
 
     folder = args.work / f"latency_{args.size}"
-    folder.mkdir(parents=True, exist_ok=True)
-    model = build_bench_model("deeplabv3plus_mobilenetv2", "bilinear", args.classes, {"separable": True})
-    meta = {**bench_metadata(model, args.classes, args.size), "output": "classes"}
+    variant = Variant("deeplabv3plus_mobilenetv2", "bilinear", "separable", {"separable": True}, args.size)
+    model, meta, _ = model_from_checkpoint(prepare_checkpoint(folder, variant, num_classes=args.classes, stamp={}))
     fp32 = folder / "model.onnx"
     export_onnx(model, meta, fp32, output="classes", log=lambda m: None)
-    files = make_variants(fp32, folder, calibration_images(meta, 8))
+    files = make_variants(fp32, folder, synthetic_calibration(meta, 8))
     note = (
         f"Separable DeepLabV3+ MobileNetV2 at {args.size}², {args.classes} classes, argmax in the graph, untrained "
         "weights (INT8 calibrated on 8 synthetic images), every INT8 variant with the classifier and what follows "
