@@ -142,9 +142,10 @@ def markdown(result: dict[str, Any]) -> list[str]:
         "the FP32 export (argmax in the graph) on the whole val split. 'output FP32': the classifier conv and what "
         "follows it (×4 resize, argmax) stay FP32. 'input head FP32': the leading convolutions stay FP32, up to "
         f"{FP32_INPUT_CONVS} and at most {FP32_INPUT_SHARE:.0%} of the multiply-adds (MobileNetV2's stem and first "
-        "three blocks with the dense head, two with the separable one). 'ORT placement': ONNX Runtime's own Q/DQ placement, which with symmetric activations also rounds "
-        "each convolution's output before its ReLU; 'TensorRT placement': Q/DQ on operator inputs only, the "
-        "activation fused into the convolution, as TensorRT runs it.",
+        "three blocks with the dense head, two with the separable one). 'ORT placement': ONNX Runtime's own Q/DQ "
+        "placement, which with symmetric activations also rounds each convolution's output before its ReLU; "
+        "'TensorRT placement': Q/DQ on operator inputs only, the activation fused into the convolution, as "
+        "TensorRT runs it.",
     ]
     for entry in result["checkpoints"]:
         config = entry["model_config"]

@@ -1,7 +1,7 @@
 """Which INT8 flavour ONNX Runtime CPU runs fastest here, and what each costs in accuracy.
 
-    python benchmarks/ort_int8_variants.py [--checkpoint BEST.pt --data DATA] [--size 512] [--classes 21]
-        [--rounds 10] [--work runs/ort_int8] [--result ort_int8]
+    python benchmarks/ort_int8_variants.py [--checkpoint BEST.pt --data DATA] [--model deeplabv3plus_mobilenetv2]
+        [--head separable] [--size 512] [--classes 21] [--rounds 10] [--work runs/ort_int8] [--result ort_int8]
 
 The shipped model.int8.onnx is QDQ with symmetric INT8 activations and per-channel INT8 weights (S8S8), what
 TensorRT's explicit quantization takes, placed as TensorRT runs it (Q/DQ on operator inputs, none between a
@@ -11,7 +11,7 @@ the other variants are the ones that could be faster on this CPU: U8S8 in QDQ an
 and per-tensor weights, depthwise convolutions left FP32. Every variant keeps the classifier and what follows it
 FP32 (`output_tail`) and calibrates by percentile, as the shipped file does.
 
-Latency: the bench's untrained separable DeepLabV3+ at SIZE² (latency depends on shapes only), each file run
+Latency: the bench's untrained MODEL (DeepLabV3+: with HEAD) at SIZE² (latency depends on shapes only), each file run
 in turn, round-robin (benchmarks/interleaved_latency.py), so the machine's drifting load falls on all alike.
 Accuracy (with --checkpoint): each variant of that trained checkpoint against its FP32 export on DATA's val
 split. Writes benchmarks/results/RESULT_latency_cpu_SIZE.{json,md} and RESULT_accuracy.{json,md}.
@@ -120,14 +120,15 @@ def latency(args: argparse.Namespace) -> None:
     from edgeseg.bench.config import Variant
     from edgeseg.train.checkpoint import model_from_checkpoint
 
-    folder = args.work / f"latency_{args.size}"
-    variant = Variant("deeplabv3plus_mobilenetv2", "bilinear", "separable", {"separable": True}, args.size)
+    head = {"separable": args.head == "separable"} if args.model.startswith("deeplabv3plus") else {}
+    variant = Variant(args.model, "bilinear", args.head if head else "", head, args.size)
+    folder = args.work / f"latency_{variant.name}"
     model, meta, _ = model_from_checkpoint(prepare_checkpoint(folder, variant, num_classes=args.classes, stamp={}))
     fp32 = folder / "model.onnx"
     export_onnx(model, meta, fp32, output="classes", log=lambda m: None)
     files = make_variants(fp32, folder, synthetic_calibration(meta, 8))
     note = (
-        f"Separable DeepLabV3+ MobileNetV2 at {args.size}², {args.classes} classes, argmax in the graph, untrained "
+        f"{variant.name.replace('_', ' ')}: {args.size}², {args.classes} classes, argmax in the graph, untrained "
         "weights (INT8 calibrated on 8 synthetic images), every INT8 variant with the classifier and what follows "
         "it FP32 and percentile calibration."
     )
@@ -187,6 +188,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, help="a trained best.pt: also score each variant's accuracy")
     parser.add_argument("--data", type=Path, help="its dataset (val split scored, train split calibrates)")
+    parser.add_argument("--model", default="deeplabv3plus_mobilenetv2", help="the latency part's model")
+    parser.add_argument("--head", default="separable", choices=("separable", "dense"), help="DeepLabV3+'s head")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--classes", type=int, default=21)
     parser.add_argument("--rounds", type=int, default=10)

@@ -14,6 +14,7 @@ import numpy as np
 from edgeseg.atomic import atomic_path
 from edgeseg.errors import require
 from edgeseg.export.parity import ParityReport
+from edgeseg.runtime.metadata import INT8_PLACEMENTS as PLACEMENTS
 from edgeseg.runtime.metadata import ONNX_KEY as KEY
 
 # Kept in FP32: reductions and exponentials overflow or lose precision in FP16 (a global average
@@ -32,11 +33,11 @@ FP16_KEEP_FP32 = [
 ]
 
 
-def _copy_metadata(source: object, target: object, precision: str) -> None:
+def _copy_metadata(source: object, target: object, precision: str, **export: str) -> None:
     for prop in source.metadata_props:
         if prop.key == KEY:
             data = json.loads(prop.value)
-            data["export"] = {**data.get("export", {}), "precision": precision}
+            data["export"] = {**data.get("export", {}), "precision": precision, **export}
             entry = target.metadata_props.add()
             entry.key, entry.value = KEY, json.dumps(data, sort_keys=True)
 
@@ -75,7 +76,6 @@ CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 # and first two with the separable one (a lighter head leaves the backbone a larger share); it lifts argmax
 # agreement to 99.3–99.4 % on both (benchmarks/results/int8_accuracy.md).
 FP32_INPUT_CONVS = 9
-PLACEMENTS = ("tensorrt", "onnxruntime")
 ACTIVATIONS = ("Relu", "Clip")  # what TensorRT fuses into the convolution before them
 FP32_INPUT_SHARE = 0.05
 
@@ -157,7 +157,9 @@ def quantize_int8(
     accepts, so the same file serves ONNX Runtime CPU and an INT8 TensorRT build.
     placement: where Q/DQ pairs go (`PLACEMENTS`): "tensorrt" (the default) quantizes the inputs of each
         operator, never a convolution's output before its activation; "onnxruntime" is ONNX Runtime's own
-        choice, which with symmetric activations also quantizes every pre-activation convolution output.
+        choice, which with symmetric activations also quantizes every pre-activation convolution output:
+        less accurate, but ONNX Runtime's CPU kernels fuse it into integer convolutions, so it is the faster
+        file on a CPU (benchmarks/results/ort_int8_latency_cpu_512.md).
     method: activation ranges from min/max, the 99.999th percentile of |x| (robust to the rare outliers
         that stretch a min/max range and waste its 256 steps), or entropy (KL) calibration.
     keep_output_fp32: leave the classifier and what follows it (resize, argmax) in FP32; see `output_tail`.
@@ -182,7 +184,7 @@ def quantize_int8(
         _quantize_static(prepared, quantized, calibration, input_name, method, excluded, placement)
         model = onnx.load(str(quantized))
         del model.metadata_props[:]
-        _copy_metadata(onnx.load(str(fp32_path)), model, "int8")
+        _copy_metadata(onnx.load(str(fp32_path)), model, "int8", int8_placement=placement)
         with atomic_path(out_path) as tmp:
             onnx.save(model, str(tmp))
 

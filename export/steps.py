@@ -54,6 +54,7 @@ class ExportOptions:
     min_agreement: float = 0.999
     output: str = DEFAULT_OUTPUT  # "classes" (argmax in the graph) or "logits"
     max_int8_drop: float = 1.0  # mIoU points an INT8 file may lose against FP32 before it is removed
+    int8_placement: str = "tensorrt"  # where model.int8.onnx's Q/DQ pairs sit (`quantize_int8`'s placement)
 
 
 @dataclass
@@ -164,6 +165,7 @@ def _report(
         report["onnx"] = source.onnx
     if options.int8:
         report["calibration_images"] = len(variants.calibration)
+        report["int8_placement"] = options.int8_placement
     if variants.int8_refused:
         report["int8_refused"] = variants.int8_refused
     if engine is not None:
@@ -289,7 +291,7 @@ def _int8(
     calibration = calibration_set(options.calib, meta, options.calib_images)
     log(f"INT8 calibration on {len(calibration)} images of {options.calib}")
     path = out / "model.int8.onnx"
-    quantize_int8(onnx_path, path, calibration, INPUT_NAME)
+    quantize_int8(onnx_path, path, calibration, INPUT_NAME, placement=options.int8_placement)
     return path, calibration
 
 

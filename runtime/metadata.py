@@ -17,6 +17,8 @@ from edgeseg.errors import EdgesegError
 OUTPUT_KINDS = ("classes", "logits")
 UPSAMPLE_MODES = ("bilinear", "transposed")  # how a decoder upsamples (ModelMetadata.upsample)
 RESIZE_MODES = ("letterbox", "resize")  # how an image meets the input size (ModelMetadata.resize)
+# Where model.int8.onnx's Q/DQ pairs sit (`edgeseg export --int8-placement`, recorded in its metadata's "export").
+INT8_PLACEMENTS = ("tensorrt", "onnxruntime")
 # The network's tensor names in every artifact edgeseg writes: its input, and its output per output kind.
 INPUT_NAME = "images"
 OUTPUT_NAMES = {"classes": "classes", "logits": "logits"}

@@ -87,6 +87,7 @@ OPTIONS = [
     ("export", EXPORT, "--min-agreement", "0", "--min-agreement must be a number > 0 and ≤ 1"),
     ("export", EXPORT, "--workspace", "-1", "--workspace must be a number > 0"),
     ("export", EXPORT, "--dla-core", "-1", "--dla-core must be a whole number ≥ 0"),
+    ("export", EXPORT, "--int8-placement", "cpu", "--int8-placement must be one of tensorrt, onnxruntime"),
     ("run", RUN, "--alpha", "2", "--alpha must be a number ≥ 0 and ≤ 1"),
     ("run", RUN, "--view", "heatmap", "--view must be one of overlay, mask, side"),
     ("run", RUN, "--provider", "gpu", "--provider must be one of tensorrt, cuda, cpu"),

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from edgeseg.cli.options import given_options, parse_size
-from edgeseg.runtime.metadata import OUTPUT_KINDS
+from edgeseg.runtime.metadata import INT8_PLACEMENTS, OUTPUT_KINDS
 from edgeseg.schema import Field, check_options, one_of
 from edgeseg.writable import check_writable
 
@@ -22,6 +22,7 @@ OPTIONS = {
     "size": Field("size", low=16),
     "output": one_of(OUTPUT_KINDS),
     "max_int8_drop": Field("float", low=0),
+    "int8_placement": one_of(INT8_PLACEMENTS),
 }
 
 
@@ -32,6 +33,11 @@ def export(
     int8: bool = typer.Option(False, "--int8", help="INT8: model.int8.onnx (QDQ) and an INT8 engine; needs --calib."),
     calib: Optional[Path] = typer.Option(None, help="Calibration images: a folder of images or a VOC dataset."),
     calib_images: int = typer.Option(64, help="At most this many calibration images."),
+    int8_placement: str = typer.Option(
+        "tensorrt",
+        help="Where INT8's Q/DQ pairs go: tensorrt (after each fused ReLU, as TensorRT runs it; the accurate one) "
+        "or onnxruntime (ONNX Runtime's own, which its CPU kernels fuse: faster on a CPU, less accurate).",
+    ),
     opset: int = typer.Option(17, help="ONNX opset (17 reads on TensorRT 8.6 / JetPack 5)."),
     size: Optional[str] = typer.Option(None, help="Input size S or HxW [default: the checkpoint's training size]."),
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Dynamic batch axis (engine profile 1…max)."),

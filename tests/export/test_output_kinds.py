@@ -72,8 +72,8 @@ def test_int8_guard_removes_a_broken_int8_file(tiny_checkpoint, tiny_dataset, tm
 
     real = precision.quantize_int8
 
-    def broken_quantize(fp32_path, out_path, calibration, input_name):
-        real(fp32_path, out_path, calibration, input_name)
+    def broken_quantize(fp32_path, out_path, calibration, input_name, **options):
+        real(fp32_path, out_path, calibration, input_name, **options)
         _break_int8(out_path)
 
     monkeypatch.setattr(precision, "quantize_int8", broken_quantize)
@@ -88,10 +88,26 @@ def test_int8_guard_removes_a_broken_int8_file(tiny_checkpoint, tiny_dataset, tm
     assert "int8" not in report["files"] and "more than --max-int8-drop 1" in report["int8_refused"]
 
 
+def _rounds_before_an_activation(path) -> bool:
+    """Whether some ReLU/ReLU6 reads a dequantized tensor (ONNX Runtime's placement rounds the convolution's
+    output before it) rather than the convolution's own output (TensorRT's placement, which fuses the two)."""
+    proto = onnx.load(str(path))
+    dequantized = {n.output[0] for n in proto.graph.node if n.op_type == "DequantizeLinear"}
+    return any(n.op_type in ("Relu", "Clip") and n.input[0] in dequantized for n in proto.graph.node)
+
+
 def test_int8_guard_keeps_a_good_int8_file(run_edgeseg, tiny_checkpoint, tiny_dataset, tmp_path):
-    flags = ["--int8", "--calib", tiny_dataset, "--verify", tiny_dataset, "--no-engine", "--out", tmp_path]
-    result = run_edgeseg("export", tiny_checkpoint, *flags, "--max-int8-drop", "100")
+    flags = ["--int8", "--calib", tiny_dataset, "--verify", tiny_dataset, "--no-engine", "--max-int8-drop", "100"]
+    result = run_edgeseg("export", tiny_checkpoint, *flags, "--out", tmp_path / "trt")
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "model.int8.onnx").is_file()
+    int8 = tmp_path / "trt" / "model.int8.onnx"
+    assert int8.is_file() and not _rounds_before_an_activation(int8)
+    assert _meta(int8)["export"]["int8_placement"] == "tensorrt"
+    assert json.loads((tmp_path / "trt" / "export_report.json").read_text())["int8_placement"] == "tensorrt"
+    cpu = run_edgeseg("export", tiny_checkpoint, *flags, "--int8-placement", "onnxruntime", "--out", tmp_path / "ort")
+    assert cpu.returncode == 0, cpu.stderr
+    assert _rounds_before_an_activation(tmp_path / "ort" / "model.int8.onnx")
     bad = run_edgeseg("export", tiny_checkpoint, "--output", "scores", "--out", tmp_path / "x")
     assert bad.returncode != 0 and "--output must be one of classes, logits, got 'scores'" in bad.stderr
+    bad = run_edgeseg("export", tiny_checkpoint, "--int8-placement", "cpu", "--out", tmp_path / "x")
+    assert bad.returncode != 0 and "--int8-placement must be one of tensorrt, onnxruntime, got 'cpu'" in bad.stderr
