@@ -76,8 +76,8 @@ CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 # and first two with the separable one (a lighter head leaves the backbone a larger share); it lifts argmax
 # agreement to 99.3–99.4 % on both (benchmarks/results/int8_accuracy.md).
 FP32_INPUT_CONVS = 9
-ACTIVATIONS = ("Relu", "Clip")  # what TensorRT fuses into the convolution before them
 FP32_INPUT_SHARE = 0.05
+ACTIVATIONS = ("Relu", "Clip")  # what TensorRT fuses into the convolution before them
 
 
 def output_tail(proto: object) -> list[str]:
@@ -120,8 +120,8 @@ def input_head(proto: object, convs: int, max_share: float = 1.0) -> list[str]:
     What `quantize_int8` leaves in FP32 (FP16 in a TensorRT engine): on MobileNetV2, INT8 damages the stem's
     and the first blocks' depthwise convolutions most (lowest SQNR, benchmarks/results/int8_accuracy.md) and
     every later layer inherits that error, while they are a few percent of the network's multiply-adds. The
-    share keeps the rule cheap everywhere: on the U-Nets the second convolution alone works at full
-    resolution on 64 channels, and INT8 is what makes those models fast.
+    share keeps the rule cheap everywhere: on unet_vgg16, whose first convolutions work at full resolution
+    on 64 channels, it stops after the second (4.5 % of the multiply-adds; six would be 17 %).
     """
     macs = multiply_adds(proto) if max_share < 1.0 else {}
     budget = max_share * sum(macs.values())
