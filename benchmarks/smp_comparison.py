@@ -307,8 +307,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
         "",
         f"**Issue 15's target is {'met' if met else 'not met'}.** edgeseg's separable head: {sep['gflops']} GFLOPs "
         f"at 512² (≤ {target['gflops_max']:g}: {_verdict(target['gflops_met'])}); ONNX Runtime CPU FP32 p50 "
-        f"{sep['p50_ms']:.1f} ms against smp's {smp['p50_ms']:.1f} ms in the same run, {sep['p50_over_smp']:.2f}× "
-        f"smp's time (≤ 1.00: {_verdict(target['latency_met'])}); faster than smp in "
+        f"{sep['p50_ms']:.1f} ms against smp's {smp['p50_ms']:.1f} ms in the same run, {sep['p50_over_smp']:.3f}× "
+        f"smp's time (≤ 1.000: {_verdict(target['latency_met'])}); faster than smp in "
         f"{sep['rounds_faster_than_smp']} of {settings['rounds']} rounds.",
         "",
         f"Export (`smp_comparison.py export`, throwaway venv): torch {versions_['torch']}, torchvision "
