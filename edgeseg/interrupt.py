@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import Callable
 
 
 class StopRequested(Exception):
@@ -26,11 +27,23 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class StopOnInterrupt:
-    """Within the block, Ctrl-C (SIGINT) or SIGTERM sets `requested`; a second one raises KeyboardInterrupt."""
+    """Within the block, Ctrl-C (SIGINT) or SIGTERM sets `requested` and calls `on_request`.
 
-    def __init__(self, message: str = "Ctrl-C: stopping (press again to stop now)") -> None:
+    escalate: a second signal raises KeyboardInterrupt (training: stop now, last.pt is saved by the caller).
+    Without it (the run loop) later signals only say that the outputs are being closed: what a video needs to be
+    playable must not be cut short, and the loop finishes that within about a second.
+    """
+
+    def __init__(
+        self,
+        message: str = "Ctrl-C: stopping (press again to stop now)",
+        *,
+        on_request: Callable[[], None] | None = None,
+        escalate: bool = True,
+    ) -> None:
         self.requested = False
         self.message = message
+        self.on_request, self.escalate = on_request, escalate
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> StopOnInterrupt:
@@ -45,10 +58,17 @@ class StopOnInterrupt:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:
-            raise KeyboardInterrupt
+            if self.escalate:
+                raise KeyboardInterrupt
+            print("\nstill closing the outputs; a moment", file=sys.stderr)
+            return
         self.requested = True
         message = self.message if signum == signal.SIGINT else self.message.replace("Ctrl-C", "SIGTERM")
         print(f"\n{message}", file=sys.stderr)
+        if self.on_request is not None:
+            # On its own thread: the handler runs between two bytecodes of the main thread, which may hold a lock
+            # that on_request takes (an Event's); taking it here would deadlock.
+            threading.Thread(target=self.on_request, name="stop request", daemon=True).start()
 
 
 def ignore_interrupts_in_worker(worker_id: int) -> None:

@@ -1,36 +1,46 @@
-"""The run loop: the data path of `edgeseg run` in three threads.
+"""The run loop: the data path of `edgeseg run` in three threads, plus one per live output.
 
     capture → prepare    (thread "capture": read a frame, letterbox and normalize it)
     infer                (thread "infer":   the backend runs the network)
-    finish → render → write   (the calling thread: class mask, overlay, every sink)
+    finish → write       (the calling thread: class mask, one FrameRecord, every output)
 
 A `Packet` carries one frame through the stages; bounded queues join the threads, so the accelerator never
 waits on the CPU work and memory stays bounded. Live sources keep only the newest frame: when inference
 falls behind, the stale packet waiting in the queue is replaced (and counted as dropped), so what is shown
 is never old. File sources block instead: every frame is processed.
+
+Lossless outputs (a video, a folder, a window) are called in turn with each record; live outputs (network
+streams, pages, topics) sit behind `LiveOutput` and skip frames instead. A stage that fails stops the run: the
+other threads stop within a second, every output is closed (a video is finalized), and `run()` raises one
+`RunFailed` line naming the stage (docs/architecture.md, "The run loop").
 """
 
 from __future__ import annotations
 
 import contextlib
 import queue
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Callable, Union
 
 import numpy as np
 
+from edgeseg.errors import EdgesegError, describe
 from edgeseg.interrupt import StopOnInterrupt
+from edgeseg.runtime.live import LiveOutput
 from edgeseg.runtime.preprocess import Placement
+from edgeseg.runtime.record import FrameRecord
 from edgeseg.runtime.render import Renderer
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sinks import Sink, WindowClosed
 from edgeseg.runtime.sources import Frame, Source
-from edgeseg.runtime.stats import RunStats
+from edgeseg.runtime.stats import ConsumerStats, RunStats
 
 _POLL = 0.05  # seconds between checks of the stop flag while waiting on a queue
+_JOIN_S = 1.0  # how long, in all, the loop waits for its threads once it stops (a read can hang for 30 s)
 
 
 class _End:
@@ -39,6 +49,10 @@ class _End:
 
 _END = _End()
 _Item = Union["Packet", _End]
+
+
+class RunFailed(EdgesegError):
+    """A stage of the run failed on the user's input or environment (a camera, a disk, an engine)."""
 
 
 @dataclass
@@ -52,8 +66,23 @@ class Packet:
     seconds: dict[str, float] = field(default_factory=dict)  # stage → time it took, in stage order
 
 
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def one_line(exc: BaseException) -> str:
+    """What went wrong, for a person: an EdgesegError's own message, an OSError's cause and path."""
+    if isinstance(exc, EdgesegError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        from edgeseg.writable import cause
+
+        return f"{cause(exc)}: {exc.filename}" if exc.filename else cause(exc)
+    return describe(exc)
+
+
 class RunLoop:
-    """`source → segmenter → renderer → sinks`, pipelined; `run()` returns the run's statistics."""
+    """`source → segmenter → outputs`, pipelined; `run()` returns the run's statistics."""
 
     def __init__(
         self,
@@ -65,29 +94,43 @@ class RunLoop:
         max_frames: int | None = None,
         queue_size: int = 2,
         banner: bool = True,
+        warn: Callable[[str], None] = _stderr,
     ) -> None:
-        self.source, self.segmenter, self.renderer, self.sinks = source, segmenter, renderer, list(sinks)
-        self.max_frames, self.banner = max_frames, banner
+        self.source, self.segmenter, self.renderer = source, segmenter, renderer
+        self.max_frames, self.banner, self.warn = max_frames, banner, warn
         # Live: one slot, so a waiting frame is at most one inference old. Files: a little slack.
         self.prepared: queue.Queue[_Item] = queue.Queue(maxsize=1 if source.live else queue_size)
         self.inferred: queue.Queue[_Item] = queue.Queue(maxsize=queue_size)
         self.stop = threading.Event()
-        self.errors: list[BaseException] = []
         self.stats = RunStats()
+        self.sinks = list(sinks)
+        self.outputs = {self._register(sink): sink for sink in self.sinks}
+        self.failure: tuple[str, BaseException] | None = None
+        self._writing = "the"  # the output being written, named if it fails
+        self._failure_lock = threading.Lock()
 
-    # The stages, in data-path order: capture → prepare → infer → finish → render → write.
+    def _register(self, sink: Sink) -> str:
+        name, n = sink.name, 1
+        while name in self.stats.consumers:  # two outputs of one kind: "video", "video 2"
+            n += 1
+            name = f"{sink.name} {n}"
+        self.stats.consumers[name] = ConsumerStats(name, sink.live)
+        return name
 
-    def capture(self) -> Iterator[tuple[Frame, float]]:
-        """The source's frames with the seconds each took to read, up to max_frames or until the loop stops."""
-        frames = iter(self.source)
+    # The stages, in data-path order: capture → prepare → infer → finish → write.
+
+    def capture(self) -> Iterator[Frame]:
+        """The source's readable frames, up to max_frames or until the loop stops; unreadable ones are counted."""
         count = 0
-        while not self.stop.is_set() and (self.max_frames is None or count < self.max_frames):
-            started = time.perf_counter()
-            frame = next(frames, None)
-            if frame is None:
-                return
+        for frame in self.source:
+            self.stats.read += 1
+            if frame.image is None:
+                self.stats.skip_unreadable(frame.name)
+                continue
+            yield frame
             count += 1
-            yield frame, time.perf_counter() - started
+            if self.stop.is_set() or (self.max_frames is not None and count >= self.max_frames):
+                return
 
     def prepare(self, frame: Frame, read_s: float) -> Packet:
         started = time.perf_counter()
@@ -100,57 +143,98 @@ class RunLoop:
         packet.seconds["infer"] = time.perf_counter() - started
         return packet
 
-    def finish_render_write(self, packet: Packet) -> None:
+    def finish(self, packet: Packet) -> FrameRecord:
         started = time.perf_counter()
         mask = self.segmenter.finish(packet.output, packet.placement)
-        finished = time.perf_counter()
+        packet.seconds["post"] = time.perf_counter() - started
         banner = None
         if self.banner:
             banner = f"{self.stats.current_fps():.1f} FPS  infer {1000 * packet.seconds['infer']:.1f} ms"
-        image = self.renderer.draw(packet.frame.image, mask, banner)
-        for sink in self.sinks:
-            sink.write(image, mask, packet.frame.name)
+        frame = packet.frame
+        assert frame.image is not None  # unreadable frames never reach a packet
+        return FrameRecord(
+            0, frame.index, frame.name, frame.captured, frame.timestamp, frame.image, mask, packet.seconds,
+            self.renderer, banner,
+        )  # fmt: skip
+
+    def write(self, record: FrameRecord, live: dict[str, LiveOutput]) -> None:
+        started = time.perf_counter()
+        for output in live.values():  # first: they work on their own threads while the files are written
+            output.offer(record)
+        for name, sink in self.outputs.items():
+            if not sink.live:
+                self._writing = name
+                sink.write(record)
+                self.stats.consumers[name].written += 1
         done = time.perf_counter()
-        packet.seconds.update(post=finished - started, render=done - finished, end_to_end=done - packet.frame.captured)
-        for stage, seconds in packet.seconds.items():
-            self.stats.add(stage, seconds)
-        self.stats.frame_done()
+        record.seconds.update(render=done - started, end_to_end=done - record.captured)
+        self.stats.frame_done(record.seconds)
 
     # The threads around the stages.
 
     def run(self) -> RunStats:
-        """Process the source to its end, max_frames, q/Esc, an error, or Ctrl-C; sinks are always closed."""
+        """Process the source to its end, max_frames, q/Esc, a failure, Ctrl-C or SIGTERM; outputs always closed.
+
+        Raises RunFailed (or, for a bug, the exception itself) after closing everything, when a stage failed;
+        `self.stats` holds what was measured up to then either way.
+        """
+        live = {
+            name: LiveOutput(sink, self.stats.consumers[name], self.warn)
+            for name, sink in self.outputs.items()
+            if sink.live
+        }
         threads = [
             threading.Thread(target=self._capture_thread, name="capture", daemon=True),
             threading.Thread(target=self._infer_thread, name="infer", daemon=True),
         ]
-        for thread in threads:
-            thread.start()
-        try:
-            with StopOnInterrupt("Ctrl-C: finishing the current frame and closing the outputs") as interrupt:
-                while not interrupt.requested:
+        message = "Ctrl-C: finishing the current frame and closing the outputs"
+        # The handler stays until the outputs are closed: a later signal cannot cut the video's finalization short.
+        with StopOnInterrupt(message, on_request=self.request_stop, escalate=False) as interrupt:
+            for thread in threads:
+                thread.start()
+            try:
+                while not self.stop.is_set():
                     packet = self._get(self.inferred)
                     if isinstance(packet, _End):
                         break
-                    self.finish_render_write(packet)
+                    self.write(self.finish(packet), live)
+            except WindowClosed:
+                pass
+            except BaseException as exc:
+                self._fail(f"{self._writing} output", exc)
+            finally:
+                self.request_stop()
+                self._join(threads)
+                self._close(live, threads[0])
                 self.stats.interrupted = interrupt.requested
-        except WindowClosed:
-            pass
-        except KeyboardInterrupt:  # a second Ctrl-C: stop now, but still close the outputs
-            self.stats.interrupted = True
-        finally:
-            self.stop.set()
-            for thread in threads:
-                thread.join(timeout=10)
-            self._close()
-        if self.errors:
-            raise self.errors[0]
+        if self.failure is not None:
+            stage, exc = self.failure
+            if isinstance(exc, (EdgesegError, OSError)):
+                raise RunFailed(f"{stage}: {one_line(exc)}") from exc
+            raise exc
         return self.stats
+
+    def request_stop(self) -> None:
+        """Stop at the next frame boundary; safe from any thread and from a signal handler."""
+        self.stop.set()
+        self.source.interrupt()
+
+    def _fail(self, stage: str, exc: BaseException) -> None:
+        with self._failure_lock:
+            if self.failure is None:
+                self.failure = (stage, exc)
+                self.stats.error = f"{stage}: {one_line(exc)}"
+        self.request_stop()
 
     def _capture_thread(self) -> None:
         try:
-            for frame, read_s in self.capture():
-                packet = self.prepare(frame, read_s)
+            frames = self.capture()
+            while True:
+                started = time.perf_counter()
+                frame = next(frames, None)
+                if frame is None:
+                    break
+                packet = self.prepare(frame, time.perf_counter() - started)
                 if self.source.live:
                     try:  # replace the stale packet instead of waiting behind it
                         self.prepared.get_nowait()
@@ -160,7 +244,7 @@ class RunLoop:
                 if not self._put(self.prepared, packet):
                     break
         except BaseException as exc:
-            self.errors.append(exc)
+            self._fail("capture", exc)
         finally:
             self._put_end(self.prepared)
 
@@ -171,19 +255,37 @@ class RunLoop:
                 if isinstance(packet, _End) or not self._put(self.inferred, self.infer(packet)):
                     break
         except BaseException as exc:
-            self.errors.append(exc)
-            self.stop.set()
+            self._fail("inference", exc)
         finally:
             self._put_end(self.inferred)
 
-    def _close(self) -> None:
+    def _join(self, threads: list[threading.Thread]) -> None:
+        deadline = time.monotonic() + _JOIN_S
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _close(self, live: dict[str, LiveOutput], capture: threading.Thread) -> None:
+        """Close every output and the source, each even when another fails; account for frames in flight."""
         self.stats.finished = time.perf_counter()
-        self.stats.unreadable_files = list(self.source.unreadable)
-        self.stats.unreadable = len(self.stats.unreadable_files)
+        in_flight = self.stats.read - self.stats.unreadable - self.stats.frames - self.stats.dropped
+        self.stats.dropped += max(0, in_flight)  # read, but the run stopped before they were written
         self.stats.reopened = self.source.reopened
-        for sink in self.sinks:
-            sink.close()
-        self.source.close()
+        for output in live.values():
+            output.close()
+        for name, sink in self.outputs.items():
+            if not sink.live:
+                try:
+                    sink.close()
+                except BaseException as exc:
+                    self.stats.consumers[name].failed = f"closing: {one_line(exc)}"
+                    self._fail(f"closing the {name} output", exc)
+        if capture.is_alive():  # still inside a read (a stalled stream): releasing it under the read could crash
+            self.warn("warning: the source did not answer within a second; leaving it to close when edgeseg exits")
+            return
+        try:
+            self.source.close()
+        except BaseException as exc:
+            self._fail("closing the source", exc)
 
     def _put(self, q: queue.Queue[_Item], item: _Item) -> bool:
         while not self.stop.is_set():
@@ -199,7 +301,7 @@ class RunLoop:
             try:
                 return q.get(timeout=_POLL)
             except queue.Empty:
-                if self.stop.is_set() and q.empty():
+                if self.stop.is_set():
                     return _END
 
     def _put_end(self, q: queue.Queue[_Item]) -> None:

@@ -53,14 +53,20 @@ class Renderer:
         # costs twice as long for the same pixels.
         return cv2.applyColorMap(mask, self.lut)
 
-    def draw(self, frame: np.ndarray, mask: np.ndarray, banner: str | None = None) -> np.ndarray:
+    def draw(
+        self, frame: np.ndarray, mask: np.ndarray, banner: str | None = None, view: str | None = None
+    ) -> np.ndarray:
+        """`frame` with `mask` drawn in `view` (this renderer's own by default), and `banner` on top."""
+        view = view or self.view
+        if view not in VIEWS:
+            raise EdgesegError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
         coloured = self.colour(mask)
-        if self.view == "mask":
+        if view == "mask":
             out = coloured
         else:
             out = cv2.addWeighted(frame, self.alpha, coloured, 1 - self.alpha, 0)
             cv2.copyTo(frame, cv2.LUT(mask, self.hidden), out)  # unblended where the class is not shown
-            if self.view == "side":
+            if view == "side":
                 out = np.concatenate([frame, out], axis=1)
         if banner:
             out = np.ascontiguousarray(out)

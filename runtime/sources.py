@@ -7,9 +7,10 @@ counted, never fatal.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,9 +30,10 @@ GSTREAMER_FIX = (
 @dataclass
 class Frame:
     index: int
-    image: np.ndarray  # BGR uint8 H×W×3
+    image: np.ndarray | None  # BGR uint8 H×W×3; None for a frame or file that could not be read (counted, skipped)
     name: str  # file name, or frame number for streams
     captured: float  # time.perf_counter() when read
+    timestamp: float = field(default_factory=time.time)  # wall-clock time when read
 
 
 class Source(Protocol):
@@ -39,15 +41,17 @@ class Source(Protocol):
 
     live: a camera or stream (the loop keeps only the newest frame) rather than a file (every frame).
     fps: the stream's frame rate (what a saved video is written at); 0 where there is none.
-    unreadable: names of the files skipped as unreadable. reopened: times a dropped camera came back.
+    reopened: times a dropped camera came back.
     """
 
     live: bool
     fps: float
-    unreadable: list[str]
     reopened: int
 
     def __iter__(self) -> Iterator[Frame]: ...
+
+    def interrupt(self) -> None:
+        """Stop waiting (a reconnect back-off) and end the iteration soon; called from another thread."""
 
     def close(self) -> None: ...
 
@@ -79,9 +83,11 @@ def _to_bgr(image: np.ndarray) -> np.ndarray:
 class CaptureSource:
     """cv2.VideoCapture over a camera, stream or file.
 
-    live: a camera or network stream. A failed read there means the camera dropped out: it is
-    reopened with exponential back-off (0.5 s doubling to 8 s) up to `reconnects` times in a row.
-    For a file, a failed read is the end of the stream.
+    live: a camera or network stream. A failed read there means the camera dropped out: it is reopened with
+    exponential back-off (0.5 s doubling to 8 s). `reconnects` failures in a row (a reopen that fails, or a
+    reopened camera that still sends no frame) end the run; only a frame that arrives resets the count, so an
+    RTSP server whose stream is dead is given up on instead of being reopened forever. For a file, a failed
+    read is the end of the stream. A read that succeeds with an empty frame is counted as unreadable.
     """
 
     def __init__(
@@ -92,13 +98,13 @@ class CaptureSource:
         api: int | None = None,
         reconnects: int = 10,
         open_capture: Callable[..., Any] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], Any] | None = None,
     ) -> None:
         self.target, self.live, self.api, self.reconnects = target, live, api, reconnects
         self._open = open_capture or cv2.VideoCapture
-        self._sleep = sleep
+        self._stop = threading.Event()
+        self._sleep = sleep or self._stop.wait  # a back-off that interrupt() cuts short
         self.reopened = 0
-        self.unreadable: list[str] = []  # a stream has no files to skip
         self.capture = self._open_capture()
         if self.capture is None:
             kind = "camera" if live else "video"
@@ -121,36 +127,45 @@ class CaptureSource:
             capture.release()
         return None
 
-    def _reconnect(self) -> bool:
-        self.capture.release()
-        delay = 0.5
-        for _ in range(self.reconnects):
-            self._sleep(delay)
-            capture = self._open_capture()
-            if capture is not None:
-                self.capture = capture
-                self.reopened += 1
-                return True
-            delay = min(delay * 2, 8.0)
-        return False
+    def _reopen(self, delay: float) -> bool:
+        """Wait `delay`, then try once to open the camera again; True if it opened."""
+        if self.capture is not None:
+            self.capture.release()
+            self.capture = None
+        self._sleep(delay)
+        if self._stop.is_set():
+            return False
+        self.capture = self._open_capture()
+        if self.capture is None:
+            return False
+        self.reopened += 1
+        return True
 
     def __iter__(self) -> Iterator[Frame]:
-        index = 0
-        while True:
-            ok, image = self.capture.read()
-            if not ok or image is None:
-                if not self.live:
-                    return
-                if not self._reconnect():
-                    raise EdgesegError(
-                        f"camera {self.target} dropped out and did not come back after {self.reconnects} tries"
-                    )
+        index, failures, delay, opened = 0, 0, 0.5, False
+        while not self._stop.is_set():
+            ok, image = self.capture.read() if self.capture is not None else (False, None)
+            if ok:
+                frame_ok = image is not None and image.size > 0
+                yield Frame(index, _to_bgr(image) if frame_ok else None, f"{index:06d}", time.perf_counter())
+                index += 1
+                failures, delay = 0, 0.5
                 continue
-            yield Frame(index, _to_bgr(image), f"{index:06d}", time.perf_counter())
-            index += 1
+            if not self.live:
+                return
+            if failures >= self.reconnects:
+                what = "opened again but sent no frame" if opened else "did not come back"
+                raise EdgesegError(f"camera {self.target} dropped out and {what} after {self.reconnects} tries")
+            opened = self._reopen(delay)
+            failures += 1
+            delay = min(delay * 2, 8.0)
+
+    def interrupt(self) -> None:
+        self._stop.set()
 
     def close(self) -> None:
-        self.capture.release()
+        if self.capture is not None:
+            self.capture.release()
 
 
 class ImageSource:
@@ -164,17 +179,18 @@ class ImageSource:
         if not paths:
             raise EdgesegError("no images to read (.jpg, .png, .bmp, .tif, .webp)")
         self.paths = paths
-        self.unreadable: list[str] = []
+        self._stop = threading.Event()
 
     def __iter__(self) -> Iterator[Frame]:
-        index = 0
-        for path in self.paths:
+        for index, path in enumerate(self.paths):
+            if self._stop.is_set():
+                return
             image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-            if image is None or image.dtype != np.uint8:
-                self.unreadable.append(path.name)
-                continue
-            yield Frame(index, _to_bgr(image), path.name, time.perf_counter())
-            index += 1
+            readable = image is not None and image.dtype == np.uint8
+            yield Frame(index, _to_bgr(image) if readable else None, path.name, time.perf_counter())
+
+    def interrupt(self) -> None:
+        self._stop.set()
 
     def close(self) -> None:
         pass

@@ -1,64 +1,174 @@
-"""Per-stage latency (p50/p95), throughput and frame accounting of a run."""
+"""What a run measured, in fixed memory however long it lasts: per-stage latency, throughput, frame accounting.
+
+A camera run can last for days (at 30 FPS, 2.6 million frames a day), so nothing here grows per frame:
+latencies go into log-spaced histograms (`LatencySummary`), whose quantiles are within 0.5 % of the exact ones,
+and the recent-FPS window is a fixed-size ring. docs/architecture.md, "The run loop", says what is counted where.
+"""
 
 from __future__ import annotations
 
+import math
 import time
-from collections import defaultdict
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 STAGES = ("capture", "pre", "infer", "post", "render", "end_to_end")
 
+# 1 % wide buckets from 1 µs to ~3 h: 2 316 counters (18 KiB) per stage, whatever the run's length.
+_LOW_S = 1e-6
+_GROWTH = 1.01
+_BUCKETS = int(math.log(1e4 / _LOW_S) / math.log(_GROWTH)) + 2
+_UNREADABLE_NAMES = 100  # names kept for the report; the count goes on
 
-class RunStats:
+
+class LatencySummary:
+    """Count, mean, min, max and quantiles of durations in seconds, in constant memory."""
+
     def __init__(self) -> None:
-        self.times: dict[str, list[float]] = defaultdict(list)
-        self.started = time.perf_counter()
-        self.finished: float | None = None
-        self.frames = 0
-        self.dropped = 0  # stale live frames replaced by newer ones
-        self.unreadable = 0
-        self.unreadable_files: list[str] = []  # their names, for the report
-        self.reopened = 0
-        self.interrupted = False
-        self._recent: list[float] = []
+        self.counts = np.zeros(_BUCKETS, np.int64)
+        self.count = 0
+        self.total = 0.0
+        self.low = math.inf
+        self.high = 0.0
+
+    def add(self, seconds: float) -> None:
+        seconds = max(float(seconds), 0.0)
+        self.counts[self._bucket(seconds)] += 1
+        self.count += 1
+        self.total += seconds
+        self.low, self.high = min(self.low, seconds), max(self.high, seconds)
+
+    @staticmethod
+    def _bucket(seconds: float) -> int:
+        if seconds <= _LOW_S:
+            return 0
+        return min(int(math.log(seconds / _LOW_S) / math.log(_GROWTH)) + 1, _BUCKETS - 1)
+
+    def quantile(self, q: float) -> float:
+        """The q-quantile (0–1) in seconds: the geometric middle of its bucket, clipped to the seen range."""
+        if not self.count:
+            return 0.0
+        rank = q * (self.count - 1)
+        bucket = int(np.searchsorted(np.cumsum(self.counts), rank, side="right"))
+        middle = _LOW_S * _GROWTH ** (bucket - 0.5) if bucket else _LOW_S
+        return min(max(middle, self.low), self.high)
+
+    def since(self, earlier: LatencySummary) -> LatencySummary:
+        """What was added after `earlier` (a copy taken then): one window of a long run."""
+        window = LatencySummary()
+        window.counts = self.counts - earlier.counts
+        window.count = self.count - earlier.count
+        window.total = self.total - earlier.total
+        window.low, window.high = (self.low, self.high) if window.count else (math.inf, 0.0)
+        return window
+
+    def copy(self) -> LatencySummary:
+        other = LatencySummary()
+        other.counts = self.counts.copy()
+        other.count, other.total, other.low, other.high = self.count, self.total, self.low, self.high
+        return other
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "p50_ms": round(1000 * self.quantile(0.50), 3),
+            "p95_ms": round(1000 * self.quantile(0.95), 3),
+            "p99_ms": round(1000 * self.quantile(0.99), 3),
+            "mean_ms": round(1000 * self.total / self.count, 3) if self.count else 0.0,
+            "max_ms": round(1000 * self.high, 3),
+        }
+
+
+class RecentRate:
+    """Events per second over the last `seconds`, from a ring of the latest timestamps (fixed memory)."""
+
+    def __init__(self, seconds: float = 2.0, keep: int = 256) -> None:
+        self.seconds = seconds
+        self.times: deque[float] = deque(maxlen=keep)
+
+    def tick(self, now: float) -> None:
+        self.times.append(now)
+
+    def rate(self, now: float | None = None) -> float:
+        now = time.perf_counter() if now is None else now
+        recent = [t for t in self.times if now - t < self.seconds]
+        if len(recent) < 2:
+            return 0.0
+        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-9)
+
+
+@dataclass
+class ConsumerStats:
+    """One output of the run: what it wrote, what it skipped (live outputs only), and why it stopped."""
+
+    name: str
+    live: bool
+    written: int = 0
+    skipped: int = 0  # frames a live output passed over because a newer one was ready
+    failed: str | None = None  # the one line that closed it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"live": self.live, "written": self.written, "skipped": self.skipped, "failed": self.failed}
+
+
+@dataclass
+class RunStats:
+    """Everything `--stats-json` and the end-of-run table report.
+
+    Frame accounting: every frame the source read is `unreadable` (skipped), `dropped` (a live frame replaced by
+    a newer one, or one still in flight when the run stopped) or one of `frames` (finished and written):
+    read = frames + dropped + unreadable.
+    """
+
+    stages: dict[str, LatencySummary] = field(default_factory=lambda: {s: LatencySummary() for s in STAGES})
+    consumers: dict[str, ConsumerStats] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+    finished: float | None = None
+    read: int = 0
+    frames: int = 0
+    dropped: int = 0
+    unreadable: int = 0
+    unreadable_files: list[str] = field(default_factory=list)  # the first names, for the report
+    reopened: int = 0
+    interrupted: bool = False
+    error: str | None = None  # the one line that stopped the run: "<stage>: <cause>"
+    recent: RecentRate = field(default_factory=RecentRate)
 
     def add(self, stage: str, seconds: float) -> None:
-        self.times[stage].append(seconds)
+        self.stages.setdefault(stage, LatencySummary()).add(seconds)
 
-    def frame_done(self) -> None:
+    def frame_done(self, seconds: dict[str, float]) -> None:
+        for stage, value in seconds.items():
+            self.add(stage, value)
         self.frames += 1
-        now = time.perf_counter()
-        self._recent = [t for t in self._recent if now - t < 2.0] + [now]
+        self.recent.tick(time.perf_counter())
+
+    def skip_unreadable(self, name: str) -> None:
+        self.unreadable += 1
+        if len(self.unreadable_files) < _UNREADABLE_NAMES:
+            self.unreadable_files.append(name)
 
     def current_fps(self) -> float:
-        if len(self._recent) < 2:
-            return 0.0
-        return (len(self._recent) - 1) / max(self._recent[-1] - self._recent[0], 1e-9)
+        return self.recent.rate()
 
     def summary(self) -> dict[str, Any]:
         end = self.finished or time.perf_counter()
         seconds = end - self.started
-        stages = {}
-        for stage in STAGES:
-            values = np.asarray(self.times.get(stage, []), dtype=np.float64) * 1000
-            if values.size:
-                stages[stage] = {
-                    "p50_ms": round(float(np.percentile(values, 50)), 3),
-                    "p95_ms": round(float(np.percentile(values, 95)), 3),
-                    "mean_ms": round(float(values.mean()), 3),
-                }
         return {
             "frames": self.frames,
             "seconds": round(seconds, 3),
             "fps": round(self.frames / seconds, 3) if seconds > 0 else 0.0,
+            "read": self.read,
             "dropped": self.dropped,
             "unreadable": self.unreadable,
             "unreadable_files": list(self.unreadable_files),
             "reopened": self.reopened,
             "interrupted": self.interrupted,
-            "stages": stages,
+            "error": self.error,
+            "stages": {stage: summary.to_dict() for stage, summary in self.stages.items() if summary.count},
+            "outputs": {name: consumer.to_dict() for name, consumer in self.consumers.items()},
         }
 
     def table(self) -> str:
@@ -70,4 +180,8 @@ class RunStats:
         ]
         for stage, values in data["stages"].items():
             lines.append(f"{stage:<11}{values['p50_ms']:>9.2f}{values['p95_ms']:>9.2f}")
+        for name, consumer in self.consumers.items():
+            if consumer.live or consumer.failed:
+                state = f"failed: {consumer.failed}" if consumer.failed else "ok"
+                lines.append(f"output {name}: wrote {consumer.written}, skipped {consumer.skipped}; {state}")
         return "\n".join(lines)

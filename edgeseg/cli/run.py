@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
@@ -13,6 +13,9 @@ from edgeseg.runtime.backends.onnxruntime import SHORT_NAMES
 from edgeseg.schema import Field, check_options, one_of
 from edgeseg.writable import check_writable
 
+if TYPE_CHECKING:
+    from edgeseg.runtime.stats import RunStats
+
 OPTIONS = {
     "camera": Field("int", low=0),
     "view": one_of(("overlay", "mask", "side")),  # runtime.render.VIEWS; that module imports OpenCV
@@ -20,6 +23,7 @@ OPTIONS = {
     "max_frames": Field("int", low=1),
     "provider": one_of(tuple(SHORT_NAMES)),
     "threads": Field("int", low=1),
+    "reconnects": Field("int", low=0),
 }
 
 
@@ -40,26 +44,40 @@ def run(
     max_frames: Optional[int] = typer.Option(None, help="Stop after this many frames."),
     provider: Optional[str] = typer.Option(None, help="ONNX Runtime provider: tensorrt, cuda or cpu [default: best]."),
     threads: Optional[int] = typer.Option(None, help="ONNX Runtime CPU threads [default: one per core]."),
+    reconnects: int = typer.Option(
+        10, help="Times in a row to reopen a camera or stream that drops out before giving up (back-off 0.5–8 s)."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an existing --save video, or write into a --save folder that holds files."
+    ),
 ) -> None:
     """Segment a stream: capture, inference and rendering pipelined in threads; stats at the end."""
-    from edgeseg.atomic import write_text_atomic
     from edgeseg.runtime.backends import open_model
     from edgeseg.runtime.loop import RunLoop
     from edgeseg.runtime.render import Renderer
     from edgeseg.runtime.segmenter import Segmenter
-    from edgeseg.runtime.sinks import is_folder, open_sinks
+    from edgeseg.runtime.sinks import open_sinks
     from edgeseg.runtime.sources import open_source
 
     if (camera is None) == (source is None):
         raise EdgesegError("pass exactly one of --camera N or --source URI")
     check_options(
-        OPTIONS, camera=camera, view=view, alpha=alpha, max_frames=max_frames, provider=provider, threads=threads
+        OPTIONS,
+        camera=camera,
+        view=view,
+        alpha=alpha,
+        max_frames=max_frames,
+        provider=provider,
+        threads=threads,
+        reconnects=reconnects,
     )
     # Before the model loads and the camera opens: a permission is named as one, not blamed on a codec.
-    if save is not None:
-        check_writable(save, "--save", folder=is_folder(save))
-    if stats_json is not None:
-        check_writable(stats_json, "--stats-json", folder=False)
+    from edgeseg.runtime.sinks import is_folder
+
+    for option, path in (("--save", save), ("--stats-json", stats_json)):
+        if path is not None:
+            refuse_output_over_input(path, option, source)
+            check_writable(path, option, folder=option == "--save" and is_folder(path))
     # Idle ONNX Runtime threads must not spin: decoding and rendering need those cores.
     backend = open_model(model, provider=provider, threads=threads, spin=False)
     meta = backend.metadata
@@ -71,21 +89,44 @@ def run(
             alpha=alpha,
             classes=[c.strip() for c in classes.split(",")] if classes else None,
         )
-        stream = open_source(camera if camera is not None else source)
-        sinks = open_sinks(save, show, stream.fps, meta.palette)
-        stats = RunLoop(stream, Segmenter(backend), renderer, sinks, max_frames=max_frames).run()
+        stream = open_source(camera if camera is not None else source, reconnects=reconnects)
+        try:
+            sinks = open_sinks(save, show, stream.fps, meta.palette, live_source=stream.live, force=force)
+        except BaseException:
+            stream.close()
+            raise
+        loop = RunLoop(stream, Segmenter(backend), renderer, sinks, max_frames=max_frames)
+        try:
+            loop.run()
+        finally:  # a run that failed still reports what it did and wrote
+            _report(
+                loop.stats,
+                save,
+                stats_json,
+                {"model": str(model), "backend": type(backend).__name__, "input_size": meta.input_size},
+            )
+
+
+def _report(stats: RunStats, save: Path | None, stats_json: Path | None, about: dict) -> None:
+    from edgeseg.atomic import write_text_atomic
+    from edgeseg.runtime.sinks import is_folder
+
     typer.echo(stats.table())
     if stats.unreadable_files:
-        shown = ", ".join(stats.unreadable_files[:10]) + (" …" if len(stats.unreadable_files) > 10 else "")
+        shown = ", ".join(stats.unreadable_files[:10]) + (" …" if stats.unreadable > 10 else "")
         typer.echo(f"warning: skipped {stats.unreadable} unreadable file(s): {shown}", err=True)
     if save is not None:
         what = f"the folder {save} (overlays as .jpg, masks in {save / 'masks'})" if is_folder(save) else save
         typer.echo(f"saved {stats.frames} frames to {what}")
     if stats_json is not None:
-        summary = {
-            **stats.summary(),
-            "model": str(model),
-            "backend": type(backend).__name__,
-            "input_size": meta.input_size,
-        }
-        write_text_atomic(stats_json, json.dumps(summary, indent=2) + "\n")
+        write_text_atomic(stats_json, json.dumps({**stats.summary(), **about}, indent=2) + "\n")
+
+
+def refuse_output_over_input(output: Path, option: str, source: str | None) -> None:
+    """An output that is the input, or lies inside an input folder, would destroy what it reads: refused."""
+    if source is None or not Path(source).exists():
+        return  # a camera, a URL or a pipeline
+    read, written = Path(source).resolve(), output.resolve()
+    if written == read or read in written.parents:
+        where = "is" if written == read else "lies inside"
+        raise EdgesegError(f"{option} {output} {where} the input {source}; write the results somewhere else")

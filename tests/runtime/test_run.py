@@ -175,7 +175,7 @@ class SlowBackend:
 
 
 class LiveSource:
-    live, fps, unreadable, reopened = True, 30.0, [], 0
+    live, fps, reopened = True, 30.0, 0
 
     def __init__(self, count: int) -> None:
         self.count = count
@@ -185,6 +185,9 @@ class LiveSource:
 
         for i in range(self.count):
             yield Frame(i, np.zeros((8, 8, 3), np.uint8), str(i), time.perf_counter())
+
+    def interrupt(self):
+        pass
 
     def close(self):
         pass

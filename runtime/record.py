@@ -1,0 +1,44 @@
+"""One finished frame, as every output of `edgeseg run` receives it.
+
+The run loop makes one `FrameRecord` per frame after inference and hands the same object to every output
+(file or network, lossless or live). The overlay is drawn from it once, by the first output that asks for it,
+and only if one does: a run that only writes masks, or streams JSON, never pays for drawing.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgeseg.runtime.render import Renderer
+
+
+@dataclass
+class FrameRecord:
+    """A frame and its segmentation. Outputs read it and must not modify its arrays."""
+
+    stream: int  # which source, 0 for the first (several cameras are several streams)
+    index: int  # the frame's number in its stream
+    name: str  # the file's name, or the frame number of a stream
+    captured: float  # time.perf_counter() when it was read
+    timestamp: float  # time.time() when it was read: the stamp a recording or a message carries
+    image: np.ndarray  # the source frame, BGR uint8 H×W×3
+    mask: np.ndarray  # class indices, uint8 H×W, the frame's own size
+    seconds: dict[str, float]  # stage → seconds it took, in stage order
+    renderer: Renderer
+    banner: str | None = None
+    confidence: np.ndarray | None = None  # the top class's probability, float32 H×W, where computed
+    _drawn: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def overlay(self, view: str | None = None) -> np.ndarray:
+        """The frame drawn in `view` (the run's --view by default), made once per view and shared."""
+        view = view or self.renderer.view
+        with self._lock:  # live outputs draw from their own threads
+            drawn = self._drawn.get(view)
+            if drawn is None:
+                drawn = self.renderer.draw(self.image, self.mask, self.banner, view=view)
+                self._drawn[view] = drawn
+        return drawn
