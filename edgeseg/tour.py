@@ -151,7 +151,7 @@ def _run_and_explain(steps: Steps, options: QuickstartOptions, best: Path, deplo
     steps.run(
         "segment the video with the runtime",
         *("run", "--model", str(deployed), "--source", str(video), "--save", str(out / "overlay.mp4")),
-        *("--no-show", "--stats-json", str(out / "run_stats.json")),
+        *("--no-show", "--stats-json", str(out / "run_stats.json"), "--force"),  # a re-run replaces its own video
     )
     frame, class_name = _frame_and_class(video, onnx_model, out / "explain")
     steps.run(

@@ -309,3 +309,46 @@ def test_run_stats_memory_does_not_grow_with_frames():
     tracemalloc.stop()
     assert grown < 64 * 1024, f"stats grew {grown} bytes over 20 000 frames"
     assert stats.frames == 21_000 and len(stats.unreadable_files) == 100 and stats.unreadable == 20_000
+
+
+# Live outputs: a slow one skips frames and never holds the run back; a failing one is closed, the run goes on.
+
+
+class _LiveSink:
+    live = True
+
+    def __init__(self, name: str, delay: float = 0.0, fail_at: int | None = None) -> None:
+        self.name, self.delay, self.fail_at = name, delay, fail_at
+        self.seen: list[int] = []
+        self.closed = False
+
+    def write(self, record):
+        if len(self.seen) == self.fail_at:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        record.overlay("mask")  # drawn on this thread, once per view
+        self.seen.append(record.index)
+        time.sleep(self.delay)
+
+    def close(self):
+        self.closed = True
+
+
+def test_live_outputs_skip_frames_fail_alone_and_never_slow_the_run():
+    class Fast(SlowBackend):
+        def infer(self, inputs):
+            return {"logits": np.zeros((1, 2, 8, 8), np.float32)}
+
+    slow, broken, file_like = _LiveSink("page", delay=0.05), _LiveSink("mqtt", fail_at=3), _Failing("folder", "")
+    warnings: list[str] = []
+    loop = RunLoop(_Source(count=200), Segmenter(Fast()), RENDERER, [slow, broken, file_like], warn=warnings.append)
+    started = time.monotonic()
+    stats = loop.run()
+    took = time.monotonic() - started
+    assert stats.frames == 200 and took < 0.05 * 200 / 4, "a slow live output held the run back"
+    page, mqtt = stats.consumers["page"], stats.consumers["mqtt"]
+    assert page.written + page.skipped <= 200 and page.skipped > 0 and page.written == len(slow.seen)
+    assert slow.seen == sorted(slow.seen) and slow.closed  # newest first, never an older frame after a newer
+    assert mqtt.failed == "ConnectionResetError: [Errno 104] Connection reset by peer" and broken.closed
+    assert mqtt.written == 3 and any("output mqtt stopped" in w for w in warnings)
+    assert stats.consumers["folder"].written == 200 and stats.error is None
+    assert "output page: wrote" in stats.table() and "output mqtt: wrote 3" in stats.table()
