@@ -7,9 +7,11 @@ Only a .pt checkpoint needs torch; .onnx and .engine files load without it (what
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -94,6 +96,58 @@ class Model:
         finally:
             frames.close()
 
+    def stream_many(
+        self,
+        sources: Sequence[str | int],
+        *,
+        color: str = "bgr",
+        max_frames: int | None = None,
+        batch_timeout: float | None = None,
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """(stream_index, frame, mask) for the frames of several sources, as they finish.
+
+        Each source is read on its own thread and their frames go through the network together, as one batch
+        (a model exported with --dynamic-batch; otherwise the streams take turns), as `edgeseg run --source A
+        --source B` does. stream_index is the source's position in `sources`. A live source keeps only its newest
+        frame when the caller is slower than the camera; a file gives every frame. max_frames: per stream.
+        batch_timeout: seconds a batch waits for streams with no frame yet (default: one frame time).
+        Stopping early (break) stops the streams; a source that fails ends with its error once the others end.
+        """
+        from edgeseg.runtime.loop import RunLoop
+        from edgeseg.runtime.sources import stream_names
+
+        _check_color(color)
+        if self._backend is None:
+            raise EdgesegError(f"{self.name} was closed (its `with` block ended); load it again")
+        opened: list = []
+        try:
+            for source in sources:
+                opened.append(open_source(source))
+        except BaseException:
+            for stream in opened:
+                stream.close()
+            raise
+        handoff = _Handoff()
+        renderer = Renderer(self.metadata.class_names, self.metadata.palette)
+        names = stream_names(list(sources))
+        loop = RunLoop(
+            opened, self._segmenter, renderer, [handoff], max_frames=max_frames, banner=False, names=names,
+            batch_timeout=batch_timeout, warn=lambda message: None,
+        )  # fmt: skip
+        handoff.stop = loop.stop
+        runner = threading.Thread(target=handoff.run, args=(loop,), name="stream_many", daemon=True)
+        runner.start()
+        try:
+            for record in handoff:
+                image = cv2.cvtColor(record.image, cv2.COLOR_BGR2RGB) if color == "rgb" else record.image
+                yield record.stream, image, record.mask
+        finally:
+            loop.request_stop()
+            handoff.drain()
+            runner.join()
+        if handoff.error is not None:
+            raise handoff.error
+
     def close(self) -> None:
         """Free what the model holds (ONNX Runtime session, TensorRT engine and device buffers)."""
         if self._backend is not None:
@@ -109,6 +163,58 @@ class Model:
     def __repr__(self) -> str:
         size = "×".join(map(str, self.metadata.input_size))
         return f"<edgeseg model {self.name}: {self.metadata.model}, {self.metadata.num_classes} classes, {size}>"
+
+
+class _Handoff:
+    """The run loop's output for `stream_many`: records passed to the caller's thread through a short queue."""
+
+    name, live = "caller", False
+    _END = object()
+
+    def __init__(self) -> None:
+        self.records: queue.Queue = queue.Queue(maxsize=4)
+        self.stop: threading.Event | None = None
+        self.error: BaseException | None = None
+        self.ended = False  # the end marker has been taken
+
+    def run(self, loop: Any) -> None:
+        try:
+            loop.run()
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self._put(self._END)
+
+    def _put(self, item: Any) -> None:
+        while True:  # the caller may have stopped reading: then the loop is stopping and nothing waits for this
+            try:
+                self.records.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                if item is not self._END and self.stop is not None and self.stop.is_set():
+                    return
+
+    def write(self, record: Any) -> None:
+        self._put(record)
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            item = self.records.get()
+            if item is self._END:
+                self.ended = True
+                return
+            yield item
+
+    def drain(self) -> None:
+        """Empty the queue so a loop blocked handing over a record can see that it should stop."""
+        while not self.ended:
+            try:
+                self.ended = self.records.get(timeout=0.05) is self._END
+            except queue.Empty:
+                continue
+
+    def close(self) -> None:
+        pass
 
 
 def _check_color(color: str) -> None:

@@ -1,13 +1,14 @@
-"""The run loop: the data path of `edgeseg run` in three threads, plus one per live output.
+"""The run loop: the data path of `edgeseg run` in threads, one per source, one for inference, one per live output.
 
-    capture → prepare    (thread "capture": read a frame, letterbox and normalize it)
-    infer                (thread "infer":   the backend runs the network)
+    capture → prepare    (thread "capture N" per source: read a frame, letterbox and normalize it)
+    infer                (thread "infer": one batch of the streams' newest frames through the network)
     finish → write       (the calling thread: class mask, one FrameRecord, every output)
 
-A `Packet` carries one frame through the stages; bounded queues join the threads, so the accelerator never
-waits on the CPU work and memory stays bounded. Live sources keep only the newest frame: when inference
-falls behind, the stale packet waiting in the queue is replaced (and counted as dropped), so what is shown
-is never old. File sources block instead: every frame is processed.
+A `Packet` carries one frame through the stages; bounded slots and queues join the threads, so the accelerator
+never waits on the CPU work and memory stays bounded. Live sources keep only the newest frame: when inference
+falls behind, the stale packet waiting in the slot is replaced (and counted as dropped), so what is shown is
+never old. File sources block instead: every frame is processed. Several sources are several streams: their
+frames go through the network together (`runtime/batcher.py`), and everything after inference is per stream.
 
 Lossless outputs (a video, a folder, a window) are called in turn with each record; live outputs (network
 streams, pages, topics) sit behind `LiveOutput` and skip frames instead. A stage that fails stops the run: the
@@ -30,6 +31,7 @@ import numpy as np
 
 from edgeseg.errors import EdgesegError, describe
 from edgeseg.interrupt import StopOnInterrupt
+from edgeseg.runtime.batcher import StreamSlots
 from edgeseg.runtime.live import LiveOutput
 from edgeseg.runtime.preprocess import Placement
 from edgeseg.runtime.record import FrameRecord
@@ -59,6 +61,7 @@ class RunFailed(EdgesegError):
 class Packet:
     """One frame on its way through the loop; each stage fills in its part and its time."""
 
+    stream: int  # which source
     frame: Frame
     tensor: np.ndarray  # the network input (prepare)
     placement: Placement  # where the frame sits in that input, to undo it (prepare)
@@ -68,6 +71,12 @@ class Packet:
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _takes(sink: Sink, record: FrameRecord) -> bool:
+    """Whether `sink` wants this record: every stream's, or (its `stream` attribute) one stream's."""
+    wanted = getattr(sink, "stream", None)
+    return wanted is None or wanted == record.stream
 
 
 def one_line(exc: BaseException) -> str:
@@ -86,7 +95,7 @@ class RunLoop:
 
     def __init__(
         self,
-        source: Source,
+        sources: Source | Sequence[Source],
         segmenter: Segmenter,
         renderer: Renderer,
         sinks: Sequence[Sink],
@@ -95,19 +104,37 @@ class RunLoop:
         queue_size: int = 2,
         banner: bool = True,
         warn: Callable[[str], None] = _stderr,
+        names: Sequence[str] | None = None,
+        batch_timeout: float | None = None,
     ) -> None:
-        self.source, self.segmenter, self.renderer = source, segmenter, renderer
+        """sources: one, or several (streams, batched into one inference); names: one per stream, for the stats.
+
+        max_frames: per stream. batch_timeout: how long a batch waits for the streams that have no frame yet
+        (default: one frame time of the fastest source).
+        """
+        self.sources = list(sources) if isinstance(sources, Sequence) else [sources]
+        self.segmenter, self.renderer = segmenter, renderer
         self.max_frames, self.banner, self.warn = max_frames, banner, warn
-        # Live: one slot, so a waiting frame is at most one inference old. Files: a little slack.
-        self.prepared: queue.Queue[_Item] = queue.Queue(maxsize=1 if source.live else queue_size)
-        self.inferred: queue.Queue[_Item] = queue.Queue(maxsize=queue_size)
+        count = len(self.sources)
+        names = list(names or (["stream"] if count == 1 else [f"stream {k}" for k in range(count)]))
+        self.stats = RunStats([(name, "") for name in names])
         self.stop = threading.Event()
-        self.stats = RunStats()
+        self.slots: StreamSlots[Packet] = StreamSlots([s.live for s in self.sources], queue_size, self.stop)
+        self.inferred: queue.Queue[_Item] = queue.Queue(maxsize=queue_size * len(self.sources))
+        self.batch_size = min(len(self.sources), segmenter.max_batch or len(self.sources))
+        fastest = max((source.fps or 30.0) for source in self.sources)
+        self.batch_timeout = 1.0 / fastest if batch_timeout is None else batch_timeout
         self.sinks = list(sinks)
         self.outputs = {self._register(sink): sink for sink in self.sinks}
         self.failure: tuple[str, BaseException] | None = None
-        self._writing = "the"  # the output being written, named if it fails
+        self.stream_failures: dict[int, tuple[str, BaseException]] = {}
         self._failure_lock = threading.Lock()
+        self._writing = "the"  # the output being written, named if it fails
+
+    @property
+    def source(self) -> Source:
+        """The first (with one stream, the only) source."""
+        return self.sources[0]
 
     def _register(self, sink: Sink) -> str:
         name, n = sink.name, 1
@@ -119,29 +146,34 @@ class RunLoop:
 
     # The stages, in data-path order: capture → prepare → infer → finish → write.
 
-    def capture(self) -> Iterator[Frame]:
-        """The source's readable frames, up to max_frames or until the loop stops; unreadable ones are counted."""
+    def capture(self, stream: int) -> Iterator[Frame]:
+        """A source's readable frames, up to max_frames or until the loop stops; unreadable ones are counted."""
         count = 0
-        for frame in self.source:
-            self.stats.read += 1
+        stats = self.stats.streams[stream]
+        for frame in self.sources[stream]:
+            stats.read += 1
             if frame.image is None:
-                self.stats.skip_unreadable(frame.name)
+                stats.skip_unreadable(frame.name)
                 continue
             yield frame
             count += 1
             if self.stop.is_set() or (self.max_frames is not None and count >= self.max_frames):
                 return
 
-    def prepare(self, frame: Frame, read_s: float) -> Packet:
+    def prepare(self, stream: int, frame: Frame, read_s: float) -> Packet:
         started = time.perf_counter()
         tensor, placement = self.segmenter.prepare(frame.image)
-        return Packet(frame, tensor, placement, seconds={"capture": read_s, "pre": time.perf_counter() - started})
+        seconds = {"capture": read_s, "pre": time.perf_counter() - started}
+        return Packet(stream, frame, tensor, placement, seconds=seconds)
 
-    def infer(self, packet: Packet) -> Packet:
+    def infer(self, batch: list[Packet]) -> list[Packet]:
+        """One inference for the whole batch; each frame's infer time is the batch's."""
         started = time.perf_counter()
-        packet.output = self.segmenter.infer(packet.tensor)
-        packet.seconds["infer"] = time.perf_counter() - started
-        return packet
+        outputs = self.segmenter.infer_batch([packet.tensor for packet in batch])
+        seconds = time.perf_counter() - started
+        for packet, output in zip(batch, outputs):
+            packet.output, packet.seconds["infer"] = output, seconds
+        return batch
 
     def finish(self, packet: Packet) -> FrameRecord:
         started = time.perf_counter()
@@ -149,26 +181,28 @@ class RunLoop:
         packet.seconds["post"] = time.perf_counter() - started
         banner = None
         if self.banner:
-            banner = f"{self.stats.current_fps():.1f} FPS  infer {1000 * packet.seconds['infer']:.1f} ms"
+            fps = self.stats.current_fps(packet.stream)
+            banner = f"{fps:.1f} FPS  infer {1000 * packet.seconds['infer']:.1f} ms"
         frame = packet.frame
         assert frame.image is not None  # unreadable frames never reach a packet
         return FrameRecord(
-            0, frame.index, frame.name, frame.captured, frame.timestamp, frame.image, mask, packet.seconds,
-            self.renderer, banner,
+            packet.stream, frame.index, frame.name, frame.captured, frame.timestamp, frame.image, mask,
+            packet.seconds, self.renderer, banner,
         )  # fmt: skip
 
     def write(self, record: FrameRecord, live: dict[str, LiveOutput]) -> None:
         started = time.perf_counter()
-        for output in live.values():  # first: they work on their own threads while the files are written
-            output.offer(record)
+        for name, output in live.items():  # first: they work on their own threads while the files are written
+            if _takes(self.outputs[name], record):
+                output.offer(record)
         for name, sink in self.outputs.items():
-            if not sink.live:
+            if not sink.live and _takes(sink, record):
                 self._writing = name
                 sink.write(record)
                 self.stats.consumers[name].written += 1
         done = time.perf_counter()
         record.seconds.update(render=done - started, end_to_end=done - record.captured)
-        self.stats.frame_done(record.seconds)
+        self.stats.frame_done(record.seconds, record.stream)
 
     # The threads around the stages.
 
@@ -183,10 +217,16 @@ class RunLoop:
             for name, sink in self.outputs.items()
             if sink.live
         }
-        threads = [
-            threading.Thread(target=self._capture_thread, name="capture", daemon=True),
-            threading.Thread(target=self._infer_thread, name="infer", daemon=True),
+        if len(self.sources) > 1 and self.batch_size == 1:
+            self.warn(
+                f"note: the model takes one image at a time (exported without --dynamic-batch): the "
+                f"{len(self.sources)} streams take turns; export with --dynamic-batch to run them as one batch"
+            )
+        captures = [
+            threading.Thread(target=self._capture_thread, args=(k,), name=f"capture {k}", daemon=True)
+            for k in range(len(self.sources))
         ]
+        threads = [*captures, threading.Thread(target=self._infer_thread, name="infer", daemon=True)]
         message = "Ctrl-C: finishing the current frame and closing the outputs"
         # The handler stays until the outputs are closed: a later signal cannot cut the video's finalization short.
         with StopOnInterrupt(message, on_request=self.request_stop, escalate=False) as interrupt:
@@ -205,19 +245,21 @@ class RunLoop:
             finally:
                 self.request_stop()
                 self._join(threads)
-                self._close(live, threads[0])
+                self._close(live, captures)
                 self.stats.interrupted = interrupt.requested
-        if self.failure is not None:
-            stage, exc = self.failure
+        failure = self.failure or next(iter(self.stream_failures.values()), None)
+        if failure is not None:
+            stage, exc = failure
             if isinstance(exc, (EdgesegError, OSError)):
                 raise RunFailed(f"{stage}: {one_line(exc)}") from exc
             raise exc
         return self.stats
 
     def request_stop(self) -> None:
-        """Stop at the next frame boundary; safe from any thread and from a signal handler."""
+        """Stop at the next frame boundary; safe from any thread."""
         self.stop.set()
-        self.source.interrupt()
+        for source in self.sources:
+            source.interrupt()
 
     def _fail(self, stage: str, exc: BaseException) -> None:
         with self._failure_lock:
@@ -226,33 +268,43 @@ class RunLoop:
                 self.stats.error = f"{stage}: {one_line(exc)}"
         self.request_stop()
 
-    def _capture_thread(self) -> None:
+    def _stream_failed(self, stream: int, exc: BaseException) -> None:
+        """A source that fails ends its stream; the others go on (one stream: the run ends with it)."""
+        stats = self.stats.streams[stream]
+        stage = "capture" if len(self.sources) == 1 else f"capture of {stats.name}"
+        stats.error = one_line(exc)
+        with self._failure_lock:
+            self.stream_failures[stream] = (stage, exc)
+            if self.stats.error is None:
+                self.stats.error = f"{stage}: {stats.error}"
+        if len(self.sources) > 1:
+            self.warn(f"warning: stream {stats.name} stopped ({stats.error}); the other streams go on")
+
+    def _capture_thread(self, stream: int) -> None:
         try:
-            frames = self.capture()
+            frames = self.capture(stream)
             while True:
                 started = time.perf_counter()
                 frame = next(frames, None)
                 if frame is None:
                     break
-                packet = self.prepare(frame, time.perf_counter() - started)
-                if self.source.live:
-                    try:  # replace the stale packet instead of waiting behind it
-                        self.prepared.get_nowait()
-                        self.stats.dropped += 1
-                    except queue.Empty:
-                        pass
-                if not self._put(self.prepared, packet):
+                accepted, stale = self.slots.put(stream, self.prepare(stream, frame, time.perf_counter() - started))
+                if stale is not None:  # a live stream's frame replaced before inference took it
+                    self.stats.streams[stream].dropped += 1
+                if not accepted:
                     break
         except BaseException as exc:
-            self._fail("capture", exc)
+            self._stream_failed(stream, exc)
         finally:
-            self._put_end(self.prepared)
+            self.slots.end(stream)
 
     def _infer_thread(self) -> None:
         try:
             while True:
-                packet = self._get(self.prepared)
-                if isinstance(packet, _End) or not self._put(self.inferred, self.infer(packet)):
+                batch = self.slots.take(self.batch_size, self.batch_timeout)
+                if batch is None:
+                    break
+                if not all(self._put(self.inferred, packet) for packet in self.infer(batch)):
                     break
         except BaseException as exc:
             self._fail("inference", exc)
@@ -264,12 +316,13 @@ class RunLoop:
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _close(self, live: dict[str, LiveOutput], capture: threading.Thread) -> None:
-        """Close every output and the source, each even when another fails; account for frames in flight."""
+    def _close(self, live: dict[str, LiveOutput], captures: list[threading.Thread]) -> None:
+        """Close every output and source, each even when another fails; account for frames in flight."""
         self.stats.finished = time.perf_counter()
-        in_flight = self.stats.read - self.stats.unreadable - self.stats.frames - self.stats.dropped
-        self.stats.dropped += max(0, in_flight)  # read, but the run stopped before they were written
-        self.stats.reopened = self.source.reopened
+        for stats, source in zip(self.stats.streams, self.sources):
+            in_flight = stats.read - stats.unreadable - stats.frames - stats.dropped
+            stats.dropped += max(0, in_flight)  # read, but the run stopped before they were written
+            stats.reopened = source.reopened
         for output in live.values():
             output.close()
         for name, sink in self.outputs.items():
@@ -279,13 +332,14 @@ class RunLoop:
                 except BaseException as exc:
                     self.stats.consumers[name].failed = f"closing: {one_line(exc)}"
                     self._fail(f"closing the {name} output", exc)
-        if capture.is_alive():  # still inside a read (a stalled stream): releasing it under the read could crash
-            self.warn("warning: the source did not answer within a second; leaving it to close when edgeseg exits")
-            return
-        try:
-            self.source.close()
-        except BaseException as exc:
-            self._fail("closing the source", exc)
+        for stats, source, capture in zip(self.stats.streams, self.sources, captures):
+            if capture.is_alive():  # inside a read (a stalled stream): releasing it under the read could crash
+                self.warn(f"warning: {stats.name} did not answer within a second; it closes when edgeseg exits")
+                continue
+            try:
+                source.close()
+            except BaseException as exc:
+                self._fail("closing the source", exc)
 
     def _put(self, q: queue.Queue[_Item], item: _Item) -> bool:
         while not self.stop.is_set():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -19,6 +20,7 @@ from edgeseg.runtime.media import check_writable_video, partial_path
 from edgeseg.runtime.png import write_palette_png
 from edgeseg.runtime.preprocess import PAD_GRAY, fit, place
 from edgeseg.runtime.record import FrameRecord
+from edgeseg.runtime.sources import Source
 
 cv2 = require("cv2", extra="cv")
 
@@ -30,6 +32,7 @@ class Sink(Protocol):
 
     name: what messages and the stats call it. live: True for an output that must never hold the run back
     (the loop runs it behind a newest-frame slot on its own thread, and a failure closes only it).
+    An output may also have `stream`: the index of the one stream it takes (absent or None: every stream's).
     """
 
     name: str
@@ -47,10 +50,13 @@ class WindowClosed(Exception):
 
 
 class DisplaySink:
+    """One window; with several streams, a grid of each stream's newest frame (in stream order, row by row)."""
+
     name, live = "window", False
 
-    def __init__(self, title: str = "edgeseg") -> None:
+    def __init__(self, title: str = "edgeseg", streams: int = 1) -> None:
         self.title = title
+        self.latest: list[np.ndarray | None] = [None] * streams
         # Without a display, OpenCV's Qt backend aborts the whole process instead of raising: check first.
         if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise EdgesegError("no display to show a window on (DISPLAY is not set): pass --no-show, with --save PATH")
@@ -60,13 +66,31 @@ class DisplaySink:
             raise EdgesegError(f"cannot open a window ({exc.err}); no display here? pass --no-show") from exc
 
     def write(self, record: FrameRecord) -> None:
-        cv2.imshow(self.title, record.overlay())
+        self.latest[record.stream] = record.overlay()
+        cv2.imshow(self.title, grid(self.latest) if len(self.latest) > 1 else self.latest[0])
         key = cv2.waitKey(1) & 0xFF
         if key in (ord("q"), 27) or cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
             raise WindowClosed
 
     def close(self) -> None:
         cv2.destroyWindow(self.title)
+
+
+def grid(tiles: list[np.ndarray | None]) -> np.ndarray:
+    """Tiles side by side, two per row up to 4 (then three), each scaled into the first one's size; a stream
+    with no frame yet is a gray tile."""
+    shown = [tile for tile in tiles if tile is not None]
+    height, width = shown[0].shape[:2]
+    blank = np.full((height, width, 3), PAD_GRAY, np.uint8)
+    cells = [blank if t is None else t if t.shape[:2] == (height, width) else _fit(t, (height, width)) for t in tiles]
+    columns = 2 if len(cells) <= 4 else 3
+    cells += [blank] * (-len(cells) % columns)
+    rows = [np.concatenate(cells[i : i + columns], axis=1) for i in range(0, len(cells), columns)]
+    return np.concatenate(rows, axis=0)
+
+
+def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return fit(image, place(image.shape[:2], size), PAD_GRAY, cv2.INTER_AREA)
 
 
 def _open_writer(path: Path, fourcc: str, fps: float, size: tuple[int, int]) -> cv2.VideoWriter | None:
@@ -89,8 +113,10 @@ class VideoSink:
 
     name, live = "video", False
 
-    def __init__(self, path: Path, fps: float, *, live_source: bool = False, force: bool = False) -> None:
-        self.path, self.fps, self.live_source = path, fps or 30.0, live_source
+    def __init__(
+        self, path: Path, fps: float, *, live_source: bool = False, force: bool = False, stream: int | None = None
+    ) -> None:
+        self.path, self.fps, self.live_source, self.stream = path, fps or 30.0, live_source, stream
         self.fourcc = check_writable_video(path, "--save")
         if path.exists() and not force:
             raise EdgesegError(f"--save {path} exists; pass another path, or --force to replace it")
@@ -141,7 +167,7 @@ class VideoSink:
         assert self.size is not None
         width, height = self.size
         self.letterboxed += 1
-        return fit(image, place(image.shape[:2], (height, width)), PAD_GRAY, cv2.INTER_AREA)
+        return _fit(image, (height, width))
 
     def _copies(self, captured: float) -> int:
         """How many video frames this one stands for: 1 from a file; from a camera, up to its own time slot."""
@@ -167,8 +193,8 @@ class FolderSink:
 
     name, live = "folder", False
 
-    def __init__(self, folder: Path, palette: np.ndarray, *, force: bool = False) -> None:
-        self.folder, self.palette = folder, np.asarray(palette, np.uint8)
+    def __init__(self, folder: Path, palette: np.ndarray, *, force: bool = False, stream: int | None = None) -> None:
+        self.folder, self.palette, self.stream = folder, np.asarray(palette, np.uint8), stream
         if not force and folder.is_dir() and any(p.is_file() for p in _outputs(folder)):
             raise EdgesegError(
                 f"--save {folder} already holds files; pass a new or empty folder, or --force to write into it"
@@ -218,16 +244,42 @@ def is_folder(save: Path) -> bool:
 
 
 def open_sinks(
-    save: Path | None, show: bool, fps: float, palette: np.ndarray, *, live_source: bool = False, force: bool = False
+    saves: Sequence[Path],
+    show: bool,
+    sources: Sequence[Source],
+    names: Sequence[str],
+    palette: np.ndarray,
+    *,
+    force: bool = False,
 ) -> list[Sink]:
-    """The outputs --save and --show ask for (none: the run still measures)."""
+    """The outputs --save and --show ask for (none: the run still measures).
+
+    One stream: `--save` names a video or a folder. Several: one `--save` per source (each a video or a folder),
+    or one folder that gets a folder of overlays and masks per stream, named after the stream.
+    """
     sinks: list[Sink] = []
-    if save is not None:
-        # A suffix names a video: one edgeseg cannot write (.webm, .gif, .jpg…) is refused, not saved as a folder.
-        if is_folder(save):
-            sinks.append(FolderSink(save, palette, force=force))
-        else:
-            sinks.append(VideoSink(save, fps, live_source=live_source, force=force))
-    if show:
-        sinks.append(DisplaySink())
+    if len(sources) > 1 and len(saves) == 1 and is_folder(saves[0]):
+        saves = [saves[0] / name for name in names]
+    elif saves and len(saves) != len(sources):
+        raise EdgesegError(
+            f"{len(sources)} sources but {len(saves)} --save paths: pass one --save per source (in the same "
+            "order), or one folder for all"
+        )
+    try:
+        for stream, (save, source, name) in enumerate(zip(saves, sources, names)):
+            which = stream if len(sources) > 1 else None
+            # A suffix names a video: one edgeseg cannot write (.webm, .gif, .jpg…) is refused, not saved as a folder.
+            if is_folder(save):
+                sink: Sink = FolderSink(save, palette, force=force, stream=which)
+            else:
+                sink = VideoSink(save, source.fps, live_source=source.live, force=force, stream=which)
+            if which is not None:
+                sink.name = f"{sink.name} {name}"
+            sinks.append(sink)
+        if show:
+            sinks.append(DisplaySink(streams=len(sources)))
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
     return sinks

@@ -7,12 +7,14 @@ counted, never fatal.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -226,3 +228,34 @@ def open_source(uri: str | int, *, reconnects: int = 10) -> CaptureSource | Imag
     if path.suffix.lower() in VIDEO_SUFFIXES:
         return CaptureSource(str(path), live=False)
     raise EdgesegError(f"{path.name} is neither a video ({', '.join(VIDEO_SUFFIXES)}) nor an image")
+
+
+def stream_names(uris: list[str | int]) -> list[str]:
+    """A short, file-safe name per source, unique in the run: what its stats, outputs and files are called.
+
+    0 → camera0, csi://1 → csi1, v4l2:///dev/video2 → video2, rtsp://user:pw@cam.local:554/front → cam.local-front
+    (never the credentials), clip.mp4 → clip, a folder → its name, a pipeline → pipeline.
+    """
+    names: list[str] = []
+    for uri in uris:
+        text = str(uri)
+        if text.isdigit():
+            name = f"camera{text}"
+        elif text.startswith("csi://"):
+            name = f"csi{text[6:] or 0}"
+        elif text.startswith("v4l2://"):
+            name = Path(text[len("v4l2://") :]).name
+        elif "://" in text:
+            parsed = urlsplit(text)
+            name = "-".join(part for part in (parsed.hostname or "", *parsed.path.split("/")) if part)
+        elif "!" in text:
+            name = "pipeline"
+        else:
+            name = Path(text).stem or Path(text).name
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "stream"
+        unique, n = name, 1
+        while unique in names:
+            n += 1
+            unique = f"{name}-{n}"
+        names.append(unique)
+    return names

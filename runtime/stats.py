@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,35 +114,37 @@ class ConsumerStats:
         return {"live": self.live, "written": self.written, "skipped": self.skipped, "failed": self.failed}
 
 
+def merged(summaries: Sequence[LatencySummary]) -> LatencySummary:
+    total = LatencySummary()
+    for summary in summaries:
+        total.counts += summary.counts
+        total.count += summary.count
+        total.total += summary.total
+        total.low, total.high = min(total.low, summary.low), max(total.high, summary.high)
+    return total
+
+
 @dataclass
-class RunStats:
-    """Everything `--stats-json` and the end-of-run table report.
+class StreamStats:
+    """One source of the run. Frame accounting: every frame it read is `unreadable` (skipped), `dropped` (a live
+    frame replaced by a newer one, or one still in flight when the run stopped) or one of `frames` (finished and
+    written): read = frames + dropped + unreadable."""
 
-    Frame accounting: every frame the source read is `unreadable` (skipped), `dropped` (a live frame replaced by
-    a newer one, or one still in flight when the run stopped) or one of `frames` (finished and written):
-    read = frames + dropped + unreadable.
-    """
-
+    name: str = "stream"
+    source: str = ""
     stages: dict[str, LatencySummary] = field(default_factory=lambda: {s: LatencySummary() for s in STAGES})
-    consumers: dict[str, ConsumerStats] = field(default_factory=dict)
-    started: float = field(default_factory=time.perf_counter)
-    finished: float | None = None
     read: int = 0
     frames: int = 0
     dropped: int = 0
     unreadable: int = 0
     unreadable_files: list[str] = field(default_factory=list)  # the first names, for the report
     reopened: int = 0
-    interrupted: bool = False
-    error: str | None = None  # the one line that stopped the run: "<stage>: <cause>"
+    error: str | None = None  # the one line that ended this stream early
     recent: RecentRate = field(default_factory=RecentRate)
-
-    def add(self, stage: str, seconds: float) -> None:
-        self.stages.setdefault(stage, LatencySummary()).add(seconds)
 
     def frame_done(self, seconds: dict[str, float]) -> None:
         for stage, value in seconds.items():
-            self.add(stage, value)
+            self.stages.setdefault(stage, LatencySummary()).add(value)
         self.frames += 1
         self.recent.tick(time.perf_counter())
 
@@ -150,8 +153,80 @@ class RunStats:
         if len(self.unreadable_files) < _UNREADABLE_NAMES:
             self.unreadable_files.append(name)
 
-    def current_fps(self) -> float:
-        return self.recent.rate()
+    def to_dict(self, seconds: float) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "frames": self.frames,
+            "fps": round(self.frames / seconds, 3) if seconds > 0 else 0.0,
+            "read": self.read,
+            "dropped": self.dropped,
+            "unreadable": self.unreadable,
+            "reopened": self.reopened,
+            "error": self.error,
+            "stages": {stage: summary.to_dict() for stage, summary in self.stages.items() if summary.count},
+        }
+
+
+class RunStats:
+    """Everything `--stats-json` and the end-of-run table report: each stream's numbers, their totals, and each
+    output's. With one stream the totals are that stream's."""
+
+    def __init__(self, streams: Sequence[tuple[str, str]] = (("stream", ""),)) -> None:
+        self.streams = [StreamStats(name, source) for name, source in streams]
+        self.consumers: dict[str, ConsumerStats] = {}
+        self.started = time.perf_counter()
+        self.finished: float | None = None
+        self.interrupted = False
+        self.error: str | None = None  # the one line that stopped the run: "<stage>: <cause>"
+
+    def _total(self, key: str) -> int:
+        return sum(getattr(stream, key) for stream in self.streams)
+
+    @property
+    def read(self) -> int:
+        return self._total("read")
+
+    @property
+    def frames(self) -> int:
+        return self._total("frames")
+
+    @property
+    def dropped(self) -> int:
+        return self._total("dropped")
+
+    @property
+    def unreadable(self) -> int:
+        return self._total("unreadable")
+
+    @property
+    def reopened(self) -> int:
+        return self._total("reopened")
+
+    @property
+    def unreadable_files(self) -> list[str]:
+        names = [name for stream in self.streams for name in stream.unreadable_files]
+        return names[:_UNREADABLE_NAMES]
+
+    @property
+    def stages(self) -> dict[str, LatencySummary]:
+        """Every stream's latencies together."""
+        if len(self.streams) == 1:
+            return self.streams[0].stages
+        names = dict.fromkeys(stage for stream in self.streams for stage in stream.stages)
+        return {stage: merged([s.stages[stage] for s in self.streams if stage in s.stages]) for stage in names}
+
+    def frame_done(self, seconds: dict[str, float], stream: int = 0) -> None:
+        self.streams[stream].frame_done(seconds)
+
+    def skip_unreadable(self, name: str, stream: int = 0) -> None:
+        self.streams[stream].skip_unreadable(name)
+
+    def current_fps(self, stream: int | None = None) -> float:
+        """Frames per second over the last two seconds: one stream's, or all together."""
+        if stream is not None:
+            return self.streams[stream].recent.rate()
+        return sum(s.recent.rate() for s in self.streams)
 
     def summary(self) -> dict[str, Any]:
         end = self.finished or time.perf_counter()
@@ -163,11 +238,12 @@ class RunStats:
             "read": self.read,
             "dropped": self.dropped,
             "unreadable": self.unreadable,
-            "unreadable_files": list(self.unreadable_files),
+            "unreadable_files": self.unreadable_files,
             "reopened": self.reopened,
             "interrupted": self.interrupted,
             "error": self.error,
             "stages": {stage: summary.to_dict() for stage, summary in self.stages.items() if summary.count},
+            "streams": [stream.to_dict(seconds) for stream in self.streams],
             "outputs": {name: consumer.to_dict() for name, consumer in self.consumers.items()},
         }
 
@@ -176,8 +252,16 @@ class RunStats:
         lines = [
             f"{data['frames']} frames in {data['seconds']:.1f} s: {data['fps']:.1f} FPS end to end; "
             f"dropped {data['dropped']}, unreadable {data['unreadable']}, camera reopened {data['reopened']}",
-            f"{'stage':<11}{'p50 ms':>9}{'p95 ms':>9}",
         ]
+        if len(self.streams) > 1:
+            for stream in data["streams"]:
+                state = f"; stopped: {stream['error']}" if stream["error"] else ""
+                lines.append(
+                    f"  {stream['name']}: {stream['frames']} frames, {stream['fps']:.1f} FPS, dropped "
+                    f"{stream['dropped']}, unreadable {stream['unreadable']}, end to end p50 "
+                    f"{stream['stages'].get('end_to_end', {}).get('p50_ms', 0):.1f} ms{state}"
+                )
+        lines.append(f"{'stage':<11}{'p50 ms':>9}{'p95 ms':>9}")
         for stage, values in data["stages"].items():
             lines.append(f"{stage:<11}{values['p50_ms']:>9.2f}{values['p95_ms']:>9.2f}")
         for name, consumer in self.consumers.items():

@@ -1,10 +1,10 @@
-"""`edgeseg run`: a model on a camera, stream, video, image or folder, to a window and/or files."""
+"""`edgeseg run`: a model on cameras, streams, videos, images or folders, to a window and/or files."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
@@ -14,6 +14,7 @@ from edgeseg.schema import Field, check_options, one_of
 from edgeseg.writable import check_writable
 
 if TYPE_CHECKING:
+    from edgeseg.runtime.sources import Source
     from edgeseg.runtime.stats import RunStats
 
 OPTIONS = {
@@ -24,43 +25,55 @@ OPTIONS = {
     "provider": one_of(tuple(SHORT_NAMES)),
     "threads": Field("int", low=1),
     "reconnects": Field("int", low=0),
+    "batch_timeout": Field("float", low=0),
 }
 
 
 def run(
     model: Path = typer.Option(..., help="A .engine/.plan (TensorRT), .onnx (ONNX Runtime) or .pt (PyTorch)."),
     camera: Optional[int] = typer.Option(None, help="V4L2 camera index (0 for /dev/video0)."),
-    source: Optional[str] = typer.Option(
-        None, help="csi://N, v4l2:///dev/videoN, rtsp://…, a video, an image, a folder, or a GStreamer pipeline."
+    source: Optional[List[str]] = typer.Option(
+        None,
+        help="csi://N, v4l2:///dev/videoN, rtsp://…, a camera index, a video, an image, a folder, or a GStreamer "
+        "pipeline. Repeat for several streams, segmented as one batch.",
     ),
-    save: Optional[Path] = typer.Option(
-        None, help="Write a video (.mp4/.avi/.mkv/.mov) or, for a name without a suffix, a folder of overlays + masks."
+    save: Optional[List[Path]] = typer.Option(
+        None,
+        help="Write a video (.mp4/.avi/.mkv/.mov) or, for a name without a suffix, a folder of overlays + masks. "
+        "Several sources: one --save per source, or one folder (a subfolder per stream).",
     ),
     show: bool = typer.Option(True, "--show/--no-show", help="Display a window (q or Esc quits)."),
     view: str = typer.Option("overlay", help="overlay, mask, or side (original beside overlay)."),
     alpha: float = typer.Option(0.7, help="Weight of the image in the overlay blend."),
     classes: Optional[str] = typer.Option(None, help="Colour only these classes, e.g. person,car."),
     stats_json: Optional[Path] = typer.Option(None, help="Write the run's latency and throughput statistics here."),
-    max_frames: Optional[int] = typer.Option(None, help="Stop after this many frames."),
+    max_frames: Optional[int] = typer.Option(None, help="Stop after this many frames (per stream)."),
     provider: Optional[str] = typer.Option(None, help="ONNX Runtime provider: tensorrt, cuda or cpu [default: best]."),
     threads: Optional[int] = typer.Option(None, help="ONNX Runtime CPU threads [default: one per core]."),
     reconnects: int = typer.Option(
         10, help="Times in a row to reopen a camera or stream that drops out before giving up (back-off 0.5–8 s)."
     ),
+    batch_timeout: Optional[float] = typer.Option(
+        None,
+        help="Several streams: ms a batch waits for the streams with no frame yet [default: one frame time].",
+    ),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="Several streams: run the sources that open, skipping (and naming) the rest."
+    ),
     force: bool = typer.Option(
         False, "--force", help="Replace an existing --save video, or write into a --save folder that holds files."
     ),
 ) -> None:
-    """Segment a stream: capture, inference and rendering pipelined in threads; stats at the end."""
+    """Segment streams: capture, inference and outputs pipelined in threads; stats at the end."""
     from edgeseg.runtime.backends import open_model
     from edgeseg.runtime.loop import RunLoop
     from edgeseg.runtime.render import Renderer
     from edgeseg.runtime.segmenter import Segmenter
-    from edgeseg.runtime.sinks import open_sinks
-    from edgeseg.runtime.sources import open_source
+    from edgeseg.runtime.sinks import is_folder, open_sinks
+    from edgeseg.runtime.sources import stream_names
 
-    if (camera is None) == (source is None):
-        raise EdgesegError("pass exactly one of --camera N or --source URI")
+    if (camera is None) == (not source):
+        raise EdgesegError("pass --camera N or --source URI (repeat --source for several streams), not both")
     check_options(
         OPTIONS,
         camera=camera,
@@ -70,13 +83,15 @@ def run(
         provider=provider,
         threads=threads,
         reconnects=reconnects,
+        batch_timeout=batch_timeout,
     )
-    # Before the model loads and the camera opens: a permission is named as one, not blamed on a codec.
-    from edgeseg.runtime.sinks import is_folder
-
-    for option, path in (("--save", save), ("--stats-json", stats_json)):
+    uris: list[str] = [str(camera)] if camera is not None else list(source or [])
+    saves = list(save or [])
+    # Before the model loads and the cameras open: a permission is named as one, not blamed on a codec.
+    for option, path in [*(("--save", p) for p in saves), ("--stats-json", stats_json)]:
         if path is not None:
-            refuse_output_over_input(path, option, source)
+            for uri in uris:
+                refuse_output_over_input(path, option, uri)
             check_writable(path, option, folder=option == "--save" and is_folder(path))
     # Idle ONNX Runtime threads must not spin: decoding and rendering need those cores.
     backend = open_model(model, provider=provider, threads=threads, spin=False)
@@ -89,25 +104,66 @@ def run(
             alpha=alpha,
             classes=[c.strip() for c in classes.split(",")] if classes else None,
         )
-        stream = open_source(camera if camera is not None else source, reconnects=reconnects)
+        opened = open_sources(uris, reconnects=reconnects, allow_missing=allow_missing)
+        uris, streams = list(opened), list(opened.values())
+        names = stream_names(uris)
         try:
-            sinks = open_sinks(save, show, stream.fps, meta.palette, live_source=stream.live, force=force)
+            sinks = open_sinks(saves, show, streams, names, meta.palette, force=force)
         except BaseException:
-            stream.close()
+            for stream in streams:
+                stream.close()
             raise
-        loop = RunLoop(stream, Segmenter(backend), renderer, sinks, max_frames=max_frames)
+        timeout = None if batch_timeout is None else batch_timeout / 1000
+        loop = RunLoop(
+            streams, Segmenter(backend), renderer, sinks, max_frames=max_frames, names=names, batch_timeout=timeout
+        )
+        for stats, uri in zip(loop.stats.streams, uris):
+            stats.source = redact(uri)
         try:
             loop.run()
         finally:  # a run that failed still reports what it did and wrote
-            _report(
-                loop.stats,
-                save,
-                stats_json,
-                {"model": str(model), "backend": type(backend).__name__, "input_size": meta.input_size},
-            )
+            about = {"model": str(model), "backend": type(backend).__name__, "input_size": meta.input_size}
+            _report(loop.stats, saves, stats_json, about)
 
 
-def _report(stats: RunStats, save: Path | None, stats_json: Path | None, about: dict) -> None:
+def open_sources(uris: list[str], *, reconnects: int, allow_missing: bool) -> dict[str, Source]:
+    """Every source, opened before anything runs; with --allow-missing (several sources) those that cannot open
+    are named and skipped, as long as one opens."""
+    from edgeseg.runtime.sources import open_source
+
+    opened: dict[str, Source] = {}
+    missing: list[str] = []
+    try:
+        for uri in uris:
+            try:
+                opened[uri] = open_source(uri, reconnects=reconnects)
+            except EdgesegError as exc:
+                if not allow_missing or len(uris) == 1:
+                    raise
+                missing.append(f"{redact(uri)} ({exc})")
+    except BaseException:
+        for stream in opened.values():
+            stream.close()
+        raise
+    if missing and not opened:
+        raise EdgesegError(f"no source could be opened: {'; '.join(missing)}")
+    for line in missing:
+        typer.echo(f"warning: skipping {line}", err=True)
+    return opened
+
+
+def redact(uri: str) -> str:
+    """A source as it may be printed and saved: a URL without its password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    return parts._replace(netloc=f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")).geturl()
+
+
+def _report(stats: RunStats, saves: list[Path], stats_json: Path | None, about: dict) -> None:
     from edgeseg.atomic import write_text_atomic
     from edgeseg.runtime.sinks import is_folder
 
@@ -115,16 +171,21 @@ def _report(stats: RunStats, save: Path | None, stats_json: Path | None, about: 
     if stats.unreadable_files:
         shown = ", ".join(stats.unreadable_files[:10]) + (" …" if stats.unreadable > 10 else "")
         typer.echo(f"warning: skipped {stats.unreadable} unreadable file(s): {shown}", err=True)
-    if save is not None:
+    if len(saves) == 1 and len(stats.streams) == 1:
+        save = saves[0]
         what = f"the folder {save} (overlays as .jpg, masks in {save / 'masks'})" if is_folder(save) else save
         typer.echo(f"saved {stats.frames} frames to {what}")
+    elif saves:
+        where = [saves[0] / s.name for s in stats.streams] if len(saves) == 1 else saves
+        for stream, path in zip(stats.streams, where):
+            typer.echo(f"saved {stream.frames} frames of {stream.name} to {path}")
     if stats_json is not None:
         write_text_atomic(stats_json, json.dumps({**stats.summary(), **about}, indent=2) + "\n")
 
 
-def refuse_output_over_input(output: Path, option: str, source: str | None) -> None:
+def refuse_output_over_input(output: Path, option: str, source: str) -> None:
     """An output that is the input, or lies inside an input folder, would destroy what it reads: refused."""
-    if source is None or not Path(source).exists():
+    if not Path(source).exists():
         return  # a camera, a URL or a pipeline
     read, written = Path(source).resolve(), output.resolve()
     if written == read or read in written.parents:

@@ -25,6 +25,11 @@ class Backend(ABC):
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the model on named inputs; returns named outputs (host arrays the caller may keep)."""
 
+    @property
+    def max_batch(self) -> int | None:
+        """The most images one call takes (None: any number); 1 for a model exported without --dynamic-batch."""
+        return 1
+
     def close(self) -> None:  # noqa: B027  (a default that backends holding nothing need not override)
         """Free what the backend holds (sessions, device buffers, streams)."""
 

@@ -62,6 +62,11 @@ class OnnxRuntimeBackend(Backend):
         self.metadata = ModelMetadata.from_onnx_props(props, str(path))
         self.metadata.check_outputs(output_classes(self.output_shape), str(path))
 
+    @property
+    def max_batch(self) -> int | None:
+        batch = self.session.get_inputs()[0].shape[0]
+        return batch if isinstance(batch, int) else None  # a name ("batch") or None: a dynamic axis
+
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         outputs = self.session.run(self.output_names, inputs)
         return dict(zip(self.output_names, outputs))

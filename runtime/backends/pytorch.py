@@ -22,6 +22,10 @@ class PyTorchBackend(Backend):
         self.model = model.eval().to(self.device)
         self.metadata = metadata  # checked against the network's outputs by model_from_checkpoint
 
+    @property
+    def max_batch(self) -> int | None:
+        return None  # eager PyTorch takes any batch
+
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self.torch.inference_mode():
             logits = self.model(self.torch.from_numpy(inputs[INPUT_NAME]).to(self.device))

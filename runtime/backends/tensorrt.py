@@ -152,3 +152,8 @@ class TensorRTBackend(Backend):
         self.cuda.release(self.stream)
         self.device = None
         self.context = self.engine = self._runtime = None
+
+    @property
+    def max_batch(self) -> int | None:
+        """The batch axis's upper bound: the profile's maximum for a dynamic batch, else the fixed batch."""
+        return self.shape_ranges[self.input_names[0]][1][0]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgeseg.runtime.backends import open_model
+from edgeseg.runtime.backends import Backend, open_model
 from edgeseg.runtime.loop import RunLoop
 from edgeseg.runtime.render import Renderer
 from edgeseg.runtime.segmenter import Segmenter
@@ -163,7 +163,7 @@ def test_csi_without_gstreamer_says_how_to_fix(tiny_onnx):
         open_source("videotestsrc ! videoconvert ! appsink")
 
 
-class SlowBackend:
+class SlowBackend(Backend):
     """A backend double slower than the camera, to show live frames being dropped."""
 
     input_names, output_names = ["images"], ["logits"]
@@ -205,7 +205,7 @@ def test_live_sources_drop_stale_frames_and_unreadable_images_are_counted():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--source", "x.mp4", "--camera", "0"], "exactly one of --camera N or --source URI"),
+        (["--source", "x.mp4", "--camera", "0"], "pass --camera N or --source URI"),
         (["--source", "/nonexistent.mp4"], "source not found: /nonexistent.mp4"),
         (["--source", "{video}", "--classes", "person"], "--classes: person not among the model's classes"),
         (["--source", "{video}", "--view", "heatmap"], "--view must be one of overlay, mask, side"),
