@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,6 +39,10 @@ class CudaPython:
     def __init__(self) -> None:
         self.rt = _cudart()
         self._pinned: list[int] = []
+
+    def active(self) -> contextlib.AbstractContextManager[None]:
+        """Nothing to do: the runtime API uses the device's primary context in a thread where none is current."""
+        return contextlib.nullcontext()
 
     def _call(self, result: Any) -> Any:
         error, *values = result if isinstance(result, tuple) else (result,)
@@ -121,7 +126,10 @@ class PyCuda:
 
     pycuda's calls need a CUDA context current in the calling thread, and each thread has its own: the
     backend is made in the main thread but runs in the pipeline's inference thread. So every call pushes
-    the device's primary context (the one TensorRT and the CUDA runtime use) and pops it afterwards.
+    the device's primary context (the one TensorRT and the CUDA runtime use) and pops it afterwards, and
+    `active()` makes it current around TensorRT's own calls: TensorRT uses whatever context is current (with
+    `pycuda.autoinit` imported, autoinit's own one), and its engine, execution context, buffers and stream must
+    all belong to one context.
     """
 
     name = "pycuda"
@@ -134,14 +142,24 @@ class PyCuda:
         self.context = driver.Device(0).retain_primary_context()
         self._allocations: dict[int, Any] = {}
         self._streams: dict[int, Any] = {}
+        self._depth = threading.local()  # how often this thread has pushed the primary context
 
     @contextlib.contextmanager
     def _current(self) -> Iterator[None]:
-        self.context.push()
+        depth = getattr(self._depth, "value", 0)
+        if depth == 0:  # pushed once per thread, however deeply nested
+            self.context.push()
+        self._depth.value = depth + 1
         try:
             yield
         finally:
-            self.driver.Context.pop()
+            self._depth.value = depth
+            if depth == 0:
+                self.driver.Context.pop()
+
+    def active(self) -> contextlib.AbstractContextManager[None]:
+        """The primary context made current in this thread: wrap TensorRT's calls in it (see the class)."""
+        return self._current()
 
     def device(self) -> tuple[str, str]:
         dev = self.driver.Device(0)

@@ -55,6 +55,13 @@ class TensorRTBackend(Backend):
         for warning in check_compatible(path, self.sidecar, self.trt.__version__, gpu, capability):
             log(f"warning: {warning}")
         self.metadata = ModelMetadata.from_dict(self.sidecar, str(path))
+        # The engine, its execution context, the buffers and the stream must belong to one CUDA context, and
+        # every later TensorRT call must run under it: `active()` makes it current (in any thread).
+        with cuda.active():
+            self._open(path)
+
+    def _open(self, path: Path) -> None:
+        cuda = self.cuda
         self.engine = self._deserialize(path)
         self.context = self.engine.create_execution_context()
         self.stream = cuda.stream()
@@ -127,6 +134,10 @@ class TensorRTBackend(Backend):
             self.cuda.copy_to_device(self.device[name], staging, self.stream)
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        with self.cuda.active():
+            return self._infer(inputs)
+
+    def _infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for name in self.input_names:
             self._set_input(name, inputs[name])
         if not self.context.execute_async_v3(self.stream):
@@ -146,9 +157,10 @@ class TensorRTBackend(Backend):
     def close(self) -> None:
         if getattr(self, "device", None) is None:
             return
-        if not self.zero_copy:  # mapped buffers are host memory: release() frees them
-            for pointer in self.device.values():
-                self.cuda.free(pointer)
-        self.cuda.release(self.stream)
-        self.device = None
-        self.context = self.engine = self._runtime = None
+        with self.cuda.active():
+            if not self.zero_copy:  # mapped buffers are host memory: release() frees them
+                for pointer in self.device.values():
+                    self.cuda.free(pointer)
+            self.cuda.release(self.stream)
+            self.device = None
+            self.context = self.engine = self._runtime = None

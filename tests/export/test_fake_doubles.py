@@ -91,9 +91,11 @@ def test_int32_outputs_refuse_another_type_and_strongly_typed_networks_refuse_pr
 
 
 def test_calibrator_exception_is_printed_and_ends_calibration(capsys):
-    trt = FakeTensorRT("8.6.1")
+    cuda = FakeCuda()
+    trt = FakeTensorRT("8.6.1", cuda=cuda)
     builder, network, config = _builder(trt)
     config.set_flag("INT8")
+    pointer = cuda.malloc(3 * 32 * 32 * 4)
 
     class Calibrator:
         calls = 0
@@ -108,7 +110,7 @@ def test_calibrator_exception_is_printed_and_ends_calibration(capsys):
             Calibrator.calls += 1
             if Calibrator.calls == 3:
                 raise ValueError("boom")
-            return [0x10]
+            return [pointer]
 
         def write_calibration_cache(self, data):
             pass

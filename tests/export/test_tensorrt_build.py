@@ -101,7 +101,8 @@ def test_tensorrt_11_parses_the_fp16_graph_strongly_typed(tmp_path):
 
 
 def test_int8_calibrator_feeds_every_batch_and_caches(tmp_path):
-    trt, cuda = FakeTensorRT("8.6.1"), FakeCuda()
+    cuda = FakeCuda()
+    trt = FakeTensorRT("8.6.1", cuda=cuda)
     batches = [np.full((1, 3, 32, 32), i, np.float32) for i in range(5)]
     build_engine(_request(tmp_path, precision="int8", calibration=batches), trt=trt, cuda=cuda, log=lambda m: None)
     assert trt.calibration_batches == 5
@@ -117,9 +118,10 @@ def test_int8_calibrator_feeds_every_batch_and_caches(tmp_path):
 @pytest.mark.parametrize("version", ["8.5.3", "8.6.1", "10.0.1"])
 def test_calibrated_int8_keeps_the_classifier_and_what_follows_in_fp32(tmp_path, version):
     # As output_tail does for model.int8.onnx: INT8 class scores flip argmax along every object border.
-    trt, notes = FakeTensorRT(version), []
+    cuda, notes = FakeCuda(), []
+    trt = FakeTensorRT(version, cuda=cuda)
     request = _request(tmp_path, precision="int8", calibration=[np.zeros((1, 3, 32, 32))])
-    build_engine(request, trt=trt, cuda=FakeCuda(), log=notes.append)
+    build_engine(request, trt=trt, cuda=cuda, log=notes.append)
     built = trt.built_precisions
     assert built["/model/classifier/Conv"] == ("FLOAT", ["FLOAT"])
     assert built["/model/Resize"] == ("FLOAT", ["FLOAT"])
@@ -152,16 +154,17 @@ def test_calibrator_batch_protocol():
 
 
 def test_dla_and_dynamic_batch_profile(tmp_path):
-    trt = FakeTensorRT("8.6.2", dla_cores=2, dynamic=True)
+    cuda = FakeCuda()
+    trt = FakeTensorRT("8.6.2", dla_cores=2, dynamic=True, cuda=cuda)
     request = _request(tmp_path, precision="fp16", dla_core=1, dynamic_batch=(1, 4, 8))
-    info = build_engine(request, trt=trt, cuda=FakeCuda(), log=lambda m: None)
+    info = build_engine(request, trt=trt, cuda=cuda, log=lambda m: None)
     config = trt.config
     assert config.default_device_type == "DLA" and config.DLA_core == 1 and "GPU_FALLBACK" in config.flags
     assert config.profiles[0].shapes["images"] == ((1, 3, 32, 32), (4, 3, 32, 32), (8, 3, 32, 32))
     assert info["dla_core"] == 1 and info["dynamic_batch"] == [1, 4, 8]
     assert not hasattr(config, "calibration_profile")  # FP16: nothing to calibrate
     int8 = _request(tmp_path, precision="int8", dynamic_batch=(1, 4, 8), calibration=[np.zeros((1, 3, 32, 32))])
-    build_engine(int8, trt=trt, cuda=FakeCuda(), log=lambda m: None)  # 8.6: INT8 through the calibrator
+    build_engine(int8, trt=trt, cuda=cuda, log=lambda m: None)  # 8.6: INT8 through the calibrator
     # Calibration batches hold one image, so TensorRT must calibrate at batch 1, not at the opt batch of 4.
     assert trt.config.calibration_profile.shapes["images"] == ((1, 3, 32, 32),) * 3
     with pytest.raises(EngineBuildError, match="has 2 DLA cores"):
@@ -241,13 +244,14 @@ def test_timing_cache_from_another_tensorrt_or_gpu_is_not_used(tmp_path):
 def test_calibration_cache_of_another_model_is_not_reused(tmp_path):
     # Defect 5: the calibration cache is keyed to the ONNX file (and the calibration images).
     batches = [np.full((1, 3, 32, 32), i, np.float32) for i in range(3)]
-    trt = FakeTensorRT("8.6.1")
-    build_engine(_request(tmp_path, precision="int8", calibration=batches), trt=trt, cuda=FakeCuda(), log=print)
+    cuda = FakeCuda()
+    trt = FakeTensorRT("8.6.1", cuda=cuda)
+    build_engine(_request(tmp_path, precision="int8", calibration=batches), trt=trt, cuda=cuda, log=print)
     (tmp_path / "model.onnx").write_bytes(b"another model")
-    build_engine(_request(tmp_path, precision="int8", calibration=batches), trt=trt, cuda=FakeCuda(), log=print)
+    build_engine(_request(tmp_path, precision="int8", calibration=batches), trt=trt, cuda=cuda, log=print)
     assert trt.calibration_batches == 3, "the second model must be calibrated, not given the first one's scales"
     other_images = [b + 1 for b in batches]
-    build_engine(_request(tmp_path, precision="int8", calibration=other_images), trt=trt, cuda=FakeCuda(), log=print)
+    build_engine(_request(tmp_path, precision="int8", calibration=other_images), trt=trt, cuda=cuda, log=print)
     assert trt.calibration_batches == 3
 
 
@@ -264,8 +268,9 @@ def test_calibration_error_fails_the_build(tmp_path, capsys):
     # Defect 6: TensorRT swallows get_batch's exception and calibrates on fewer batches; edgeseg must not.
     batches = [np.full((1, 3, 32, 32), i, np.float32) for i in range(5)]
     request = _request(tmp_path, precision="int8", calibration=batches)
+    cuda = _FailingCuda()
     with pytest.raises(EngineBuildError, match=r"calibration failed at batch 3 of 5.*cudaErrorMemoryAllocation"):
-        build_engine(request, trt=FakeTensorRT("8.6.1"), cuda=_FailingCuda(), log=lambda m: None)
+        build_engine(request, trt=FakeTensorRT("8.6.1", cuda=cuda), cuda=cuda, log=lambda m: None)
     assert "Exception caught in get_batch()" in capsys.readouterr().err  # what the real trampoline prints
     assert not (tmp_path / "model.engine").exists() and not list(tmp_path.glob("calibration*.cache"))
 

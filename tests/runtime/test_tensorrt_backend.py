@@ -4,6 +4,7 @@ GPU here); tests/export/test_real_tensorrt.py runs the real one where TensorRT e
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -80,17 +81,24 @@ def test_engine_that_does_not_deserialize(tmp_path):
 
 @pytest.mark.parametrize("integrated", [False, True], ids=["copies", "mapped"])
 def test_pycuda_backend_runs_in_another_thread(tmp_path, monkeypatch, integrated):
-    # Defect 1: made in the main thread (where pycuda.autoinit's context is current), run in the pipeline's
-    # inference thread, where no context is current unless the backend pushes one.
+    # Issue 13, defect 1: made in the main thread (where pycuda.autoinit's context is current), run in the
+    # pipeline's inference thread, where no context is current unless the backend pushes one.
+    # Issue 22, defect 1: deserialize_cuda_engine, create_execution_context and execute_async_v3 must run under
+    # the context that owns the buffers and the stream (the primary one), not under autoinit's, which is current
+    # in the main thread: FakeTensorRT binds each object to the context current when it was made.
     import threading
 
     from ..export.fake_cuda import FakePyCudaDriver, install_fake_pycuda
 
     driver = FakePyCudaDriver(integrated=integrated)
     install_fake_pycuda(monkeypatch, driver)
+    assert driver.gpu.current() is sys.modules["pycuda.autoinit"].context.token  # autoinit's, not the primary
     trt = FakeTensorRT("10.3.0", cuda=driver)
     backend = TensorRTBackend(_engine(tmp_path), trt=trt, log=lambda m: None)
     assert backend.cuda.name == "pycuda" and backend.zero_copy is integrated
+    assert backend.engine.owner is backend.context.owner is driver.gpu.primary
+    assert {driver.gpu.owner[pointer] for pointer in backend.device.values()} == {driver.gpu.primary}
+    assert driver.gpu.current() is sys.modules["pycuda.autoinit"].context.token  # the main thread's stack restored
     results, errors = [], []
 
     def work():
