@@ -31,6 +31,17 @@ def _cudart() -> Any:
     return runtime
 
 
+def _native_handle() -> Any:
+    """How to get a cuda-python object's address as an int: `cuda.bindings.utils.get_cuda_native_handle` where it
+    exists (cuda-bindings ≥ 12.9.1 / 13.0, which deprecate `int(obj)` for removal), else `int` (older releases).
+    Not `getPtr()`: that is the address where the handle is stored, not the handle."""
+    try:
+        from cuda.bindings.utils import get_cuda_native_handle
+    except ImportError:
+        return int
+    return get_cuda_native_handle
+
+
 class CudaPython:
     """cuda-python's runtime API: every call returns (error, *results)."""
 
@@ -38,7 +49,9 @@ class CudaPython:
 
     def __init__(self) -> None:
         self.rt = _cudart()
+        self._handle = _native_handle()
         self._pinned: list[int] = []
+        self._streams: dict[int, Any] = {}  # handle → the cudaStream_t object, which cuda-python's calls take
 
     def active(self) -> contextlib.AbstractContextManager[None]:
         """Nothing to do: the runtime API uses the device's primary context in a thread where none is current."""
@@ -92,25 +105,29 @@ class CudaPython:
         return self._host_array(shape, dtype, 0)[0]  # 0: cudaHostAllocDefault, what cudaMallocHost does
 
     def stream(self) -> int:
-        return int(self._call(self.rt.cudaStreamCreate()))
+        """A new stream, as the int handle TensorRT's execute_async_v3 takes."""
+        stream = self._call(self.rt.cudaStreamCreate())  # a cudaStream_t object
+        handle = int(self._handle(stream))
+        self._streams[handle] = stream
+        return handle
 
     def copy_to_device(self, pointer: int, array: np.ndarray, stream: int) -> None:
         kind = self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice
-        self._call(self.rt.cudaMemcpyAsync(pointer, array.ctypes.data, array.nbytes, kind, stream))
+        self._call(self.rt.cudaMemcpyAsync(pointer, array.ctypes.data, array.nbytes, kind, self._streams[stream]))
 
     def copy_to_host(self, array: np.ndarray, pointer: int, stream: int) -> None:
         kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        self._call(self.rt.cudaMemcpyAsync(array.ctypes.data, pointer, array.nbytes, kind, stream))
+        self._call(self.rt.cudaMemcpyAsync(array.ctypes.data, pointer, array.nbytes, kind, self._streams[stream]))
 
     def synchronize(self, stream: int) -> None:
-        self._call(self.rt.cudaStreamSynchronize(stream))
+        self._call(self.rt.cudaStreamSynchronize(self._streams.get(stream, stream)))
 
     def release(self, stream: int | None = None) -> None:
         for pointer in self._pinned:
             self.rt.cudaFreeHost(pointer)
         self._pinned.clear()
         if stream is not None:
-            self.rt.cudaStreamDestroy(stream)
+            self.rt.cudaStreamDestroy(self._streams.pop(stream, stream))
 
 
 def _host_allocation(array: np.ndarray) -> Any:
