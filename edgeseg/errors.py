@@ -43,8 +43,8 @@ _JETSON_HINTS = {
 }
 _DESKTOP_HINTS = {
     "tensorrt": "pip install tensorrt (Linux or Windows on x86_64 with an NVIDIA GPU and driver)",
-    "cuda": "pip install cuda-python whose major.minor is at most your driver's CUDA version (nvidia-smi shows it), "
-    "e.g. pip install 'cuda-python==12.6.*'; or pycuda",
+    "cuda": "pip install the cuda-python of your driver's CUDA major version (nvidia-smi shows it): "
+    "pip install 'cuda-python>=12,<13' for CUDA 12, 'cuda-python>=13,<14' for CUDA 13; or pycuda",
     "onnxruntime-gpu": "pip install 'edgeseg[gpu]' (onnxruntime-gpu replaces onnxruntime)",
 }
 

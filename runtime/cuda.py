@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,25 @@ class CudaPython:
     def active(self) -> contextlib.AbstractContextManager[None]:
         """Nothing to do: the runtime API uses the device's primary context in a thread where none is current."""
         return contextlib.nullcontext()
+
+    def built_for(self) -> str:
+        """The CUDA version these bindings are built for ("13.0"): cudaRuntimeGetVersion needs no driver."""
+        from edgeseg.runtime.gpu import cuda_version
+
+        return cuda_version(int(self._call(self.rt.cudaRuntimeGetVersion())))
+
+    def driver_mismatch(self) -> str | None:
+        """Why this driver cannot run these bindings, or None (also where there is no driver to ask).
+
+        cuda-bindings follows the CUDA toolkit's major version and links that runtime: 13.x on a CUDA 12 driver
+        fails on its first call. Within one major (and for a newer driver) CUDA's compatibility rules hold.
+        """
+        from edgeseg.runtime.gpu import driver_cuda
+
+        driver, built = driver_cuda(), self.built_for()
+        if driver is None or int(built.split(".")[0]) <= int(driver.split(".")[0]):
+            return None
+        return f"cuda-python is built for CUDA {built}, but this driver supports CUDA {driver}"
 
     def _call(self, result: Any) -> Any:
         error, *values = result if isinstance(result, tuple) else (result,)
@@ -228,16 +247,29 @@ class PyCuda:
             self._streams.pop(stream, None)
 
 
-def cuda_api() -> CudaPython | PyCuda:
-    """cuda-python if importable, else pycuda, else a clear error naming the extra."""
+def cuda_api(log: Callable[[str], None] | None = None) -> CudaPython | PyCuda:
+    """cuda-python if importable and built for this driver's CUDA major, else pycuda, else a clear error."""
+    mismatch = None
     try:
-        return CudaPython()
+        cuda_python = CudaPython()
     except ImportError:
         pass
+    else:
+        mismatch = cuda_python.driver_mismatch()
+        if mismatch is None:
+            return cuda_python
+    from edgeseg.runtime.gpu import driver_cuda
+
+    pip = f"pip install 'cuda-python=={driver_cuda()}.*'"
     try:
-        return PyCuda()
+        pycuda = PyCuda()
     except ImportError:
+        if mismatch is not None:
+            raise CudaError(f"{mismatch}: {pip}") from None
         raise MissingDependencyError(
             f"running a TensorRT engine needs a CUDA binding (cuda-python or pycuda) for device memory: "
             f"{install_hint('cuda')}"
         ) from None
+    if mismatch is not None and log is not None:
+        log(f"note: {mismatch}; using pycuda ({pip} to use cuda-python)")
+    return pycuda

@@ -49,7 +49,7 @@ class TensorRTBackend(Backend):
         if cuda is None:
             from edgeseg.runtime.cuda import cuda_api
 
-            cuda = cuda_api()
+            cuda = cuda_api(log)
         self.cuda = cuda
         gpu, capability = cuda.device()
         for warning in check_compatible(path, self.sidecar, self.trt.__version__, gpu, capability):

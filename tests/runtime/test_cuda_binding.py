@@ -64,3 +64,67 @@ def test_cuda_python_failures_are_cuda_errors(monkeypatch):
     cuda.free(pointer)
     with pytest.raises(CudaError, match="cudaErrorInvalidValue"):
         cuda.free(pointer)  # freed twice
+
+
+@pytest.fixture
+def driver_cuda(monkeypatch):
+    """Make libcuda report a driver for the CUDA version passed (12060: CUDA 12.6)."""
+    from edgeseg.runtime import gpu
+
+    from ..export.fake_cuda import FakeLibCuda
+
+    def set_driver(version: int) -> None:
+        monkeypatch.setattr(gpu, "load_libcuda", lambda: FakeLibCuda(driver=version))
+
+    return set_driver
+
+
+def test_cuda_python_of_a_newer_cuda_major_than_the_driver_falls_back_to_pycuda(monkeypatch, driver_cuda):
+    # Issue 22, defect 2: cuda-bindings 13 links the CUDA 13 runtime; on a CUDA 12 driver (JetPack 6, most desktops)
+    # its first call fails (cudaErrorInsufficientDriver). Installed is not the same as usable: use pycuda instead.
+    from edgeseg.runtime.cuda import PyCuda, cuda_api
+
+    from ..export.fake_cuda import FakePyCudaDriver, install_fake_pycuda
+
+    driver_cuda(12060)
+    install_fake_cuda_python(monkeypatch, FakeCudart(runtime=13000, driver=12060), pycuda_absent=False)
+    install_fake_pycuda(monkeypatch, FakePyCudaDriver(), cuda_python_absent=False)
+    notes: list[str] = []
+    assert isinstance(cuda_api(log=notes.append), PyCuda)
+    assert notes == [
+        "note: cuda-python is built for CUDA 13.0, but this driver supports CUDA 12.6; using pycuda "
+        "(pip install 'cuda-python==12.6.*' to use cuda-python)"
+    ]
+
+
+def test_cuda_python_of_a_newer_cuda_major_than_the_driver_is_refused_with_the_pip_line(monkeypatch, driver_cuda):
+    from edgeseg.errors import EdgesegError
+    from edgeseg.runtime.cuda import cuda_api
+
+    driver_cuda(12060)
+    install_fake_cuda_python(monkeypatch, FakeCudart(runtime=13000, driver=12060))
+    built_for = r"cuda-python is built for CUDA 13\.0, but this driver supports CUDA 12\.6"
+    with pytest.raises(EdgesegError, match=built_for) as e:
+        cuda_api()
+    assert str(e.value).endswith(": pip install 'cuda-python==12.6.*'")
+
+
+@pytest.mark.parametrize(("runtime", "driver"), [(12090, 12020), (12060, 13000), (13000, 13000)])
+def test_cuda_python_within_the_drivers_cuda_major_or_older_is_used(monkeypatch, driver_cuda, runtime, driver):
+    # CUDA's minor-version compatibility: a 12.9 runtime runs on a 12.2 driver; a newer driver runs older runtimes.
+    from edgeseg.runtime.cuda import cuda_api
+
+    driver_cuda(driver)
+    install_fake_cuda_python(monkeypatch, FakeCudart(runtime=runtime, driver=driver))
+    assert isinstance(cuda_api(), CudaPython)
+
+
+def test_without_a_driver_cuda_python_is_taken_and_fails_on_its_first_call(monkeypatch):
+    from edgeseg.runtime import gpu
+    from edgeseg.runtime.cuda import CudaError, cuda_api
+
+    monkeypatch.setattr(gpu, "load_libcuda", lambda: None)
+    install_fake_cuda_python(monkeypatch, FakeCudart(runtime=13000, driver=0))
+    cuda = cuda_api()
+    with pytest.raises(CudaError, match="cudaErrorInsufficientDriver"):
+        cuda.device()

@@ -176,3 +176,41 @@ def test_doctor_exits_1_when_nothing_can_run_a_model(run_python_without):
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.strip().splitlines()[-1] == "edgeseg run cannot run a model here: fix the rows marked missing"
+
+
+@pytest.mark.parametrize(
+    ("cuda_python", "driver", "pycuda", "status", "hint"),
+    [
+        (
+            "13.0.1",
+            "12.6",
+            None,
+            "missing",
+            "cuda-python 13.0.1 is built for CUDA 13: pip install 'cuda-python==12.6.*'",
+        ),
+        (
+            "13.0.1",
+            "12.6",
+            "2024.1",
+            "warning",
+            "cuda-python 13.0.1 is built for CUDA 13, so edgeseg uses pycuda 2024.1; "
+            "for cuda-python: pip install 'cuda-python==12.6.*'",
+        ),
+        ("12.9.1", "12.2", None, "ok", ""),  # CUDA 12's minor-version compatibility: any CUDA 12 driver
+        ("12.6.0", "13.0", None, "ok", ""),  # a newer driver runs an older CUDA
+    ],
+)
+def test_cuda_binding_row_compares_cuda_majors(monkeypatch, cuda_python, driver, pycuda, status, hint):
+    # Issue 22, defect 2: the doctor applies the rule edgeseg's CUDA layer applies when it opens an engine.
+    from edgeseg.runtime import doctor
+    from edgeseg.runtime.gpu import GpuFacts
+
+    from ..export.fake_cuda import FakeCudart, install_fake_cuda_python
+
+    install_fake_cuda_python(monkeypatch, FakeCudart(), pycuda_absent=pycuda is None)
+    versions = {"cuda-python": cuda_python, "pycuda": pycuda}
+    monkeypatch.setattr(doctor, "_version", versions.get)
+    monkeypatch.setattr(doctor.importlib.util, "find_spec", lambda name: object() if pycuda else None)
+    row = doctor.check_cuda_binding(GpuFacts("RTX", "8.9", False, driver))
+    assert (row.status, row.hint) == (status, hint)
+    assert row.found.startswith(f"cuda-python {cuda_python}, driver CUDA {driver}")
