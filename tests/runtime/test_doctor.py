@@ -214,3 +214,53 @@ def test_cuda_binding_row_compares_cuda_majors(monkeypatch, cuda_python, driver,
     row = doctor.check_cuda_binding(GpuFacts("RTX", "8.9", False, driver))
     assert (row.status, row.hint) == (status, hint)
     assert row.found.startswith(f"cuda-python {cuda_python}, driver CUDA {driver}")
+
+
+@pytest.mark.parametrize(
+    ("release", "jetpack", "cuda", "python", "hint"),
+    [
+        (
+            "# R34 (release), REVISION: 1.1, GCID: 30414990, BOARD: t186ref, EABI: aarch64",
+            "5.0 DP",
+            "11.4",
+            "3.8",
+            "pip install pycuda (it builds against JetPack 5.0 DP's CUDA 11.4)",
+        ),
+        (
+            "# R35 (release), REVISION: 1.0, GCID: 31346300, BOARD: t186ref, EABI: aarch64",
+            "5.0.2",
+            "11.4",
+            "3.8",
+            "pip install pycuda (it builds against JetPack 5.0.2's CUDA 11.4)",
+        ),
+        (
+            "# R36 (release), REVISION: 2.0, GCID: 34956989, BOARD: generic, EABI: aarch64",
+            "6.0",
+            "12.2",
+            "3.10",
+            "pip install 'cuda-python==12.2.*' (the CUDA of JetPack 6.0)",
+        ),
+        (
+            "# R38 (release), REVISION: 2.1, GCID: 42061081, BOARD: generic, EABI: aarch64",
+            "7",
+            "13.0",
+            "3.12",
+            "pip install 'cuda-python==13.0.*' (the CUDA of JetPack 7)",
+        ),
+        (
+            "# R40 (release), REVISION: 1.0, GCID: 1, BOARD: generic, EABI: aarch64",
+            "unknown",
+            "unknown",
+            "unknown",
+            "pip install cuda-python of the CUDA version `nvcc --version` shows, or pip install pycuda",
+        ),
+    ],
+    ids=["R34", "R35.1", "R36.2", "R38", "R40"],
+)
+def test_jetson_linux_releases_map_to_their_jetpack(jetson, release, jetpack, cuda, python, hint):
+    # Issue 22, defect 4: R38 is JetPack 7 (Jetson Thor: CUDA 13, Python 3.12), not 6.1/6.2 with a CUDA 12.6 hint;
+    # R34 is JetPack 5.0's developer preview, not 4.x; a release newer than the table is not guessed.
+    jetson(release + "\n")
+    facts = jetson_release()
+    assert (facts.jetpack, facts.cuda, facts.python) == (jetpack, cuda, python)
+    assert install_hint("cuda") == hint
