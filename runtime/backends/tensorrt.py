@@ -83,7 +83,14 @@ class TensorRTBackend(Backend):
             else:
                 self.host[name] = cuda.pinned_empty(self.max_shapes[name], self.dtypes[name])
                 self.device[name] = cuda.malloc(self.host[name].nbytes)
-            self.context.set_tensor_address(name, self.device[name])
+            # TensorRT answers False (it does not raise) for a name that is no I/O tensor of the engine, or an
+            # address it cannot use (not 256-byte aligned): the tensor would keep no address, or a stale one.
+            if not self.context.set_tensor_address(name, self.device[name]):
+                address = self.device[name]
+                self.close()
+                raise EdgesegError(
+                    f"TensorRT refused the address {address:#x} for tensor {name} (set_tensor_address returned False)"
+                )
 
     def _deserialize(self, path: Path) -> Any:
         """Deserialize on the DLA core the engine was built for (as trtexec --useDLACore does)."""

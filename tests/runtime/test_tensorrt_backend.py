@@ -184,3 +184,25 @@ def test_cuda_python_maps_pinned_memory_on_an_integrated_gpu(monkeypatch):
     assert pinned.ctypes.data in cudart.host and pinned.ctypes.data not in cudart.mapped
     cuda.release()
     assert cudart.freed == [device, pinned.ctypes.data]
+
+
+# --- The defects of issue 22, each a test that failed before its fix. ---
+
+
+class _MisalignedCuda(FakeCuda):
+    """An allocator whose addresses are 4 bytes off the 256-byte alignment TensorRT requires of tensor addresses."""
+
+    def malloc(self, nbytes):
+        pointer = super().malloc(nbytes + 4) + 4
+        self.allocated[pointer] = nbytes
+        self.gpu.memory[pointer], self.gpu.owner[pointer] = self.gpu.memory[pointer - 4], self.gpu.owner[pointer - 4]
+        return pointer
+
+
+def test_a_refused_tensor_address_is_an_error_naming_the_tensor(tmp_path):
+    # Defect 5: set_tensor_address returns False (it does not raise) for an address or a name it refuses; ignored,
+    # the engine would run on whatever address the tensor had before.
+    cuda = _MisalignedCuda()
+    with pytest.raises(EdgesegError, match=r"TensorRT refused the address 0x[0-9a-f]+ for tensor images"):
+        TensorRTBackend(_engine(tmp_path), trt=FakeTensorRT(cuda=cuda), cuda=cuda, log=lambda m: None)
+    assert cuda.freed and cuda.released  # what it had allocated is freed again
