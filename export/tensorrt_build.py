@@ -210,7 +210,13 @@ def batch_profile(
                 f"from the checkpoint with --dynamic-batch, or build without it"
             )
         return None
-    return requested or (1, 1, 1)
+    profile = requested or (1, 1, 1)
+    if not 1 <= profile[0] <= profile[1] <= profile[2]:  # TensorRT's set_shape would raise a bare RuntimeError
+        shapes = ", ".join(str((batch, *shape[1:])) for batch in profile)
+        raise EngineBuildError(
+            f"{onnx.name}: the batch profile {shapes} (min, opt, max) of input {name} is not 1 ≤ min ≤ opt ≤ max"
+        )
+    return profile
 
 
 @dataclass

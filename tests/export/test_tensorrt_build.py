@@ -310,3 +310,18 @@ def test_a_mismatched_timing_cache_under_the_right_name_is_replaced(tmp_path):
     build_engine(_request(tmp_path), trt=trt, cuda=FakeCuda(), log=notes.append)
     assert trt.config.cache_read == b"" and any("starting a new one" in n for n in notes)
     assert (tmp_path / "timing.trt10.3.0.sm87.cache").read_bytes().startswith(trt.cache_stamp())
+
+
+# --- The defects of issue 22, each a test that failed before its fix. ---
+
+
+@pytest.mark.parametrize("requested", [(1, 8, 4), (4, 2, 8), (0, 1, 4)])
+def test_an_inconsistent_batch_profile_is_refused_naming_its_shapes(tmp_path, requested):
+    # Defect 6: TensorRT's set_shape raises a raw RuntimeError ("Shape provided for max is inconsistent with other
+    # shapes.") for min ≤ opt ≤ max violated; say which shapes, before any TensorRT work.
+    shapes = ", ".join(f"\\({b}, 3, 32, 32\\)" for b in requested)
+    with pytest.raises(EngineBuildError, match=rf"batch profile {shapes} .*1 ≤ min ≤ opt ≤ max"):
+        build_engine(
+            _request(tmp_path, dynamic_batch=requested), trt=FakeTensorRT(dynamic=True), cuda=FakeCuda(), log=print
+        )
+    assert not (tmp_path / "model.engine").exists()
