@@ -183,6 +183,19 @@ def make_calibrator(trt: Any, cuda: Any, batches: Sequence[np.ndarray], cache: P
     return Calibrator()
 
 
+def network_batches(images: Sequence[np.ndarray], batch: int) -> list[np.ndarray]:
+    """The calibration images (arrays of N×3×H×W) regrouped into batches of the network's fixed `batch`.
+
+    TensorRT reads a whole network batch from every pointer the calibrator hands it, whatever `get_batch_size`
+    says, so each batch must hold exactly `batch` images. The last one is filled up with the first images again
+    rather than dropping the tail: every image is seen, and at most batch - 1 of them twice.
+    """
+    flat = np.concatenate([np.ascontiguousarray(b, dtype=np.float32) for b in images])
+    count = -(-len(flat) // batch)
+    order = np.arange(count * batch) % len(flat)
+    return [flat[order[i * batch : (i + 1) * batch]] for i in range(count)]
+
+
 def calibration_cache_path(engine: Path, onnx: Path, batches: Sequence[np.ndarray]) -> Path:
     """calibration.<key>.cache: the key hashes the model and the images, so neither is reused stale."""
     digest = hashlib.sha256(onnx.read_bytes())
@@ -286,16 +299,19 @@ def _configure(
 
 
 def _attach_calibrator(trt: Any, cuda: Any, builder: Any, network: Any, config: Any, request: EngineRequest) -> Any:
-    """TensorRT < 10.1 INT8: an entropy calibrator over the images, at batch 1 when the batch is dynamic."""
+    """TensorRT < 10.1 INT8: an entropy calibrator over the images, in batches of the network's fixed batch, or
+    of 1 when the batch is dynamic."""
     if cuda is None:
         from edgeseg.runtime.cuda import cuda_api
 
         cuda = cuda_api()
     cache = calibration_cache_path(request.engine, request.onnx_files["fp32"], request.calibration)
-    calibrator = make_calibrator(trt, cuda, request.calibration, cache)
-    config.int8_calibrator = calibrator
     tensor = network.get_input(0)
-    if -1 in tuple(tensor.shape):
+    shape = tuple(tensor.shape)
+    batches = network_batches(request.calibration, max(1, int(shape[0]))) if request.calibration else []
+    calibrator = make_calibrator(trt, cuda, batches, cache)
+    config.int8_calibrator = calibrator
+    if -1 in shape:
         # TensorRT calibrates at a profile's opt shape; the calibrator feeds one image at a time.
         single = (1, *tuple(tensor.shape)[1:])
         calibration_profile = builder.create_optimization_profile()

@@ -325,3 +325,18 @@ def test_an_inconsistent_batch_profile_is_refused_naming_its_shapes(tmp_path, re
             _request(tmp_path, dynamic_batch=requested), trt=FakeTensorRT(dynamic=True), cuda=FakeCuda(), log=print
         )
     assert not (tmp_path / "model.engine").exists()
+
+
+@pytest.mark.parametrize("version", ["8.6.1", "10.0.1"])
+def test_calibration_fills_the_fixed_batch_of_the_network(tmp_path, version):
+    # Defect 7: a network with a fixed batch of 4 reads 4 images from every pointer get_batch returns (TensorRT
+    # ignores get_batch_size for an explicit-batch network); a one-image buffer is an out-of-bounds device read.
+    # So the images go in batches of 4, the last one filled up from the first images.
+    cuda = FakeCuda()
+    trt = FakeTensorRT(version, cuda=cuda, batch=4)
+    images = [np.full((1, 3, 32, 32), i, np.float32) for i in range(5)]
+    request = _request(tmp_path, precision="int8", calibration=images)
+    build_engine(request, trt=trt, cuda=cuda, log=lambda m: None)
+    assert trt.errors == [] and trt.calibration_batches == 2
+    assert [copy.shape for copy in cuda.copies] == [(4, 3, 32, 32)] * 2
+    assert [int(image[0, 0, 0]) for copy in cuda.copies for image in copy] == [0, 1, 2, 3, 4, 0, 1, 2]
