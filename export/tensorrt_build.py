@@ -342,6 +342,9 @@ def build_engine(
     # Timing cache: tactic timings from earlier builds on this GPU + TensorRT make rebuilds much faster.
     cache_file = timing_cache_path(request.engine, trt.__version__, capability)
     timing_cache = config.create_timing_cache(cache_file.read_bytes() if cache_file.is_file() else b"")
+    if timing_cache is None:  # TensorRT could not deserialize it (None, which set_timing_cache refuses)
+        log(f"note: {cache_file.name} cannot be read (corrupt or cut short); starting a new one")
+        timing_cache = config.create_timing_cache(b"")
     if not config.set_timing_cache(timing_cache, ignore_mismatch=False):  # False: made by another TensorRT/GPU
         log(f"note: {cache_file.name} does not match this TensorRT and GPU; starting a new one")
         config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)

@@ -340,3 +340,16 @@ def test_calibration_fills_the_fixed_batch_of_the_network(tmp_path, version):
     assert trt.errors == [] and trt.calibration_batches == 2
     assert [copy.shape for copy in cuda.copies] == [(4, 3, 32, 32)] * 2
     assert [int(image[0, 0, 0]) for copy in cuda.copies for image in copy] == [0, 1, 2, 3, 4, 0, 1, 2]
+
+
+@pytest.mark.parametrize("content", [b"\x00\x13garbage", b"trt10.3"], ids=["corrupt", "truncated"])
+def test_an_unreadable_timing_cache_is_replaced_by_a_fresh_one(tmp_path, content):
+    # Defect 8: create_timing_cache returns None for a blob TensorRT cannot read; set_timing_cache(None) is a
+    # TypeError. Start a fresh cache, and say so.
+    cache = tmp_path / "timing.trt10.3.0.sm87.cache"
+    cache.write_bytes(content)
+    trt, notes = FakeTensorRT("10.3.0"), []
+    build_engine(_request(tmp_path), trt=trt, cuda=FakeCuda(), log=notes.append)
+    assert (tmp_path / "model.engine").is_file() and trt.config.cache_read == b""
+    assert f"note: {cache.name} cannot be read (corrupt or cut short); starting a new one" in notes
+    assert cache.read_bytes().startswith(trt.cache_stamp())
