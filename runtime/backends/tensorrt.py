@@ -71,7 +71,7 @@ class TensorRTBackend(Backend):
         self.output_names = [n for n in names if not is_input[n]]
         output_shape = [int(d) for d in self.engine.get_tensor_shape(self.output_names[0])]
         self.metadata.check_outputs(output_classes(output_shape), str(path))
-        self.dtypes = {n: np.dtype(self.trt.nptype(self.engine.get_tensor_dtype(n))) for n in names}
+        self.dtypes = {n: self._numpy_type(path, n) for n in names}
         self.shape_ranges = {n: self._input_range(n) for n in self.input_names}
         self.max_shapes = {n: self._max_shape(n) for n in names}
         self.zero_copy = bool(getattr(cuda, "integrated", False))
@@ -91,6 +91,17 @@ class TensorRTBackend(Backend):
                 raise EdgesegError(
                     f"TensorRT refused the address {address:#x} for tensor {name} (set_tensor_address returned False)"
                 )
+
+    def _numpy_type(self, path: Path, name: str) -> np.dtype:
+        dtype = self.engine.get_tensor_dtype(name)
+        try:
+            return np.dtype(self.trt.nptype(dtype))
+        except TypeError:  # tensorrt.nptype's answer for BF16, FP8, INT4
+            kind = getattr(dtype, "name", dtype)
+            raise EdgesegError(
+                f"{path.name}: tensor {name} is {kind}, which numpy has no type for; build the engine from an ONNX "
+                f"file with FP32 or FP16 inputs and outputs (edgeseg export {self.sidecar.get('onnx', 'model.onnx')})"
+            ) from None
 
     def _deserialize(self, path: Path) -> Any:
         """Deserialize on the DLA core the engine was built for (as trtexec --useDLACore does)."""

@@ -206,3 +206,33 @@ def test_a_refused_tensor_address_is_an_error_naming_the_tensor(tmp_path):
     with pytest.raises(EdgesegError, match=r"TensorRT refused the address 0x[0-9a-f]+ for tensor images"):
         TensorRTBackend(_engine(tmp_path), trt=FakeTensorRT(cuda=cuda), cuda=cuda, log=lambda m: None)
     assert cuda.freed and cuda.released  # what it had allocated is freed again
+
+
+@pytest.mark.parametrize(
+    ("output", "dtype"),
+    [("classes", "INT32"), ("logits", "HALF"), ("logits", "FLOAT")],
+    ids=["classes", "fp16", "fp32"],
+)
+@pytest.mark.parametrize("integrated", [False, True], ids=["discrete", "integrated"])
+def test_class_map_and_fp16_outputs(tmp_path, output, dtype, integrated):
+    # edgeseg's default export puts the argmax in the graph: an N×H×W int32 class map; an FP16 engine may output
+    # half-precision logits. The buffers follow the engine's types; results come back as int32 or float32.
+    cuda = FakeCuda(integrated=integrated)
+    trt = FakeTensorRT(cuda=cuda, dynamic=True, output=output, output_dtype=dtype)
+    x = np.random.default_rng(1).standard_normal((3, 3, 8, 8)).astype(np.float32)
+    with TensorRTBackend(_engine(tmp_path), trt=trt, cuda=cuda, log=lambda m: None) as backend:
+        assert backend.output_names == [output] and backend.dtypes[output] == trt.nptype(dtype)
+        result = backend.infer({"images": x})[output]
+    if output == "classes":
+        assert result.dtype == np.int32 and result.shape == (3, 8, 8)
+        np.testing.assert_array_equal(result, (x[:, 0] > 0).astype(np.int32))
+    else:
+        assert result.dtype == np.float32 and result.shape == (3, 2, 8, 8)
+        np.testing.assert_array_equal(result[:, 1], (2 * x[:, 0]).astype(trt.nptype(dtype)))
+
+
+def test_an_output_type_numpy_lacks_is_refused_clearly(tmp_path):
+    cuda = FakeCuda()
+    trt = FakeTensorRT(cuda=cuda, output_dtype="BF16")  # tensorrt.nptype raises TypeError for it
+    with pytest.raises(EdgesegError, match=r"tensor logits is BF16, which numpy has no type for"):
+        TensorRTBackend(_engine(tmp_path), trt=trt, cuda=cuda, log=lambda m: None)
