@@ -14,6 +14,7 @@ TensorRT < 10.1 copies images to the device, through cuda-python or pycuda.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 from collections.abc import Callable, Sequence
@@ -138,6 +139,7 @@ def make_calibrator(trt: Any, cuda: Any, batches: Sequence[np.ndarray], cache: P
             self.index = 0
             self.error: BaseException | None = None
             self.cache_used = False
+            self.cuda = cuda
             self.stream = cuda.stream()
             self.pointer = cuda.malloc(self.batches[0].nbytes)
 
@@ -350,7 +352,9 @@ def build_engine(
         config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
     log(f"building the TensorRT {trt.__version__} {request.precision} engine (minutes on a Jetson)…")
     try:
-        serialized = builder.build_serialized_network(network, config)
+        # The calibration's reads of the calibrator's buffers run under the context that owns them (pycuda).
+        with calibrator.cuda.active() if calibrator is not None else contextlib.nullcontext():
+            serialized = builder.build_serialized_network(network, config)
     finally:
         if calibrator is not None:
             calibrator.release()

@@ -353,3 +353,19 @@ def test_an_unreadable_timing_cache_is_replaced_by_a_fresh_one(tmp_path, content
     assert (tmp_path / "model.engine").is_file() and trt.config.cache_read == b""
     assert f"note: {cache.name} cannot be read (corrupt or cut short); starting a new one" in notes
     assert cache.read_bytes().startswith(trt.cache_stamp())
+
+
+def test_calibration_runs_under_the_context_of_its_buffers(tmp_path, monkeypatch):
+    # Defect 1's rule at build time: with pycuda.autoinit imported, the builder would run the calibration under
+    # autoinit's context while the calibrator's buffers and stream belong to the primary one.
+    from edgeseg.runtime import gpu
+
+    from .fake_cuda import FakeLibCuda, FakePyCudaDriver, install_fake_pycuda
+
+    driver = FakePyCudaDriver()
+    install_fake_pycuda(monkeypatch, driver)
+    monkeypatch.setattr(gpu, "load_libcuda", lambda: FakeLibCuda("Orin", (8, 7)))
+    trt = FakeTensorRT("8.6.1", cuda=driver)
+    images = [np.full((1, 3, 32, 32), i, np.float32) for i in range(3)]
+    build_engine(_request(tmp_path, precision="int8", calibration=images), trt=trt, log=lambda m: None)
+    assert trt.errors == [] and trt.calibration_batches == 3
