@@ -1,6 +1,8 @@
 """Real TensorRT on a real GPU: a Jetson or a CUDA desktop. Skipped elsewhere (CI and dev machines have neither).
 
-On the device, with the export extra and JetPack's TensorRT installed:  python -m pytest -m tensorrt
+On the device, with the export extra and JetPack's TensorRT installed:
+    python -m pytest -m tensorrt tests/export/test_real_tensorrt.py
+(name the file: the rest of the suite imports PyTorch, which a Jetson need not have).
 No PyTorch needed: the model is a small ONNX graph built with onnx.helper (tests/export/tiny_onnx.py).
 """
 
