@@ -120,7 +120,8 @@ def check_cuda_binding(gpu: GpuFacts | None) -> Check:
     is built for the driver's CUDA major or an older one (cuda-bindings 12.x runs on every CUDA 12 driver by CUDA's
     minor-version compatibility; 13.x links the CUDA 13 runtime and fails on a CUDA 12 driver)."""
     cuda_python = _version("cuda-python") or _version("cuda-bindings")
-    pycuda = _version("pycuda") if importlib.util.find_spec("pycuda") is not None else None
+    pycuda = _version("pycuda")
+    pycuda = pycuda if pycuda and importlib.util.find_spec("pycuda") is not None else None
     if cuda_python and (_import("cuda.bindings.runtime") or _import("cuda.cudart")):
         found = f"cuda-python {cuda_python}" + (f", driver CUDA {gpu.driver_cuda}" if gpu else "")
         major = _major_minor(cuda_python)[:1]
