@@ -188,9 +188,10 @@ def make_calibrator(trt: Any, cuda: Any, batches: Sequence[np.ndarray], cache: P
 def network_batches(images: Sequence[np.ndarray], batch: int) -> list[np.ndarray]:
     """The calibration images (arrays of N×3×H×W) regrouped into batches of the network's fixed `batch`.
 
-    TensorRT reads a whole network batch from every pointer the calibrator hands it, whatever `get_batch_size`
-    says, so each batch must hold exactly `batch` images. The last one is filled up with the first images again
-    rather than dropping the tail: every image is seen, and at most batch - 1 of them twice.
+    TensorRT reads a whole network input from every pointer the calibrator hands it (NvInfer.h: "The batch size
+    of the input must match the batch size returned by getBatchSize()"; an explicit-batch network fixes it), so
+    each batch must hold exactly `batch` images. The last one is filled up with the first images again rather
+    than dropping the tail: every image is seen, and at most batch - 1 of them twice.
     """
     flat = np.concatenate([np.ascontiguousarray(b, dtype=np.float32) for b in images])
     count = -(-len(flat) // batch)

@@ -22,8 +22,10 @@ python/docstrings/infer/pyCoreDoc.h and include/NvInfer*.h on release/8.5, 8.6, 
   `get_batch` then counts as "no more batches". Calibration reads the network input's shape from each pointer
   `get_batch` returns (its fixed shape, or the calibration profile's opt shape, which a dynamic network must
   have): so it needs one pointer per network input (the trampoline memcpy's nbBindings of them) to device memory
-  of this thread's CUDA context holding that many bytes. `get_batch_size` is not used for an explicit-batch
-  network (NVIDIA/TensorRT issue 2978).
+  of this thread's CUDA context holding that many bytes. The shape, not `get_batch_size`, sizes the read:
+  NvInfer.h 8.6 asks that "the batch size of the input must match the batch size returned by getBatchSize()",
+  and an explicit-batch network's input has its own batch (NVIDIA/TensorRT issue 2978 reports calibration
+  results that do not change with getBatchSize).
 - The parsed network holds the layers TensorRT makes of edgeseg's class-map export; their precision
   requests are honoured only under OBEY_PRECISION_CONSTRAINTS (fake_tensorrt_network.py says what else).
 """
