@@ -8,9 +8,9 @@ double (fake_tensorrt.FakeTensorRT) share one `FakeGpu`, so the rules CUDA appli
   context is an invalid handle / an invalid address in another).
 - The context stack is per thread. The driver API (pycuda) needs a current context; the runtime API (cudart,
   which cuda-python wraps and TensorRT calls) uses the current one, or, where none is current, makes the
-  device's primary context current in that thread and uses it (cuda-bindings runtime.pyx, cudaStreamCreate:
-  "If no context is current to the calling host thread, then the primary context for a device is selected,
-  made current to the calling thread, and initialized").
+  device's primary context current in that thread and uses it (cudaStreamCreate's docstring in cuda-bindings
+  12.9.10 and 13.4.4: "If no context is current to the calling host thread, then the primary context for a
+  device is selected, made current to the calling thread, and initialized").
 - Allocations are 256-byte aligned (cudaMalloc guarantees it; TensorRT requires it of every tensor address,
   include/NvInferRuntime.h 10.3, IExecutionContext::setTensorAddress).
 """
