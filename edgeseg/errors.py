@@ -43,8 +43,8 @@ _JETSON_HINTS = {
 }
 _DESKTOP_HINTS = {
     "tensorrt": "pip install tensorrt (Linux or Windows on x86_64 with an NVIDIA GPU and driver)",
-    "cuda": "pip install cuda-python whose major.minor is at most your driver's CUDA version (nvidia-smi shows it), "
-    "e.g. pip install 'cuda-python==12.6.*'; or pycuda",
+    "cuda": "pip install the cuda-python of your driver's CUDA major version (nvidia-smi shows it): "
+    "pip install 'cuda-python>=12,<13' for CUDA 12, 'cuda-python>=13,<14' for CUDA 13; or pycuda",
     "onnxruntime-gpu": "pip install 'edgeseg[gpu]' (onnxruntime-gpu replaces onnxruntime)",
 }
 
@@ -65,10 +65,10 @@ def install_hint(module: str, extra: str | None = None) -> str:
     if module in _JETSON_HINTS:
         return _JETSON_HINTS[module]
     if module == "cuda":
-        if jetson.cuda.startswith("12."):
-            return f"pip install 'cuda-python=={jetson.cuda}.*' (the CUDA of JetPack {jetson.jetpack})"
         if jetson.cuda == "unknown":
             return "pip install cuda-python of the CUDA version `nvcc --version` shows, or pip install pycuda"
+        if int(jetson.cuda.split(".")[0]) >= 12:  # cuda-python follows CUDA's versions from 12 on
+            return f"pip install 'cuda-python=={jetson.cuda}.*' (the CUDA of JetPack {jetson.jetpack})"
         # cuda-python has no release for JetPack 5's CUDA 11.4; pycuda builds against the installed CUDA.
         return f"pip install pycuda (it builds against JetPack {jetson.jetpack}'s CUDA {jetson.cuda})"
     if extra:

@@ -248,6 +248,14 @@ def _from_onnx(options: ExportOptions, onnx_path: Path, log: Log) -> Source:
     except Exception as exc:
         raise EdgesegError(f"cannot read {options.source} as ONNX ({describe(exc)})") from exc
     check_interface(proto, str(options.source))
+    batch = proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value  # 0 where the batch is dynamic
+    if options.int8 and batch > 1:
+        # Refused rather than regrouped: ONNX Runtime's calibration and the parity checks feed one image at a time
+        # (the TensorRT calibrator alone could fill the batch, edgeseg.export.tensorrt_build.network_batches).
+        raise EdgesegError(
+            f"{options.source.name} has a fixed batch of {batch}; INT8 calibrates on one image at a time: export the "
+            f"ONNX from the checkpoint again (batch 1, or --dynamic-batch), or build without --int8"
+        )
     for warning in check_resize_nodes(proto):
         log(f"warning: {warning}")
     meta = ModelMetadata.from_onnx_props({p.key: p.value for p in proto.metadata_props}, str(options.source))

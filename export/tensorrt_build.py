@@ -14,6 +14,7 @@ TensorRT < 10.1 copies images to the device, through cuda-python or pycuda.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 from collections.abc import Callable, Sequence
@@ -138,6 +139,7 @@ def make_calibrator(trt: Any, cuda: Any, batches: Sequence[np.ndarray], cache: P
             self.index = 0
             self.error: BaseException | None = None
             self.cache_used = False
+            self.cuda = cuda
             self.stream = cuda.stream()
             self.pointer = cuda.malloc(self.batches[0].nbytes)
 
@@ -183,6 +185,20 @@ def make_calibrator(trt: Any, cuda: Any, batches: Sequence[np.ndarray], cache: P
     return Calibrator()
 
 
+def network_batches(images: Sequence[np.ndarray], batch: int) -> list[np.ndarray]:
+    """The calibration images (arrays of N×3×H×W) regrouped into batches of the network's fixed `batch`.
+
+    TensorRT reads a whole network input from every pointer the calibrator hands it (NvInfer.h: "The batch size
+    of the input must match the batch size returned by getBatchSize()"; an explicit-batch network fixes it), so
+    each batch must hold exactly `batch` images. The last one is filled up with the first images again rather
+    than dropping the tail: every image is seen, and at most batch - 1 of them twice.
+    """
+    flat = np.concatenate([np.ascontiguousarray(b, dtype=np.float32) for b in images])
+    count = -(-len(flat) // batch)
+    order = np.arange(count * batch) % len(flat)
+    return [flat[order[i * batch : (i + 1) * batch]] for i in range(count)]
+
+
 def calibration_cache_path(engine: Path, onnx: Path, batches: Sequence[np.ndarray]) -> Path:
     """calibration.<key>.cache: the key hashes the model and the images, so neither is reused stale."""
     digest = hashlib.sha256(onnx.read_bytes())
@@ -210,7 +226,13 @@ def batch_profile(
                 f"from the checkpoint with --dynamic-batch, or build without it"
             )
         return None
-    return requested or (1, 1, 1)
+    profile = requested or (1, 1, 1)
+    if not 1 <= profile[0] <= profile[1] <= profile[2]:  # TensorRT's set_shape would raise a bare RuntimeError
+        shapes = ", ".join(str((batch, *shape[1:])) for batch in profile)
+        raise EngineBuildError(
+            f"{onnx.name}: the batch profile {shapes} (min, opt, max) of input {name} is not 1 ≤ min ≤ opt ≤ max"
+        )
+    return profile
 
 
 @dataclass
@@ -280,16 +302,19 @@ def _configure(
 
 
 def _attach_calibrator(trt: Any, cuda: Any, builder: Any, network: Any, config: Any, request: EngineRequest) -> Any:
-    """TensorRT < 10.1 INT8: an entropy calibrator over the images, at batch 1 when the batch is dynamic."""
+    """TensorRT < 10.1 INT8: an entropy calibrator over the images, in batches of the network's fixed batch, or
+    of 1 when the batch is dynamic."""
     if cuda is None:
         from edgeseg.runtime.cuda import cuda_api
 
         cuda = cuda_api()
     cache = calibration_cache_path(request.engine, request.onnx_files["fp32"], request.calibration)
-    calibrator = make_calibrator(trt, cuda, request.calibration, cache)
-    config.int8_calibrator = calibrator
     tensor = network.get_input(0)
-    if -1 in tuple(tensor.shape):
+    shape = tuple(tensor.shape)
+    batches = network_batches(request.calibration, max(1, int(shape[0]))) if request.calibration else []
+    calibrator = make_calibrator(trt, cuda, batches, cache)
+    config.int8_calibrator = calibrator
+    if -1 in shape:
         # TensorRT calibrates at a profile's opt shape; the calibrator feeds one image at a time.
         single = (1, *tuple(tensor.shape)[1:])
         calibration_profile = builder.create_optimization_profile()
@@ -320,12 +345,17 @@ def build_engine(
     # Timing cache: tactic timings from earlier builds on this GPU + TensorRT make rebuilds much faster.
     cache_file = timing_cache_path(request.engine, trt.__version__, capability)
     timing_cache = config.create_timing_cache(cache_file.read_bytes() if cache_file.is_file() else b"")
+    if timing_cache is None:  # TensorRT could not deserialize it (None, which set_timing_cache refuses)
+        log(f"note: {cache_file.name} cannot be read (corrupt or cut short); starting a new one")
+        timing_cache = config.create_timing_cache(b"")
     if not config.set_timing_cache(timing_cache, ignore_mismatch=False):  # False: made by another TensorRT/GPU
         log(f"note: {cache_file.name} does not match this TensorRT and GPU; starting a new one")
         config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
     log(f"building the TensorRT {trt.__version__} {request.precision} engine (minutes on a Jetson)…")
     try:
-        serialized = builder.build_serialized_network(network, config)
+        # The calibration's reads of the calibrator's buffers run under the context that owns them (pycuda).
+        with calibrator.cuda.active() if calibrator is not None else contextlib.nullcontext():
+            serialized = builder.build_serialized_network(network, config)
     finally:
         if calibrator is not None:
             calibrator.release()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,17 @@ def _cudart() -> Any:
     return runtime
 
 
+def _native_handle() -> Any:
+    """How to get a cuda-python object's address as an int: `cuda.bindings.utils.get_cuda_native_handle` where it
+    exists (cuda-bindings ≥ 12.9.1 / 13.0, which deprecate `int(obj)` for removal), else `int` (older releases).
+    Not `getPtr()`: that is the address where the handle is stored, not the handle."""
+    try:
+        from cuda.bindings.utils import get_cuda_native_handle
+    except ImportError:
+        return int
+    return get_cuda_native_handle
+
+
 class CudaPython:
     """cuda-python's runtime API: every call returns (error, *results)."""
 
@@ -37,7 +49,32 @@ class CudaPython:
 
     def __init__(self) -> None:
         self.rt = _cudart()
+        self._handle = _native_handle()
         self._pinned: list[int] = []
+        self._streams: dict[int, Any] = {}  # handle → the cudaStream_t object, which cuda-python's calls take
+
+    def active(self) -> contextlib.AbstractContextManager[None]:
+        """Nothing to do: the runtime API uses the device's primary context in a thread where none is current."""
+        return contextlib.nullcontext()
+
+    def built_for(self) -> str:
+        """The CUDA version these bindings are built for ("13.0"): cudaRuntimeGetVersion needs no driver."""
+        from edgeseg.runtime.gpu import cuda_version
+
+        return cuda_version(int(self._call(self.rt.cudaRuntimeGetVersion())))
+
+    def driver_mismatch(self) -> str | None:
+        """Why this driver cannot run these bindings, or None (also where there is no driver to ask).
+
+        cuda-bindings follows the CUDA toolkit's major version and links that runtime: 13.x on a CUDA 12 driver
+        fails on its first call. Within one major (and for a newer driver) CUDA's compatibility rules hold.
+        """
+        from edgeseg.runtime.gpu import driver_cuda
+
+        driver, built = driver_cuda(), self.built_for()
+        if driver is None or int(built.split(".")[0]) <= int(driver.split(".")[0]):
+            return None
+        return f"cuda-python is built for CUDA {built}, but this driver supports CUDA {driver}"
 
     def _call(self, result: Any) -> Any:
         error, *values = result if isinstance(result, tuple) else (result,)
@@ -87,25 +124,29 @@ class CudaPython:
         return self._host_array(shape, dtype, 0)[0]  # 0: cudaHostAllocDefault, what cudaMallocHost does
 
     def stream(self) -> int:
-        return int(self._call(self.rt.cudaStreamCreate()))
+        """A new stream, as the int handle TensorRT's execute_async_v3 takes."""
+        stream = self._call(self.rt.cudaStreamCreate())  # a cudaStream_t object
+        handle = int(self._handle(stream))
+        self._streams[handle] = stream
+        return handle
 
     def copy_to_device(self, pointer: int, array: np.ndarray, stream: int) -> None:
         kind = self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice
-        self._call(self.rt.cudaMemcpyAsync(pointer, array.ctypes.data, array.nbytes, kind, stream))
+        self._call(self.rt.cudaMemcpyAsync(pointer, array.ctypes.data, array.nbytes, kind, self._streams[stream]))
 
     def copy_to_host(self, array: np.ndarray, pointer: int, stream: int) -> None:
         kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        self._call(self.rt.cudaMemcpyAsync(array.ctypes.data, pointer, array.nbytes, kind, stream))
+        self._call(self.rt.cudaMemcpyAsync(array.ctypes.data, pointer, array.nbytes, kind, self._streams[stream]))
 
     def synchronize(self, stream: int) -> None:
-        self._call(self.rt.cudaStreamSynchronize(stream))
+        self._call(self.rt.cudaStreamSynchronize(self._streams.get(stream, stream)))
 
     def release(self, stream: int | None = None) -> None:
         for pointer in self._pinned:
             self.rt.cudaFreeHost(pointer)
         self._pinned.clear()
         if stream is not None:
-            self.rt.cudaStreamDestroy(stream)
+            self.rt.cudaStreamDestroy(self._streams.pop(stream, stream))
 
 
 def _host_allocation(array: np.ndarray) -> Any:
@@ -121,7 +162,10 @@ class PyCuda:
 
     pycuda's calls need a CUDA context current in the calling thread, and each thread has its own: the
     backend is made in the main thread but runs in the pipeline's inference thread. So every call pushes
-    the device's primary context (the one TensorRT and the CUDA runtime use) and pops it afterwards.
+    the device's primary context (the one TensorRT and the CUDA runtime use) and pops it afterwards, and
+    `active()` makes it current around TensorRT's own calls: TensorRT uses whatever context is current (with
+    `pycuda.autoinit` imported, autoinit's own one), and its engine, execution context, buffers and stream must
+    all belong to one context.
     """
 
     name = "pycuda"
@@ -134,14 +178,24 @@ class PyCuda:
         self.context = driver.Device(0).retain_primary_context()
         self._allocations: dict[int, Any] = {}
         self._streams: dict[int, Any] = {}
+        self._depth = threading.local()  # how often this thread has pushed the primary context
 
     @contextlib.contextmanager
     def _current(self) -> Iterator[None]:
-        self.context.push()
+        depth = getattr(self._depth, "value", 0)
+        if depth == 0:  # pushed once per thread, however deeply nested
+            self.context.push()
+        self._depth.value = depth + 1
         try:
             yield
         finally:
-            self.driver.Context.pop()
+            self._depth.value = depth
+            if depth == 0:
+                self.driver.Context.pop()
+
+    def active(self) -> contextlib.AbstractContextManager[None]:
+        """The primary context made current in this thread: wrap TensorRT's calls in it (see the class)."""
+        return self._current()
 
     def device(self) -> tuple[str, str]:
         dev = self.driver.Device(0)
@@ -193,16 +247,29 @@ class PyCuda:
             self._streams.pop(stream, None)
 
 
-def cuda_api() -> CudaPython | PyCuda:
-    """cuda-python if importable, else pycuda, else a clear error naming the extra."""
+def cuda_api(log: Callable[[str], None] | None = None) -> CudaPython | PyCuda:
+    """cuda-python if importable and built for this driver's CUDA major, else pycuda, else a clear error."""
+    mismatch = None
     try:
-        return CudaPython()
+        cuda_python = CudaPython()
     except ImportError:
         pass
+    else:
+        mismatch = cuda_python.driver_mismatch()
+        if mismatch is None:
+            return cuda_python
+    from edgeseg.runtime.gpu import driver_cuda
+
+    pip = f"pip install 'cuda-python=={driver_cuda()}.*'"
     try:
-        return PyCuda()
+        pycuda = PyCuda()
     except ImportError:
+        if mismatch is not None:
+            raise CudaError(f"{mismatch}: {pip}") from None
         raise MissingDependencyError(
             f"running a TensorRT engine needs a CUDA binding (cuda-python or pycuda) for device memory: "
             f"{install_hint('cuda')}"
         ) from None
+    if mismatch is not None and log is not None:
+        log(f"note: {mismatch}; using pycuda ({pip} to use cuda-python)")
+    return pycuda

@@ -116,16 +116,28 @@ def check_tensorrt() -> tuple[Check, Any]:
 
 
 def check_cuda_binding(gpu: GpuFacts | None) -> Check:
-    """cuda-python (preferred) or pycuda; cuda-python's major.minor must not be newer than the driver's CUDA."""
+    """cuda-python (preferred) or pycuda, as `edgeseg.runtime.cuda.cuda_api` picks them: cuda-python only where it
+    is built for the driver's CUDA major or an older one (cuda-bindings 12.x runs on every CUDA 12 driver by CUDA's
+    minor-version compatibility; 13.x links the CUDA 13 runtime and fails on a CUDA 12 driver)."""
     cuda_python = _version("cuda-python") or _version("cuda-bindings")
-    if cuda_python and (_import("cuda.bindings.runtime") or _import("cuda.cudart")):
-        found = f"cuda-python {cuda_python}"
-        if gpu and _major_minor(cuda_python) > _major_minor(gpu.driver_cuda):
-            found += f", driver CUDA {gpu.driver_cuda}"
-            return Check("cuda binding", WARN, found, "newer than the driver: " + install_hint("cuda"))
-        return Check("cuda binding", OK, found + (f", driver CUDA {gpu.driver_cuda}" if gpu else ""))
     pycuda = _version("pycuda")
-    if pycuda and importlib.util.find_spec("pycuda") is not None:
+    pycuda = pycuda if pycuda and importlib.util.find_spec("pycuda") is not None else None
+    if cuda_python and (_import("cuda.bindings.runtime") or _import("cuda.cudart")):
+        found = f"cuda-python {cuda_python}" + (f", driver CUDA {gpu.driver_cuda}" if gpu else "")
+        major = _major_minor(cuda_python)[:1]
+        if gpu is None or major <= _major_minor(gpu.driver_cuda)[:1]:
+            return Check("cuda binding", OK, found)
+        pip = f"pip install 'cuda-python=={gpu.driver_cuda}.*'"
+        built = f"cuda-python {cuda_python} is built for CUDA {major[0]}"
+        if pycuda:
+            return Check(
+                "cuda binding",
+                WARN,
+                f"{found}, pycuda {pycuda}",
+                f"{built}, so edgeseg uses pycuda {pycuda}; for cuda-python: {pip}",
+            )
+        return Check("cuda binding", MISSING, found, f"{built}: {pip}")
+    if pycuda:
         return Check("cuda binding", OK, f"pycuda {pycuda}")
     return Check("cuda binding", MISSING, "neither cuda-python nor pycuda", install_hint("cuda"))
 

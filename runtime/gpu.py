@@ -33,6 +33,20 @@ def load_libcuda() -> Any:
     return None
 
 
+def cuda_version(encoded: int) -> str:
+    """CUDA's encoding of a version (1000 × major + 10 × minor) as "major.minor": 12060 → "12.6"."""
+    return f"{encoded // 1000}.{encoded % 1000 // 10}"
+
+
+def driver_cuda() -> str | None:
+    """The newest CUDA this driver supports ("12.6"), or None without a driver."""
+    lib = load_libcuda()
+    version = ctypes.c_int()
+    if lib is None or lib.cuDriverGetVersion(ctypes.byref(version)) != 0:
+        return None
+    return cuda_version(version.value)
+
+
 def gpu_facts() -> GpuFacts | None:
     """Device 0 as the driver reports it, or None without a driver or a GPU."""
     lib = load_libcuda()
@@ -53,5 +67,5 @@ def gpu_facts() -> GpuFacts | None:
         name=name.value.decode(errors="replace"),
         capability=f"{attribute(_CC_MAJOR)}.{attribute(_CC_MINOR)}",
         integrated=attribute(_INTEGRATED) == 1,
-        driver_cuda=f"{version.value // 1000}.{version.value % 1000 // 10}",
+        driver_cuda=cuda_version(version.value),
     )

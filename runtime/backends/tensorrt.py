@@ -49,12 +49,19 @@ class TensorRTBackend(Backend):
         if cuda is None:
             from edgeseg.runtime.cuda import cuda_api
 
-            cuda = cuda_api()
+            cuda = cuda_api(log)
         self.cuda = cuda
         gpu, capability = cuda.device()
         for warning in check_compatible(path, self.sidecar, self.trt.__version__, gpu, capability):
             log(f"warning: {warning}")
         self.metadata = ModelMetadata.from_dict(self.sidecar, str(path))
+        # The engine, its execution context, the buffers and the stream must belong to one CUDA context, and
+        # every later TensorRT call must run under it: `active()` makes it current (in any thread).
+        with cuda.active():
+            self._open(path)
+
+    def _open(self, path: Path) -> None:
+        cuda = self.cuda
         self.engine = self._deserialize(path)
         self.context = self.engine.create_execution_context()
         self.stream = cuda.stream()
@@ -64,7 +71,7 @@ class TensorRTBackend(Backend):
         self.output_names = [n for n in names if not is_input[n]]
         output_shape = [int(d) for d in self.engine.get_tensor_shape(self.output_names[0])]
         self.metadata.check_outputs(output_classes(output_shape), str(path))
-        self.dtypes = {n: np.dtype(self.trt.nptype(self.engine.get_tensor_dtype(n))) for n in names}
+        self.dtypes = {n: self._numpy_type(path, n) for n in names}
         self.shape_ranges = {n: self._input_range(n) for n in self.input_names}
         self.max_shapes = {n: self._max_shape(n) for n in names}
         self.zero_copy = bool(getattr(cuda, "integrated", False))
@@ -76,7 +83,25 @@ class TensorRTBackend(Backend):
             else:
                 self.host[name] = cuda.pinned_empty(self.max_shapes[name], self.dtypes[name])
                 self.device[name] = cuda.malloc(self.host[name].nbytes)
-            self.context.set_tensor_address(name, self.device[name])
+            # TensorRT answers False (it does not raise) for a name that is no I/O tensor of the engine, or an
+            # address it cannot use (not 256-byte aligned): the tensor would keep no address, or a stale one.
+            if not self.context.set_tensor_address(name, self.device[name]):
+                address = self.device[name]
+                self.close()
+                raise EdgesegError(
+                    f"TensorRT refused the address {address:#x} for tensor {name} (set_tensor_address returned False)"
+                )
+
+    def _numpy_type(self, path: Path, name: str) -> np.dtype:
+        dtype = self.engine.get_tensor_dtype(name)
+        try:
+            return np.dtype(self.trt.nptype(dtype))
+        except TypeError:  # tensorrt.nptype's answer for BF16, FP8, INT4
+            kind = getattr(dtype, "name", dtype)
+            raise EdgesegError(
+                f"{path.name}: tensor {name} is {kind}, which numpy has no type for; build the engine from an ONNX "
+                f"file with FP32 or FP16 inputs and outputs (edgeseg export {self.sidecar.get('onnx', 'model.onnx')})"
+            ) from None
 
     def _deserialize(self, path: Path) -> Any:
         """Deserialize on the DLA core the engine was built for (as trtexec --useDLACore does)."""
@@ -127,6 +152,10 @@ class TensorRTBackend(Backend):
             self.cuda.copy_to_device(self.device[name], staging, self.stream)
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        with self.cuda.active():
+            return self._infer(inputs)
+
+    def _infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for name in self.input_names:
             self._set_input(name, inputs[name])
         if not self.context.execute_async_v3(self.stream):
@@ -146,12 +175,13 @@ class TensorRTBackend(Backend):
     def close(self) -> None:
         if getattr(self, "device", None) is None:
             return
-        if not self.zero_copy:  # mapped buffers are host memory: release() frees them
-            for pointer in self.device.values():
-                self.cuda.free(pointer)
-        self.cuda.release(self.stream)
-        self.device = None
-        self.context = self.engine = self._runtime = None
+        with self.cuda.active():
+            if not self.zero_copy:  # mapped buffers are host memory: release() frees them
+                for pointer in self.device.values():
+                    self.cuda.free(pointer)
+            self.cuda.release(self.stream)
+            self.device = None
+            self.context = self.engine = self._runtime = None
 
     @property
     def max_batch(self) -> int | None:

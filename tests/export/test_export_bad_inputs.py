@@ -90,3 +90,17 @@ def test_a_failed_export_into_an_existing_folder_leaves_it_as_it_was(run_edgeseg
     bad = five_class_onnx(logits_onnx, tmp_path / "model.onnx")
     before = snapshot(tmp_path)
     assert_refused(run_edgeseg("export", bad, "--out", out, "--no-engine"), "lists 6 classes", before, tmp_path)
+
+
+def test_int8_from_an_onnx_with_a_fixed_batch_above_one_is_refused(run_edgeseg, tmp_path):
+    # Issue 22, defect 7 on the command line: ONNX Runtime's INT8 calibration and the parity checks feed one
+    # image at a time, which a graph of fixed batch 2 refuses (it crashed inside ONNX Runtime).
+    from tests.export.tiny_onnx import write_images, write_tiny_onnx
+
+    model = write_tiny_onnx(tmp_path / "model.onnx", batch=2)
+    calib = write_images(tmp_path / "calib", count=2)
+    before = snapshot(tmp_path)
+    result = run_edgeseg("export", model, "--int8", "--calib", calib, "--out", tmp_path / "out", "--no-engine")
+    message = "model.onnx has a fixed batch of 2; INT8 calibrates on one image at a time"
+    assert_refused(result, message, before, tmp_path)
+    assert not (tmp_path / "out").exists()

@@ -101,7 +101,8 @@ def test_tensorrt_11_parses_the_fp16_graph_strongly_typed(tmp_path):
 
 
 def test_int8_calibrator_feeds_every_batch_and_caches(tmp_path):
-    trt, cuda = FakeTensorRT("8.6.1"), FakeCuda()
+    cuda = FakeCuda()
+    trt = FakeTensorRT("8.6.1", cuda=cuda)
     batches = [np.full((1, 3, 32, 32), i, np.float32) for i in range(5)]
     build_engine(_request(tmp_path, precision="int8", calibration=batches), trt=trt, cuda=cuda, log=lambda m: None)
     assert trt.calibration_batches == 5
@@ -117,9 +118,10 @@ def test_int8_calibrator_feeds_every_batch_and_caches(tmp_path):
 @pytest.mark.parametrize("version", ["8.5.3", "8.6.1", "10.0.1"])
 def test_calibrated_int8_keeps_the_classifier_and_what_follows_in_fp32(tmp_path, version):
     # As output_tail does for model.int8.onnx: INT8 class scores flip argmax along every object border.
-    trt, notes = FakeTensorRT(version), []
+    cuda, notes = FakeCuda(), []
+    trt = FakeTensorRT(version, cuda=cuda)
     request = _request(tmp_path, precision="int8", calibration=[np.zeros((1, 3, 32, 32))])
-    build_engine(request, trt=trt, cuda=FakeCuda(), log=notes.append)
+    build_engine(request, trt=trt, cuda=cuda, log=notes.append)
     built = trt.built_precisions
     assert built["/model/classifier/Conv"] == ("FLOAT", ["FLOAT"])
     assert built["/model/Resize"] == ("FLOAT", ["FLOAT"])
@@ -152,16 +154,17 @@ def test_calibrator_batch_protocol():
 
 
 def test_dla_and_dynamic_batch_profile(tmp_path):
-    trt = FakeTensorRT("8.6.2", dla_cores=2, dynamic=True)
+    cuda = FakeCuda()
+    trt = FakeTensorRT("8.6.2", dla_cores=2, dynamic=True, cuda=cuda)
     request = _request(tmp_path, precision="fp16", dla_core=1, dynamic_batch=(1, 4, 8))
-    info = build_engine(request, trt=trt, cuda=FakeCuda(), log=lambda m: None)
+    info = build_engine(request, trt=trt, cuda=cuda, log=lambda m: None)
     config = trt.config
     assert config.default_device_type == "DLA" and config.DLA_core == 1 and "GPU_FALLBACK" in config.flags
     assert config.profiles[0].shapes["images"] == ((1, 3, 32, 32), (4, 3, 32, 32), (8, 3, 32, 32))
     assert info["dla_core"] == 1 and info["dynamic_batch"] == [1, 4, 8]
     assert not hasattr(config, "calibration_profile")  # FP16: nothing to calibrate
     int8 = _request(tmp_path, precision="int8", dynamic_batch=(1, 4, 8), calibration=[np.zeros((1, 3, 32, 32))])
-    build_engine(int8, trt=trt, cuda=FakeCuda(), log=lambda m: None)  # 8.6: INT8 through the calibrator
+    build_engine(int8, trt=trt, cuda=cuda, log=lambda m: None)  # 8.6: INT8 through the calibrator
     # Calibration batches hold one image, so TensorRT must calibrate at batch 1, not at the opt batch of 4.
     assert trt.config.calibration_profile.shapes["images"] == ((1, 3, 32, 32),) * 3
     with pytest.raises(EngineBuildError, match="has 2 DLA cores"):
@@ -241,13 +244,14 @@ def test_timing_cache_from_another_tensorrt_or_gpu_is_not_used(tmp_path):
 def test_calibration_cache_of_another_model_is_not_reused(tmp_path):
     # Defect 5: the calibration cache is keyed to the ONNX file (and the calibration images).
     batches = [np.full((1, 3, 32, 32), i, np.float32) for i in range(3)]
-    trt = FakeTensorRT("8.6.1")
-    build_engine(_request(tmp_path, precision="int8", calibration=batches), trt=trt, cuda=FakeCuda(), log=print)
+    cuda = FakeCuda()
+    trt = FakeTensorRT("8.6.1", cuda=cuda)
+    build_engine(_request(tmp_path, precision="int8", calibration=batches), trt=trt, cuda=cuda, log=print)
     (tmp_path / "model.onnx").write_bytes(b"another model")
-    build_engine(_request(tmp_path, precision="int8", calibration=batches), trt=trt, cuda=FakeCuda(), log=print)
+    build_engine(_request(tmp_path, precision="int8", calibration=batches), trt=trt, cuda=cuda, log=print)
     assert trt.calibration_batches == 3, "the second model must be calibrated, not given the first one's scales"
     other_images = [b + 1 for b in batches]
-    build_engine(_request(tmp_path, precision="int8", calibration=other_images), trt=trt, cuda=FakeCuda(), log=print)
+    build_engine(_request(tmp_path, precision="int8", calibration=other_images), trt=trt, cuda=cuda, log=print)
     assert trt.calibration_batches == 3
 
 
@@ -264,8 +268,9 @@ def test_calibration_error_fails_the_build(tmp_path, capsys):
     # Defect 6: TensorRT swallows get_batch's exception and calibrates on fewer batches; edgeseg must not.
     batches = [np.full((1, 3, 32, 32), i, np.float32) for i in range(5)]
     request = _request(tmp_path, precision="int8", calibration=batches)
+    cuda = _FailingCuda()
     with pytest.raises(EngineBuildError, match=r"calibration failed at batch 3 of 5.*cudaErrorMemoryAllocation"):
-        build_engine(request, trt=FakeTensorRT("8.6.1"), cuda=_FailingCuda(), log=lambda m: None)
+        build_engine(request, trt=FakeTensorRT("8.6.1", cuda=cuda), cuda=cuda, log=lambda m: None)
     assert "Exception caught in get_batch()" in capsys.readouterr().err  # what the real trampoline prints
     assert not (tmp_path / "model.engine").exists() and not list(tmp_path.glob("calibration*.cache"))
 
@@ -305,3 +310,62 @@ def test_a_mismatched_timing_cache_under_the_right_name_is_replaced(tmp_path):
     build_engine(_request(tmp_path), trt=trt, cuda=FakeCuda(), log=notes.append)
     assert trt.config.cache_read == b"" and any("starting a new one" in n for n in notes)
     assert (tmp_path / "timing.trt10.3.0.sm87.cache").read_bytes().startswith(trt.cache_stamp())
+
+
+# --- The defects of issue 22, each a test that failed before its fix. ---
+
+
+@pytest.mark.parametrize("requested", [(1, 8, 4), (4, 2, 8), (0, 1, 4)])
+def test_an_inconsistent_batch_profile_is_refused_naming_its_shapes(tmp_path, requested):
+    # Defect 6: TensorRT's set_shape raises a raw RuntimeError ("Shape provided for max is inconsistent with other
+    # shapes.") for min ≤ opt ≤ max violated; say which shapes, before any TensorRT work.
+    shapes = ", ".join(f"\\({b}, 3, 32, 32\\)" for b in requested)
+    with pytest.raises(EngineBuildError, match=rf"batch profile {shapes} .*1 ≤ min ≤ opt ≤ max"):
+        build_engine(
+            _request(tmp_path, dynamic_batch=requested), trt=FakeTensorRT(dynamic=True), cuda=FakeCuda(), log=print
+        )
+    assert not (tmp_path / "model.engine").exists()
+
+
+@pytest.mark.parametrize("version", ["8.6.1", "10.0.1"])
+def test_calibration_fills_the_fixed_batch_of_the_network(tmp_path, version):
+    # Defect 7: a network with a fixed batch of 4 reads 4 images from every pointer get_batch returns (TensorRT
+    # ignores get_batch_size for an explicit-batch network); a one-image buffer is an out-of-bounds device read.
+    # So the images go in batches of 4, the last one filled up from the first images.
+    cuda = FakeCuda()
+    trt = FakeTensorRT(version, cuda=cuda, batch=4)
+    images = [np.full((1, 3, 32, 32), i, np.float32) for i in range(5)]
+    request = _request(tmp_path, precision="int8", calibration=images)
+    build_engine(request, trt=trt, cuda=cuda, log=lambda m: None)
+    assert trt.errors == [] and trt.calibration_batches == 2
+    assert [copy.shape for copy in cuda.copies] == [(4, 3, 32, 32)] * 2
+    assert [int(image[0, 0, 0]) for copy in cuda.copies for image in copy] == [0, 1, 2, 3, 4, 0, 1, 2]
+
+
+@pytest.mark.parametrize("content", [b"\x00\x13garbage", b"trt10.3"], ids=["corrupt", "truncated"])
+def test_an_unreadable_timing_cache_is_replaced_by_a_fresh_one(tmp_path, content):
+    # Defect 8: create_timing_cache returns None for a blob TensorRT cannot read; set_timing_cache(None) is a
+    # TypeError. Start a fresh cache, and say so.
+    cache = tmp_path / "timing.trt10.3.0.sm87.cache"
+    cache.write_bytes(content)
+    trt, notes = FakeTensorRT("10.3.0"), []
+    build_engine(_request(tmp_path), trt=trt, cuda=FakeCuda(), log=notes.append)
+    assert (tmp_path / "model.engine").is_file() and trt.config.cache_read == b""
+    assert f"note: {cache.name} cannot be read (corrupt or cut short); starting a new one" in notes
+    assert cache.read_bytes().startswith(trt.cache_stamp())
+
+
+def test_calibration_runs_under_the_context_of_its_buffers(tmp_path, monkeypatch):
+    # Defect 1's rule at build time: with pycuda.autoinit imported, the builder would run the calibration under
+    # autoinit's context while the calibrator's buffers and stream belong to the primary one.
+    from edgeseg.runtime import gpu
+
+    from .fake_cuda import FakeLibCuda, FakePyCudaDriver, install_fake_pycuda
+
+    driver = FakePyCudaDriver()
+    install_fake_pycuda(monkeypatch, driver)
+    monkeypatch.setattr(gpu, "load_libcuda", lambda: FakeLibCuda("Orin", (8, 7)))
+    trt = FakeTensorRT("8.6.1", cuda=driver)
+    images = [np.full((1, 3, 32, 32), i, np.float32) for i in range(3)]
+    build_engine(_request(tmp_path, precision="int8", calibration=images), trt=trt, log=lambda m: None)
+    assert trt.errors == [] and trt.calibration_batches == 3

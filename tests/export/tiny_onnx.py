@@ -1,7 +1,9 @@
 """A small segmentation ONNX graph built with onnx.helper: no torch, so a Jetson can run the tests using it.
 
 images (N×3×32×32 float32) → Conv 3×3 stride 2 → Relu → Conv 1×1 → bilinear Resize ×2 (half_pixel) →
-logits (N×3×32×32), with edgeseg's metadata in metadata_props, as `edgeseg export` writes it.
+logits (N×3×32×32), with edgeseg's metadata in metadata_props, as `edgeseg export` writes it; with
+output="classes", ArgMax over the classes and a Cast to int32 follow: classes (N×32×32 int32), the default
+output of `edgeseg export`.
 """
 
 from __future__ import annotations
@@ -15,13 +17,17 @@ CLASSES = ["background", "square", "disc"]
 SIZE = 32
 
 
-def write_tiny_onnx(path: Path, dynamic_batch: bool = False, seed: int = 0) -> Path:
-    """Write the graph to `path` (opset 17, which every TensorRT from 8.5 reads) and return it."""
+def write_tiny_onnx(
+    path: Path, dynamic_batch: bool = False, seed: int = 0, batch: int = 1, output: str = "logits"
+) -> Path:
+    """Write the graph to `path` (opset 17, which every TensorRT from 8.5 reads) and return it.
+
+    batch: the fixed batch of the input and output (unless dynamic_batch)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
-    batch = "N" if dynamic_batch else 1
+    batch_dim: int | str = "N" if dynamic_batch else batch
     weights = [
         numpy_helper.from_array(rng.normal(0, 0.5, (8, 3, 3, 3)).astype(np.float32), "w1"),
         numpy_helper.from_array(rng.normal(0, 0.1, (8,)).astype(np.float32), "b1"),
@@ -38,11 +44,18 @@ def write_tiny_onnx(path: Path, dynamic_batch: bool = False, seed: int = 0) -> P
             coordinate_transformation_mode="half_pixel", name="upsample",
         ),
     ]  # fmt: skip
+    result = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch_dim, len(CLASSES), SIZE, SIZE])
+    if output == "classes":
+        nodes += [
+            helper.make_node("ArgMax", ["logits"], ["argmax"], axis=1, keepdims=0, name="argmax"),
+            helper.make_node("Cast", ["argmax"], ["classes"], to=TensorProto.INT32, name="cast"),
+        ]
+        result = helper.make_tensor_value_info("classes", TensorProto.INT32, [batch_dim, SIZE, SIZE])
     graph = helper.make_graph(
         nodes,
         "tiny_segmentation",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, len(CLASSES), SIZE, SIZE])],
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch_dim, 3, SIZE, SIZE])],
+        [result],
         weights,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="edgeseg-tests")
@@ -58,6 +71,7 @@ def write_tiny_onnx(path: Path, dynamic_batch: bool = False, seed: int = 0) -> P
         "resize": "resize",
         "upsample": "bilinear",
         "versions": {"onnx": onnx.__version__},
+        "output": output,
     }
     entry = model.metadata_props.add()
     entry.key, entry.value = "edgeseg.metadata", json.dumps(metadata)

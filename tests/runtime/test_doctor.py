@@ -176,3 +176,91 @@ def test_doctor_exits_1_when_nothing_can_run_a_model(run_python_without):
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.strip().splitlines()[-1] == "edgeseg run cannot run a model here: fix the rows marked missing"
+
+
+@pytest.mark.parametrize(
+    ("cuda_python", "driver", "pycuda", "status", "hint"),
+    [
+        (
+            "13.0.1",
+            "12.6",
+            None,
+            "missing",
+            "cuda-python 13.0.1 is built for CUDA 13: pip install 'cuda-python==12.6.*'",
+        ),
+        (
+            "13.0.1",
+            "12.6",
+            "2024.1",
+            "warning",
+            "cuda-python 13.0.1 is built for CUDA 13, so edgeseg uses pycuda 2024.1; "
+            "for cuda-python: pip install 'cuda-python==12.6.*'",
+        ),
+        ("12.9.1", "12.2", None, "ok", ""),  # CUDA 12's minor-version compatibility: any CUDA 12 driver
+        ("12.6.0", "13.0", None, "ok", ""),  # a newer driver runs an older CUDA
+    ],
+)
+def test_cuda_binding_row_compares_cuda_majors(monkeypatch, cuda_python, driver, pycuda, status, hint):
+    # Issue 22, defect 2: the doctor applies the rule edgeseg's CUDA layer applies when it opens an engine.
+    from edgeseg.runtime import doctor
+    from edgeseg.runtime.gpu import GpuFacts
+
+    from ..export.fake_cuda import FakeCudart, install_fake_cuda_python
+
+    install_fake_cuda_python(monkeypatch, FakeCudart(), pycuda_absent=pycuda is None)
+    versions = {"cuda-python": cuda_python, "pycuda": pycuda}
+    monkeypatch.setattr(doctor, "_version", versions.get)
+    monkeypatch.setattr(doctor.importlib.util, "find_spec", lambda name: object() if pycuda else None)
+    row = doctor.check_cuda_binding(GpuFacts("RTX", "8.9", False, driver))
+    assert (row.status, row.hint) == (status, hint)
+    assert row.found.startswith(f"cuda-python {cuda_python}, driver CUDA {driver}")
+
+
+@pytest.mark.parametrize(
+    ("release", "jetpack", "cuda", "python", "hint"),
+    [
+        (
+            "# R34 (release), REVISION: 1.1, GCID: 30414990, BOARD: t186ref, EABI: aarch64",
+            "5.0 DP",
+            "11.4",
+            "3.8",
+            "pip install pycuda (it builds against JetPack 5.0 DP's CUDA 11.4)",
+        ),
+        (
+            "# R35 (release), REVISION: 1.0, GCID: 31346300, BOARD: t186ref, EABI: aarch64",
+            "5.0.2",
+            "11.4",
+            "3.8",
+            "pip install pycuda (it builds against JetPack 5.0.2's CUDA 11.4)",
+        ),
+        (
+            "# R36 (release), REVISION: 2.0, GCID: 34956989, BOARD: generic, EABI: aarch64",
+            "6.0",
+            "12.2",
+            "3.10",
+            "pip install 'cuda-python==12.2.*' (the CUDA of JetPack 6.0)",
+        ),
+        (
+            "# R38 (release), REVISION: 2.1, GCID: 42061081, BOARD: generic, EABI: aarch64",
+            "7",
+            "13.0",
+            "3.12",
+            "pip install 'cuda-python==13.0.*' (the CUDA of JetPack 7)",
+        ),
+        (
+            "# R40 (release), REVISION: 1.0, GCID: 1, BOARD: generic, EABI: aarch64",
+            "unknown",
+            "unknown",
+            "unknown",
+            "pip install cuda-python of the CUDA version `nvcc --version` shows, or pip install pycuda",
+        ),
+    ],
+    ids=["R34", "R35.1", "R36.2", "R38", "R40"],
+)
+def test_jetson_linux_releases_map_to_their_jetpack(jetson, release, jetpack, cuda, python, hint):
+    # Issue 22, defect 4: R38 is JetPack 7 (Jetson Thor: CUDA 13, Python 3.12), not 6.1/6.2 with a CUDA 12.6 hint;
+    # R34 is JetPack 5.0's developer preview, not 4.x; a release newer than the table is not guessed.
+    jetson(release + "\n")
+    facts = jetson_release()
+    assert (facts.jetpack, facts.cuda, facts.python) == (jetpack, cuda, python)
+    assert install_hint("cuda") == hint

@@ -4,6 +4,7 @@ GPU here); tests/export/test_real_tensorrt.py runs the real one where TensorRT e
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -80,17 +81,24 @@ def test_engine_that_does_not_deserialize(tmp_path):
 
 @pytest.mark.parametrize("integrated", [False, True], ids=["copies", "mapped"])
 def test_pycuda_backend_runs_in_another_thread(tmp_path, monkeypatch, integrated):
-    # Defect 1: made in the main thread (where pycuda.autoinit's context is current), run in the pipeline's
-    # inference thread, where no context is current unless the backend pushes one.
+    # Issue 13, defect 1: made in the main thread (where pycuda.autoinit's context is current), run in the
+    # pipeline's inference thread, where no context is current unless the backend pushes one.
+    # Issue 22, defect 1: deserialize_cuda_engine, create_execution_context and execute_async_v3 must run under
+    # the context that owns the buffers and the stream (the primary one), not under autoinit's, which is current
+    # in the main thread: FakeTensorRT binds each object to the context current when it was made.
     import threading
 
     from ..export.fake_cuda import FakePyCudaDriver, install_fake_pycuda
 
     driver = FakePyCudaDriver(integrated=integrated)
     install_fake_pycuda(monkeypatch, driver)
+    assert driver.gpu.current() is sys.modules["pycuda.autoinit"].context.token  # autoinit's, not the primary
     trt = FakeTensorRT("10.3.0", cuda=driver)
     backend = TensorRTBackend(_engine(tmp_path), trt=trt, log=lambda m: None)
     assert backend.cuda.name == "pycuda" and backend.zero_copy is integrated
+    assert backend.engine.owner is backend.context.owner is driver.gpu.primary
+    assert {driver.gpu.owner[pointer] for pointer in backend.device.values()} == {driver.gpu.primary}
+    assert driver.gpu.current() is sys.modules["pycuda.autoinit"].context.token  # the main thread's stack restored
     results, errors = [], []
 
     def work():
@@ -176,3 +184,55 @@ def test_cuda_python_maps_pinned_memory_on_an_integrated_gpu(monkeypatch):
     assert pinned.ctypes.data in cudart.host and pinned.ctypes.data not in cudart.mapped
     cuda.release()
     assert cudart.freed == [device, pinned.ctypes.data]
+
+
+# --- The defects of issue 22, each a test that failed before its fix. ---
+
+
+class _MisalignedCuda(FakeCuda):
+    """An allocator whose addresses are 4 bytes off the 256-byte alignment TensorRT requires of tensor addresses."""
+
+    def malloc(self, nbytes):
+        pointer = super().malloc(nbytes + 4) + 4
+        self.allocated[pointer] = nbytes
+        self.gpu.memory[pointer], self.gpu.owner[pointer] = self.gpu.memory[pointer - 4], self.gpu.owner[pointer - 4]
+        return pointer
+
+
+def test_a_refused_tensor_address_is_an_error_naming_the_tensor(tmp_path):
+    # Defect 5: set_tensor_address returns False (it does not raise) for an address or a name it refuses; ignored,
+    # the engine would run on whatever address the tensor had before.
+    cuda = _MisalignedCuda()
+    with pytest.raises(EdgesegError, match=r"TensorRT refused the address 0x[0-9a-f]+ for tensor images"):
+        TensorRTBackend(_engine(tmp_path), trt=FakeTensorRT(cuda=cuda), cuda=cuda, log=lambda m: None)
+    assert cuda.freed and cuda.released  # what it had allocated is freed again
+
+
+@pytest.mark.parametrize(
+    ("output", "dtype"),
+    [("classes", "INT32"), ("logits", "HALF"), ("logits", "FLOAT")],
+    ids=["classes", "fp16", "fp32"],
+)
+@pytest.mark.parametrize("integrated", [False, True], ids=["discrete", "integrated"])
+def test_class_map_and_fp16_outputs(tmp_path, output, dtype, integrated):
+    # edgeseg's default export puts the argmax in the graph: an N×H×W int32 class map; an FP16 engine may output
+    # half-precision logits. The buffers follow the engine's types; results come back as int32 or float32.
+    cuda = FakeCuda(integrated=integrated)
+    trt = FakeTensorRT(cuda=cuda, dynamic=True, output=output, output_dtype=dtype)
+    x = np.random.default_rng(1).standard_normal((3, 3, 8, 8)).astype(np.float32)
+    with TensorRTBackend(_engine(tmp_path), trt=trt, cuda=cuda, log=lambda m: None) as backend:
+        assert backend.output_names == [output] and backend.dtypes[output] == trt.nptype(dtype)
+        result = backend.infer({"images": x})[output]
+    if output == "classes":
+        assert result.dtype == np.int32 and result.shape == (3, 8, 8)
+        np.testing.assert_array_equal(result, (x[:, 0] > 0).astype(np.int32))
+    else:
+        assert result.dtype == np.float32 and result.shape == (3, 2, 8, 8)
+        np.testing.assert_array_equal(result[:, 1], (2 * x[:, 0]).astype(trt.nptype(dtype)))
+
+
+def test_an_output_type_numpy_lacks_is_refused_clearly(tmp_path):
+    cuda = FakeCuda()
+    trt = FakeTensorRT(cuda=cuda, output_dtype="BF16")  # tensorrt.nptype raises TypeError for it
+    with pytest.raises(EdgesegError, match=r"tensor logits is BF16, which numpy has no type for"):
+        TensorRTBackend(_engine(tmp_path), trt=trt, cuda=cuda, log=lambda m: None)
