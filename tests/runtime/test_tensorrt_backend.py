@@ -41,6 +41,7 @@ def test_named_tensors_buffers_and_results(tmp_path, dynamic):
     backend = TensorRTBackend(_engine(tmp_path), trt=trt, cuda=cuda, log=lambda m: None)
     assert backend.input_names == ["images"] and backend.output_names == ["logits"]
     assert backend.max_shapes["images"] == ((4, 3, 8, 8) if dynamic else (1, 3, 8, 8))
+    assert backend.max_batch == (4 if dynamic else 1)  # what several streams may batch: the profile's maximum
     assert set(backend.context.addresses) == {"images", "logits"}  # every tensor bound to its device buffer
     batches = [1, 3, 2] if dynamic else [1, 1]
     for batch in batches:
