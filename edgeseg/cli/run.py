@@ -105,7 +105,7 @@ def run(
             classes=[c.strip() for c in classes.split(",")] if classes else None,
         )
         opened = open_sources(uris, reconnects=reconnects, allow_missing=allow_missing)
-        uris, streams = list(opened), list(opened.values())
+        uris, streams = [uri for uri, _ in opened], [stream for _, stream in opened]
         names = stream_names(uris)
         try:
             sinks = open_sinks(saves, show, streams, names, meta.palette, force=force)
@@ -126,23 +126,23 @@ def run(
             _report(loop.stats, saves, stats_json, about)
 
 
-def open_sources(uris: list[str], *, reconnects: int, allow_missing: bool) -> dict[str, Source]:
-    """Every source, opened before anything runs; with --allow-missing (several sources) those that cannot open
-    are named and skipped, as long as one opens."""
+def open_sources(uris: list[str], *, reconnects: int, allow_missing: bool) -> list[tuple[str, Source]]:
+    """Every source (the same one twice is two streams), opened before anything runs; with --allow-missing
+    (several sources) those that cannot open are named and skipped, as long as one opens."""
     from edgeseg.runtime.sources import open_source
 
-    opened: dict[str, Source] = {}
+    opened: list[tuple[str, Source]] = []
     missing: list[str] = []
     try:
         for uri in uris:
             try:
-                opened[uri] = open_source(uri, reconnects=reconnects)
+                opened.append((uri, open_source(uri, reconnects=reconnects)))
             except EdgesegError as exc:
                 if not allow_missing or len(uris) == 1:
                     raise
                 missing.append(f"{redact(uri)} ({exc})")
     except BaseException:
-        for stream in opened.values():
+        for _, stream in opened:
             stream.close()
         raise
     if missing and not opened:
