@@ -197,3 +197,13 @@ def test_grid_of_streams():
     assert grid([a, b]).shape == (20, 60, 3)
     assert grid([a, None, b]).shape == (40, 60, 3)  # 2 per row; the stream with no frame yet is a gray tile
     assert grid([a] * 5).shape == (40, 90, 3)
+
+
+def test_the_same_source_twice_is_two_streams(run_edgeseg, batch_onnx, two_videos, tmp_path):
+    front, _ = two_videos
+    stats_file = tmp_path / "stats.json"
+    args = ["--source", front, "--source", front, "--no-show", "--max-frames", "5", "--stats-json", stats_file]
+    result = run_edgeseg("run", "--model", batch_onnx, *args)
+    assert result.returncode == 0, result.stderr
+    streams = json.loads(stats_file.read_text())["streams"]
+    assert [(s["name"], s["frames"]) for s in streams] == [("front", 5), ("front-2", 5)]
