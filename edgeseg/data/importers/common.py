@@ -48,8 +48,11 @@ class Skip(Exception):
     """This item cannot be imported; the rest can (counted and reported; an error with --strict)."""
 
     def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(kind, message)  # both in args: a Skip raised in a worker is pickled back whole
         self.kind, self.message = kind, message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ interrupted leaves nothing behind, and SOURCE is only ever read.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,12 +120,12 @@ def _init(source: ImportSource, classes: ClassMap, folder: Path, palette: list[i
     _STATE.update(source=source, classes=classes, folder=folder, palette=palette)
 
 
-def _work(job: tuple[Item, Skip | None]) -> ItemResult:
+def _work(job: tuple[Item, tuple[str, str] | None]) -> ItemResult:
     item, skip = job
     result = ItemResult(item.id, item.split)
     try:
         if skip is not None:
-            raise skip
+            raise Skip(*skip)
         converted = _STATE["source"].convert(item)
     except Skip as exc:
         result.skipped.add(exc.kind, exc.message)
@@ -147,13 +148,13 @@ def _write_label(path: Path, label: np.ndarray) -> None:
     img.save(path)
 
 
-def _deduplicate(items: list[Item]) -> Iterator[tuple[Item, Skip | None]]:
+def _deduplicate(items: list[Item]) -> Iterator[tuple[Item, tuple[str, str] | None]]:
     """Two images that would get the same id: the first is kept, the later ones are skipped and counted."""
     seen: dict[str, str] = {}
     for item in items:
         if item.id in seen:
             message = f"{item.name}: its name gives the id {item.id!r}, as {seen[item.id]} does; the first is kept"
-            yield item, Skip("duplicate name", message)
+            yield item, ("duplicate name", message)
         else:
             seen[item.id] = item.name
             yield item, None
@@ -196,9 +197,16 @@ def write_dataset(
         jobs = _deduplicate(items)
         bar = tqdm(total=len(items), desc="import", unit="image", disable=None, file=sys.stderr, leave=False)
         if workers > 1:
-            with multiprocessing.get_context().Pool(workers, initializer=_init, initargs=args) as pool:
-                for result in pool.imap(_work, jobs, chunksize=4):
-                    _collect(summary, result, lists, strict, bar)
+            # A pool that notices a worker dying (killed for memory): it raises instead of waiting forever.
+            with ProcessPoolExecutor(workers, initializer=_init, initargs=args) as pool:
+                try:
+                    for result in pool.map(_work, jobs, chunksize=4):
+                        _collect(summary, result, lists, strict, bar)
+                except BrokenProcessPool:
+                    raise DataError("a worker process died (out of memory?); run again with fewer --workers") from None
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)  # stop converting: nothing more is kept
+                    raise
         else:
             _init(*args)
             try:
