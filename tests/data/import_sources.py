@@ -148,8 +148,8 @@ def roboflow_from_voc(root: Path, out: Path) -> Path:
 def cityscapes_tree(out: Path, rng: np.random.Generator, per_split: int = 4) -> dict[str, np.ndarray]:
     """leftImg8bit and gtFine for two cities: random colour images, labelIds of every id 0–33 in blocks."""
     label_ids = {}
-    for split in ("train", "val"):
-        for number in range(per_split):
+    for offset, split in enumerate(("train", "val")):
+        for number in range(offset * per_split, (offset + 1) * per_split):
             city = ("aachen", "bremen")[number % 2]
             stem = f"{city}_{number:06d}_000019"
             image = rng.integers(0, 256, (32, 64, 3), dtype=np.uint8)

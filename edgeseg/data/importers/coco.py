@@ -23,7 +23,6 @@ from edgeseg.data.importers.common import (
     Skip,
     Tally,
     safe_id,
-    split_by_share,
 )
 from edgeseg.data.importers.images import declared_frame, orient, read_image_file
 from edgeseg.data.importers.raster import outside, paint_polygon, polygon_area, rle_counts, rle_mask
@@ -127,9 +126,7 @@ class CocoSource(ImportSource):
         self.native_names = (BACKGROUND, *(categories[cid] for cid in sorted(categories)))
         used = {a for item in self._items for a in (ann.get("category_id") for ann in item.payload[4])}
         self.unused = [categories[cid] for cid in sorted(categories) if cid not in used]
-        if any(item.split is None for item in self._items):
-            val_ids = split_by_share([i.id for i in self._items], 0.2 if val_share is None else val_share, seed)
-            self._items = [Item(i.id, "val" if i.id in val_ids else "train", i.name, i.payload) for i in self._items]
+        self.val_share, self.seed = 0.2 if val_share is None else val_share, seed
 
     @staticmethod
     def _categories(data: Any, path: Path) -> dict[int, str]:

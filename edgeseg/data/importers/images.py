@@ -72,6 +72,8 @@ def load_image(data: bytes, suffix: str, name: str) -> SourceImage:
             orientation = img.getexif().get(ORIENTATION_TAG, 1)
             size = img.size
             kind = (img.format or "").lower()
+    except pil_image.UnidentifiedImageError:
+        raise Skip("unreadable image", f"{name}: cannot read it as an image (not a format Pillow knows)") from None
     except Exception as exc:
         raise Skip("unreadable image", f"{name}: cannot read it as an image ({describe(exc)})") from None
     if suffix not in IMAGE_SUFFIXES:  # embedded data, or a file OpenCV would not read: named by its format

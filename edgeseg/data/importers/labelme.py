@@ -29,7 +29,6 @@ from edgeseg.data.importers.common import (
     Skip,
     Tally,
     relative_id,
-    split_by_share,
 )
 from edgeseg.data.importers.images import declared_frame, load_image, orient, read_image_file
 from edgeseg.data.importers.raster import outside, paint_circle, paint_polygon, paint_polyline
@@ -62,12 +61,8 @@ class LabelmeSource(ImportSource):
         names = self._read_labels_txt(labels_txt) if self.known else self._scan_labels()
         self.native_names = tuple(names)
         self.index = {name: i for i, name in enumerate(names)}
-        ids = [relative_id(p, source) for p in self.files]
-        val_ids = split_by_share(ids, 0.2 if val_share is None else val_share, seed)
-        self._items = [
-            Item(i, "val" if i in val_ids else "train", str(p.relative_to(source)), str(p))
-            for i, p in zip(ids, self.files)
-        ]
+        self.val_share, self.seed = 0.2 if val_share is None else val_share, seed
+        self._items = [Item(relative_id(p, source), None, str(p.relative_to(source)), str(p)) for p in self.files]
 
     @staticmethod
     def _read_labels_txt(path: Path) -> list[str]:

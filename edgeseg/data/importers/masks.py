@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeseg.data.importers.common import Converted, Item, Tally, relative_id, split_by_share
+from edgeseg.data.importers.common import Converted, Item, Tally, relative_id
 from edgeseg.data.importers.images import declared_frame, orient, read_image_file
 from edgeseg.data.importers.labelmap import LabelMap, read_label_map, read_mask
 from edgeseg.data.importers.writer import ImportSource
@@ -105,8 +105,8 @@ class MasksSource(ImportSource):
         if val_share is None and (lists / "train.txt").is_file() and (lists / "val.txt").is_file():
             val = {line.strip() for line in read_text_lines(lists / "val.txt") if line.strip()}
             return [Item(i.id, "val" if i.id in val else "train", i.name, i.payload) for i in self._items]
-        val_ids = split_by_share([i.id for i in self._items], 0.2 if val_share is None else val_share, seed)
-        return [Item(i.id, "val" if i.id in val_ids else "train", i.name, i.payload) for i in self._items]
+        self.val_share, self.seed = 0.2 if val_share is None else val_share, seed
+        return self._items  # split by the writer among the images imported
 
     def items(self) -> list[Item]:
         return self._items

@@ -28,7 +28,7 @@ import numpy as np
 
 from edgeseg.atomic import staged_folder
 from edgeseg.data.check import CheckReport, check_dataset
-from edgeseg.data.importers.common import ClassMap, Converted, Item, Skip, Tally
+from edgeseg.data.importers.common import ClassMap, Converted, Item, Skip, Tally, split_by_share
 from edgeseg.data.importers.images import write_image
 from edgeseg.data.voc import DataError
 from edgeseg.errors import require
@@ -46,6 +46,10 @@ class ImportSource:
     native_palette: np.ndarray | None = None
     description: str = ""  # one line: what is read from where
     listing_problems: Tally  # found while listing the items (e.g. a mask with no image)
+    # Items listed without a split (split None) are split among the images actually imported, so that an image
+    # skipped for a problem never leaves a split empty: val_share of them to val, by a shuffle seeded with seed.
+    val_share: float = 0.2
+    seed: int = 0
 
     def items(self) -> list[Item]:
         raise NotImplementedError
@@ -57,7 +61,7 @@ class ImportSource:
 @dataclass
 class ItemResult:
     id: str
-    split: str
+    split: str | None
     skipped: Tally = field(default_factory=Tally)
     problems: Tally = field(default_factory=Tally)
     notes: Tally = field(default_factory=Tally)
@@ -85,7 +89,6 @@ class ImportSummary:
         if result.skipped:
             self.skipped.update(result.skipped)
             return
-        self.imported[result.split] = self.imported.get(result.split, 0) + 1
         self.problems.update(result.problems)
         self.notes.update(result.notes)
         for colour, pixels in result.unknown_colours.items():
@@ -189,7 +192,7 @@ def write_dataset(
     items = source.items()
     if not items:
         raise DataError(f"found no image to import in {source.description}")
-    lists: dict[str, list[str]] = {split: [] for split in SPLITS}
+    lists: dict[str | None, list[str]] = {split: [] for split in (*SPLITS, None)}
     with staged_folder(out) as folder:
         for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
             (folder / sub).mkdir(parents=True)
@@ -215,17 +218,19 @@ def write_dataset(
             finally:
                 _STATE.clear()
         bar.close()
+        _split_the_rest(lists, source)
         _require_images(summary, lists, source)
         for split, ids in lists.items():
             (folder / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("".join(f"{i}\n" for i in ids))
         (folder / "classes.txt").write_text("".join(f"{name}\n" for name in classes.names))
+        summary.imported = {split: len(lists[split]) for split in SPLITS}
         (folder / "import.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
         summary.check = _check(folder, out)
     summary.check.root = out
     return summary
 
 
-def _collect(summary: ImportSummary, result: ItemResult, lists: dict[str, list[str]], strict: bool, bar) -> None:
+def _collect(summary: ImportSummary, result: ItemResult, lists: dict, strict: bool, bar) -> None:
     _stop_if_strict(strict, result)
     summary.add(result)
     if not result.skipped:
@@ -233,17 +238,24 @@ def _collect(summary: ImportSummary, result: ItemResult, lists: dict[str, list[s
     bar.update()
 
 
+def _split_the_rest(lists: dict[str | None, list[str]], source: ImportSource) -> None:
+    """The imported images that came without a split, split by the source's val_share and seed."""
+    unsplit = lists.pop(None)
+    if unsplit:
+        val = split_by_share(unsplit, source.val_share, source.seed)
+        lists["train"] += [i for i in unsplit if i not in val]
+        lists["val"] += [i for i in unsplit if i in val]
+
+
 def _require_images(summary: ImportSummary, lists: dict[str, list[str]], source: ImportSource) -> None:
     skipped = sum(summary.skipped.counts.values())
+    first = next(iter(summary.skipped.first.values()), "")
     if not any(lists.values()):
-        first = next(iter(summary.skipped.first.values()), "")
         raise DataError(f"no image could be imported from {source.description}: all {skipped} skipped (first: {first})")
     for split, ids in lists.items():
         if not ids:
-            raise DataError(
-                f"the {split} split came out empty ({skipped} image(s) skipped); "
-                f"fix the images it lists or choose another --val-share"
-            )
+            because = f"{skipped} image(s) skipped, first: {first}" if skipped else "the source lists none for it"
+            raise DataError(f"the {split} split came out empty ({because})")
 
 
 def _check(folder: Path, out: Path) -> CheckReport:
