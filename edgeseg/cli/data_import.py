@@ -41,7 +41,9 @@ def import_command(
     train: Optional[Path] = typer.Option(None, help="coco: the annotation file of the train split."),
     val: Optional[Path] = typer.Option(None, help="coco: the annotation file of the val split."),
     images: Optional[Path] = typer.Option(None, help="coco, masks: the folder of images [default: looked for]."),
-    masks: Optional[Path] = typer.Option(None, help="masks: the folder of mask PNGs [default: looked for]."),
+    masks: Optional[Path] = typer.Option(
+        None, help="masks: the folder of mask PNGs; coco: of panoptic PNGs [default: looked for]."
+    ),
     label_map: Optional[Path] = typer.Option(
         None, help="masks: CVAT labelmap.txt, Roboflow _classes.csv, or one class name per pixel value."
     ),
@@ -106,6 +108,8 @@ def report(summary: ImportSummary) -> None:
             typer.echo(f"  {colour}: {pixels:,} pixels in {images} image(s), first {first}", err=True)
     for kind, count in summary.notes.counts.items():
         typer.echo(f"{count} × {NOTES[kind]}")
+    for remark in summary.remarks:
+        typer.echo(f"note: {remark}")
     console = Console()
     assert summary.check is not None
     print_check(summary.check, console)

@@ -91,6 +91,7 @@ def _source(fmt: str, root, tmp_path):
     return tmp_path / "ade", ()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["coco", "labelme", "masks", "cityscapes", "ade20k"])
 def test_each_format_imports_and_trains_an_epoch(run_edgeseg, eight_images, tiny_trainer, tmp_path, fmt):
     source, extra = _source(fmt, eight_images, tmp_path)

@@ -253,3 +253,43 @@ def test_a_phone_photo_keeps_its_label_on_the_object(tmp_path, declared):
 
     with Image.open(tmp_path / "out" / "JPEGImages" / "a.jpg") as written:
         assert written.getexif().get(0x0112, 1) == 1  # no orientation left for a reader to apply twice
+
+
+def test_panoptic_png_and_segments_come_back_as_the_labels(run_edgeseg, tiny_dataset, tmp_path):
+    """COCO panoptic made from the synthetic labels: one segment per class and image (background a stuff
+    category), the 255 band a crowd segment, and a few void pixels (id 0), which must come back as 255."""
+    from PIL import Image
+
+    root = voc(tiny_dataset)
+    names = (root / "classes.txt").read_text().split()
+    annotations_dir = tmp_path / "annotations"
+    (annotations_dir / "panoptic_val2017").mkdir(parents=True)
+    images, annotations, expected = [], [], {}
+    for number, image_id in enumerate(sorted(p.stem for p in (root / "JPEGImages").glob("*.jpg"))):
+        label = label_of(root / "SegmentationClass" / f"{image_id}.png")
+        segment_ids = np.zeros(label.shape, np.int64)
+        segments = []
+        for value in np.unique(label).tolist():
+            segment_id = 1000 * (number + 1) + value  # above 255: the G channel is used too
+            segment_ids[label == value] = segment_id
+            crowd = value == 255
+            segments.append({"id": segment_id, "category_id": 1 if crowd else 10 + value, "iscrowd": int(crowd)})
+        segment_ids[0, :3] = 0  # void
+        expected[image_id] = label.copy()
+        expected[image_id][0, :3] = 255
+        rgb = np.stack([segment_ids % 256, segment_ids // 256 % 256, segment_ids // 65536], -1).astype(np.uint8)
+        Image.fromarray(rgb).save(annotations_dir / "panoptic_val2017" / f"{image_id}.png")
+        images.append({"id": number, "file_name": f"{image_id}.jpg", "width": label.shape[1], "height": label.shape[0]})
+        annotations.append({"image_id": number, "file_name": f"{image_id}.png", "segments_info": segments})
+    categories = [{"id": 10 + k, "name": name, "isthing": int(k > 0)} for k, name in enumerate(names)]
+    json_path = annotations_dir / "panoptic_val2017.json"
+    json_path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+    args = ("--format", "coco", "--images", root / "JPEGImages", "--out", tmp_path / "out", "--workers", "1")
+    result = run_edgeseg("data", "import", json_path, *args)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "classes.txt").read_text().split() == names  # no extra background class
+    labels = imported(tmp_path / "out")
+    assert labels.keys() == expected.keys()
+    for image_id, label in labels.items():
+        np.testing.assert_array_equal(label, expected[image_id])
+    assert "24 × crowd regions painted 255" in result.stdout

@@ -110,3 +110,25 @@ def test_bad_files_are_counted_or_refused_with_strict(run_edgeseg, tmp_path):
     before = snapshot(tmp_path)
     result = run_edgeseg("data", "import", src, "--format", "labelme", "--out", tmp_path / "s", "--strict")
     assert_refused(result, "(--strict stops at the first problem", before, tmp_path)
+
+
+def test_mask_and_line_shapes(tmp_path):
+    """LabelMe ≥ 5.3 mask shapes (a PNG placed with its top-left pixel at the first point) and two-point lines."""
+    import base64
+
+    from edgeseg.data.importers.labelme import LabelmeSource
+
+    mask = np.zeros((4, 5), np.uint8)
+    mask[1:3, 1:4] = 255
+    mask_shape = {**shape("blob", "mask", [(30, 2), (34, 5)]), "mask": base64.b64encode(png_bytes(mask)).decode()}
+    line = shape("wire", "line", [(0, 35), (60, 35)])
+    for name in ("a", "b"):
+        image = jpeg(tmp_path / "src" / f"{name}.jpg", _photo())
+        labelme_json(tmp_path / "src" / f"{name}.json", [mask_shape, line], image=image)
+    source = LabelmeSource(tmp_path / "src", line_width=1)
+    label = source.convert(source.items()[0]).label
+    assert source.native_names == ("background", "blob", "wire")
+    expected = np.zeros((40, 60), np.uint16)
+    expected[3:5, 31:34] = 1
+    expected[34:36, 0:60] = 2  # width 1: centres 34.5 and 35.5 are exactly 0.5 px from y = 35 → both in
+    np.testing.assert_array_equal(label, expected)

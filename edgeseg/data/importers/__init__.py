@@ -20,7 +20,7 @@ ONLY = {
     "train": ("coco",),
     "val": ("coco",),
     "images": ("coco", "masks"),
-    "masks": ("masks",),
+    "masks": ("masks", "coco"),
     "label_map": ("masks",),
     "line_width": ("labelme",),
 }
@@ -73,7 +73,8 @@ def import_dataset(
 ) -> ImportSummary:
     """Import SOURCE in format `fmt` into OUT (VOC layout), check it, and say what was done.
 
-    options: train, val (COCO annotation files), images (a folder), masks (a folder), label_map (a file),
+    options: train, val (COCO annotation files), images (a folder), masks (a folder: mask PNGs, or COCO
+    panoptic PNGs), label_map (a file),
     line_width (LabelMe lines, pixels); each applies to the formats in ONLY and is refused for the others.
     """
     source, out = Path(source), Path(out)

@@ -1,4 +1,5 @@
-"""COCO instance JSON (polygons and RLE), as COCO itself, CVAT, Label Studio and Roboflow export it.
+"""COCO instance JSON (polygons and RLE), as COCO itself, CVAT, Label Studio and Roboflow export it, and COCO
+panoptic (coco_panoptic.py).
 
 Classes: class 0 is `background` (pixels no annotation covers), then the categories in the order of their ids.
 Overlaps: crowd regions are painted first, as 255 (ignored); then the other annotations from the largest area to
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeseg.data.importers.coco_panoptic import convert_panoptic, png_folder
 from edgeseg.data.importers.common import (
     BACKGROUND,
     NATIVE_IGNORE,
@@ -104,6 +106,7 @@ class CocoSource(ImportSource):
         train: Path | None = None,
         val: Path | None = None,
         images: Path | None = None,
+        masks: Path | None = None,
         val_share: float | None = None,
         seed: int = 0,
     ) -> None:
@@ -113,6 +116,7 @@ class CocoSource(ImportSource):
         self.listing_problems = Tally()
         self.description = " + ".join(str(path) for path, _ in files)
         categories: dict[int, str] | None = None
+        kinds: set[bool] = set()
         self._items: list[Item] = []
         for path, split in files:
             data = read_json(path)
@@ -120,12 +124,30 @@ class CocoSource(ImportSource):
             if categories is not None and found != categories:
                 raise DataError(f"{path} has other categories than {files[0][0]}; export both from the same project")
             categories = found
-            self._items += self._list(data, path, split, _image_roots(path, images))
+            panoptic = any(
+                isinstance(a, dict) and "segments_info" in a for a in _require_list(data, "annotations", path)
+            )
+            kinds.add(panoptic)
+            folder = png_folder(path, masks) if panoptic else None
+            self._items += self._list(data, path, split, _image_roots(path, images), folder)
         assert categories is not None
-        self.category_index = {cid: i + 1 for i, cid in enumerate(sorted(categories))}
-        self.native_names = (BACKGROUND, *(categories[cid] for cid in sorted(categories)))
-        used = {a for item in self._items for a in (ann.get("category_id") for ann in item.payload[4])}
-        self.unused = [categories[cid] for cid in sorted(categories) if cid not in used]
+        if len(kinds) > 1:
+            raise DataError("the annotation files mix COCO instances and COCO panoptic; import them one at a time")
+        self.panoptic = kinds == {True}
+        if masks is not None and not self.panoptic:
+            raise DataError("--masks applies to COCO panoptic files (their PNG folder); these are instance files")
+        # Instances: class 0 is the background no annotation covers. Panoptic: every pixel has a category.
+        offset = 0 if self.panoptic else 1
+        self.category_index = {cid: i + offset for i, cid in enumerate(sorted(categories))}
+        self.native_names = (*([] if self.panoptic else [BACKGROUND]), *(categories[c] for c in sorted(categories)))
+        used = {c for item in self._items for a in item.payload[4] for c in _categories_of(a)}
+        unused = [categories[cid] for cid in sorted(categories) if cid not in used]
+        self.remarks = []
+        if unused:
+            self.remarks.append(
+                f"no annotation uses the categories {', '.join(unused[:10])}; they are classes all the same "
+                f"(pick the classes with --classes to leave them out)"
+            )
         self.val_share, self.seed = 0.2 if val_share is None else val_share, seed
 
     @staticmethod
@@ -139,7 +161,9 @@ class CocoSource(ImportSource):
             raise DataError(f"{path} lists no categories")
         return categories
 
-    def _list(self, data: Any, path: Path, split: str | None, roots: tuple[Path, ...]) -> list[Item]:
+    def _list(
+        self, data: Any, path: Path, split: str | None, roots: tuple[Path, ...], panoptic_pngs: Path | None
+    ) -> list[Item]:
         images = _require_list(data, "images", path)
         annotations = _require_list(data, "annotations", path)
         by_image: dict[Any, list[dict]] = {}
@@ -160,7 +184,7 @@ class CocoSource(ImportSource):
             declared = (image.get("width"), image.get("height"))
             size = declared if all(isinstance(v, int) and v > 0 for v in declared) else None
             file_name = image["file_name"].replace("\\", "/")
-            payload = (str(path), roots, file_name, size, by_image[image["id"]])
+            payload = (str(path), roots, file_name, size, by_image[image["id"]], panoptic_pngs)
             items.append(Item(safe_id(Path(file_name).stem), split, file_name, payload))
         return items
 
@@ -169,7 +193,7 @@ class CocoSource(ImportSource):
         return items
 
     def convert(self, item: Item) -> Converted:
-        json_name, roots, file_name, declared, annotations = item.payload
+        json_name, roots, file_name, declared, annotations, panoptic_pngs = item.payload
         candidates = [root / file_name for root in roots] + [root / Path(file_name).name for root in roots]
         path = next((p for p in candidates if p.is_file()), None)
         where = f"{file_name} (in {json_name})"
@@ -177,6 +201,10 @@ class CocoSource(ImportSource):
             looked = ", ".join(str(root) for root in roots[:3])
             raise Skip("missing image", f"{where}: image not found (looked in {looked}); pass --images DIR")
         image = read_image_file(path, where)
+        if panoptic_pngs is not None:
+            if not annotations:
+                raise Skip("missing mask", f"{where}: the panoptic file has no annotation for it")
+            return convert_panoptic(image, annotations[0], panoptic_pngs, self.category_index, declared, where)
         stored = declared_frame(declared, image, f"{where}: the JSON says the image")
         width, height = declared or image.size
         label = np.zeros((height, width), np.uint16)
@@ -229,6 +257,14 @@ class CocoSource(ImportSource):
                 converted.problems.add("outside", f"{ann}: a polygon entirely outside the {width}×{height} image")
             else:
                 paint_polygon(label, points, value)
+
+
+def _categories_of(annotation: dict) -> list[Any]:
+    """An annotation's category ids: its own, or a panoptic annotation's segments'."""
+    segments = annotation.get("segments_info")
+    if isinstance(segments, list):
+        return [s.get("category_id") for s in segments if isinstance(s, dict)]
+    return [annotation.get("category_id")]
 
 
 def _numbers(values: Any) -> bool:

@@ -50,6 +50,7 @@ class ImportSource:
     # skipped for a problem never leaves a split empty: val_share of them to val, by a shuffle seeded with seed.
     val_share: float = 0.2
     seed: int = 0
+    remarks: list[str] = []  # noqa: RUF012 -- read only; a source that has remarks sets its own list
 
     def items(self) -> list[Item]:
         raise NotImplementedError
@@ -83,6 +84,7 @@ class ImportSummary:
     unknown_colours: Counter = field(default_factory=Counter)  # colour → pixels
     colour_images: Counter = field(default_factory=Counter)  # colour → images it is in
     colour_first: dict[str, str] = field(default_factory=dict)  # colour → first file it is in
+    remarks: list[str] = field(default_factory=list)  # what the user should know about the source
     check: CheckReport | None = None
 
     def add(self, result: ItemResult) -> None:
@@ -104,6 +106,7 @@ class ImportSummary:
             "format": self.format,
             "source": self.description,
             "classes": list(self.class_names),
+            "remarks": self.remarks,
             "images": self.imported,
             "skipped": tally(self.skipped),
             "problems": tally(self.problems),
@@ -185,7 +188,7 @@ def write_dataset(
     happened. Raises DataError (and leaves nothing) when nothing could be imported, a split came out empty,
     --strict met a problem, or the check failed."""
     tqdm = require("tqdm", extra="train").tqdm
-    summary = ImportSummary(out, source.format, source.description, classes.names)
+    summary = ImportSummary(out, source.format, source.description, classes.names, remarks=list(source.remarks))
     summary.skipped.update(source.listing_problems)
     if strict and source.listing_problems:
         raise DataError(f"{next(iter(source.listing_problems.first.values()))} (--strict stops at the first problem)")
