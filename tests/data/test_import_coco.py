@@ -293,3 +293,17 @@ def test_panoptic_png_and_segments_come_back_as_the_labels(run_edgeseg, tiny_dat
     for image_id, label in labels.items():
         np.testing.assert_array_equal(label, expected[image_id])
     assert "24 × crowd regions painted 255" in result.stdout
+
+
+def test_the_summary_counts_images_with_no_labelled_pixel(run_edgeseg, tiny_dataset, tmp_path):
+    root = voc(tiny_dataset)
+    (tmp_path / "src").mkdir()
+    data = coco_rle_from_voc(root, tmp_path / "src" / "a.json")
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] not in (2, 5)]
+    (tmp_path / "src" / "a.json").write_text(json.dumps(data))
+    args = ("--format", "coco", "--images", root / "JPEGImages", "--out", tmp_path / "out", "--workers", "1")
+    result = run_edgeseg("data", "import", tmp_path / "src" / "a.json", *args)
+    assert result.returncode == 0, result.stderr
+    assert "images with no labelled pixel: 2 (synth_00002, synth_00005)" in result.stdout
+    result = run_edgeseg("data", "check", tmp_path / "out")
+    assert "images with no labelled pixel: 2 (synth_00002, synth_00005)" in result.stdout
