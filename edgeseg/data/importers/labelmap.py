@@ -5,7 +5,8 @@
                    or a header with name and r, g, b columns                                 → colours
     *.txt          one class name a line; line 1 is pixel value 0 (classes.txt)             → values
 
-A name `__ignore__` marks a colour or value as 255 (ignored) instead of a class. A mask is read in the map's
+A name `__ignore__` marks a colour or value as 255 (ignored) instead of a class; in a value map, 255 is ignored
+unless the map names it (the convention of VOC, Cityscapes and mmsegmentation). A mask is read in the map's
 terms: colours from its RGB pixels (a palette PNG's palette applied), values from its indices or gray levels.
 Anything the map does not name is painted 255 and counted with its pixels, never silently made background.
 """
@@ -25,6 +26,7 @@ from edgeseg.data.voc import DataError, read_text_lines
 from edgeseg.errors import describe, require
 
 IGNORE_NAME = "__ignore__"
+IGNORE_VALUE = 255
 VALUE_COLUMNS = ("pixel value", "pixel", "value", "index", "id")
 NAME_COLUMNS = ("class", "name", "label")
 COLOUR_COLUMNS = (("r", "g", "b"), ("red", "green", "blue"))
@@ -78,6 +80,8 @@ def _build(path: Path, entries: list[tuple[str, int]], colours: bool) -> LabelMa
         keys[key] = names.index(name)
     if not names:
         raise DataError(f"{path} names no class")
+    if not colours:
+        keys.setdefault(IGNORE_VALUE, NATIVE_IGNORE)  # VOC's, Cityscapes' and mmseg's "ignore", unless named
     return LabelMap(path, tuple(names), keys, colours)
 
 
