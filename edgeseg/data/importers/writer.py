@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,10 +174,10 @@ def _palette(classes: ClassMap) -> list[int]:
     return palette.flatten().tolist()
 
 
-def _stop_if_strict(strict: bool, result: ItemResult) -> None:
+def _stop_if_strict(strict: bool, *tallies: Tally) -> None:
     if not strict:
         return
-    for tally in (result.skipped, result.problems):
+    for tally in tallies:
         for message in tally.first.values():
             raise DataError(f"{message} (--strict stops at the first problem; without it, it is counted and skipped)")
 
@@ -190,8 +191,7 @@ def write_dataset(
     tqdm = require("tqdm", extra="train").tqdm
     summary = ImportSummary(out, source.format, source.description, classes.names, remarks=list(source.remarks))
     summary.skipped.update(source.listing_problems)
-    if strict and source.listing_problems:
-        raise DataError(f"{next(iter(source.listing_problems.first.values()))} (--strict stops at the first problem)")
+    _stop_if_strict(strict, source.listing_problems)
     items = source.items()
     if not items:
         raise DataError(f"found no image to import in {source.description}")
@@ -201,26 +201,15 @@ def write_dataset(
             (folder / sub).mkdir(parents=True)
         args = (source, classes, folder, _palette(classes))
         jobs = _deduplicate(items)
+        # A progress bar on a terminal only (disable=None), as training's.
         bar = tqdm(total=len(items), desc="import", unit="image", disable=None, file=sys.stderr, leave=False)
-        if workers > 1:
-            # A pool that notices a worker dying (killed for memory): it raises instead of waiting forever.
-            with ProcessPoolExecutor(workers, initializer=_init, initargs=args) as pool:
-                try:
-                    for result in pool.map(_work, jobs, chunksize=4):
-                        _collect(summary, result, lists, strict, bar)
-                except BrokenProcessPool:
-                    raise DataError("a worker process died (out of memory?); run again with fewer --workers") from None
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)  # stop converting: nothing more is kept
-                    raise
-        else:
-            _init(*args)
-            try:
-                for result in map(_work, jobs):
-                    _collect(summary, result, lists, strict, bar)
-            finally:
-                _STATE.clear()
-        bar.close()
+        with bar, closing(_results(jobs, args, workers)) as results:  # closed at once if the loop stops early
+            for result in results:
+                _stop_if_strict(strict, result.skipped, result.problems)
+                summary.add(result)
+                if not result.skipped:
+                    lists[result.split].append(result.id)
+                bar.update()
         _split_the_rest(lists, source)
         _require_images(summary, lists, source)
         for split, ids in lists.items():
@@ -233,12 +222,23 @@ def write_dataset(
     return summary
 
 
-def _collect(summary: ImportSummary, result: ItemResult, lists: dict, strict: bool, bar) -> None:
-    _stop_if_strict(strict, result)
-    summary.add(result)
-    if not result.skipped:
-        lists[result.split].append(result.id)
-    bar.update()
+def _results(jobs: Iterator[tuple[Item, tuple[str, str] | None]], args: tuple, workers: int) -> Iterator[ItemResult]:
+    """Each job's result, in order: converted in this process, or in a pool of `workers` processes."""
+    if workers == 1:
+        _init(*args)
+        try:
+            yield from map(_work, jobs)
+        finally:
+            _STATE.clear()
+        return
+    # A pool that notices a worker dying (killed for memory): it raises instead of waiting forever.
+    with ProcessPoolExecutor(workers, initializer=_init, initargs=args) as pool:
+        try:
+            yield from pool.map(_work, jobs, chunksize=4)
+        except BrokenProcessPool:
+            raise DataError("a worker process died (out of memory?); run again with fewer --workers") from None
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # stopped early (an error, --strict): convert no more
 
 
 def _split_the_rest(lists: dict[str | None, list[str]], source: ImportSource) -> None:
