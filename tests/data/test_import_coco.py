@@ -307,3 +307,18 @@ def test_the_summary_counts_images_with_no_labelled_pixel(run_edgeseg, tiny_data
     assert "images with no labelled pixel: 2 (synth_00002, synth_00005)" in result.stdout
     result = run_edgeseg("data", "check", tmp_path / "out")
     assert "images with no labelled pixel: 2 (synth_00002, synth_00005)" in result.stdout
+
+
+def test_a_category_named_background_is_class_zero(tmp_path):
+    path = _one_image(
+        tmp_path,
+        [
+            {"category_id": 1, "segmentation": _square(0, 0, 30, 30)},
+            {"category_id": 2, "segmentation": _square(10, 10, 20, 20)},
+        ],
+        categories=[{"id": 1, "name": "Background"}, {"id": 2, "name": "small"}],
+    )
+    summary = _import_api(path, tmp_path / "out")
+    assert summary.class_names == ("background", "small")
+    label = label_of(tmp_path / "out" / "SegmentationClass" / "a.png")
+    assert label[5, 5] == 0 and label[15, 15] == 1 and label[5, 35] == 0

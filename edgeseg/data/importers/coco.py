@@ -1,7 +1,8 @@
 """COCO instance JSON (polygons and RLE), as COCO itself, CVAT, Label Studio and Roboflow export it, and COCO
 panoptic (coco_panoptic.py).
 
-Classes: class 0 is `background` (pixels no annotation covers), then the categories in the order of their ids.
+Classes: class 0 is `background` (pixels no annotation covers, and a category named background), then the
+categories in the order of their ids.
 Overlaps: crowd regions are painted first, as 255 (ignored); then the other annotations from the largest area to
 the smallest, so where two overlap the smaller one is on top (a cup on a table stays a cup). An annotation with a
 box but no segmentation paints its box 255, since its pixels are an object of unknown extent.
@@ -137,9 +138,12 @@ class CocoSource(ImportSource):
         if masks is not None and not self.panoptic:
             raise DataError("--masks applies to COCO panoptic files (their PNG folder); these are instance files")
         # Instances: class 0 is the background no annotation covers. Panoptic: every pixel has a category.
+        # A category of instances named "background" (some projects label it) is class 0 itself, not a second one.
+        own = [] if self.panoptic else [c for c in sorted(categories) if categories[c].lower() == BACKGROUND]
+        listed = [c for c in sorted(categories) if c not in own]
         offset = 0 if self.panoptic else 1
-        self.category_index = {cid: i + offset for i, cid in enumerate(sorted(categories))}
-        self.native_names = (*([] if self.panoptic else [BACKGROUND]), *(categories[c] for c in sorted(categories)))
+        self.category_index = {**{c: 0 for c in own}, **{c: i + offset for i, c in enumerate(listed)}}
+        self.native_names = (*([] if self.panoptic else [BACKGROUND]), *(categories[c] for c in listed))
         used = {c for item in self._items for a in item.payload[4] for c in _categories_of(a)}
         unused = [categories[cid] for cid in sorted(categories) if cid not in used]
         self.remarks = []

@@ -142,8 +142,8 @@ def choose_classes(
     repeated = sorted({n for n in native if list(native).count(n) > 1})
     if repeated:
         raise DataError(
-            f"the source names the class {repeated[0]!r} more than once; each class needs a unique name "
-            f"(rename it in your labelling tool, or pick the classes with --classes)"
+            f"the source names the class {repeated[0]!r} more than once; each class needs a unique name: "
+            f"rename one in your labelling tool and export again"
         )
     index = {name: i for i, name in enumerate(native)}
     lut = np.full(NATIVE_IGNORE + 1, IGNORE_INDEX, np.uint8)
