@@ -81,3 +81,32 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+@contextmanager
+def staged_folder(path: str | Path) -> Iterator[Path]:
+    """Yield a hidden folder beside `path` to fill; on success it becomes `path`, on failure it is removed.
+
+    `path` must not exist or be an empty folder. Whatever stops the filling (an error, Ctrl-C) leaves nothing
+    behind: not the half-filled folder, nor any parent folder this call created for it.
+    """
+    import shutil
+
+    path = Path(path)
+    try:
+        created = _make_parents(path.parent)
+    except OSError as exc:
+        raise write_failure(path, exc) from None
+    staging = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        staging.mkdir()
+        yield staging
+        if path.is_dir():
+            path.rmdir()  # empty (the caller checked): rename cannot replace a folder on every platform
+        os.replace(staging, path)
+        created = []
+    except OSError as exc:
+        raise write_failure(path, exc) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        _remove_empty(created)

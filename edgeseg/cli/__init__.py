@@ -9,6 +9,7 @@ import typer
 
 from edgeseg import __version__
 from edgeseg.cli import bench, data, doctor, export, models, quickstart, run, train
+from edgeseg.cli.data_import import import_command
 from edgeseg.cli.eval import eval_command
 from edgeseg.cli.explain import explain_command
 from edgeseg.errors import EdgesegError
@@ -44,6 +45,7 @@ def _main(
 
 
 app.command("models")(models.models)
+data.app.command("import")(import_command)
 app.add_typer(data.app, name="data")
 app.command("train")(train.train)
 app.command("eval")(eval_command)

@@ -1,9 +1,9 @@
-"""`edgeseg data synth`, `edgeseg data video` and `edgeseg data check`."""
+"""`edgeseg data synth`, `edgeseg data video` and `edgeseg data check` (`data import`: data_import.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import TYPE_CHECKING, List
 
 import typer
 from rich.console import Console
@@ -12,6 +12,9 @@ from rich.table import Table
 from edgeseg.errors import require
 from edgeseg.schema import Field, check_options
 from edgeseg.writable import check_writable
+
+if TYPE_CHECKING:  # the data modules need OpenCV, which the lean install lacks: imported where used
+    from edgeseg.data.check import CheckReport
 
 OPTIONS = {
     "images": Field("int", low=2),  # one train, one val
@@ -79,7 +82,23 @@ def check(
     from edgeseg.data.check import check_dataset
 
     report = check_dataset(data, split or None)
-    console = Console()
+    print_check(report, Console())
+    for message in report.warnings:
+        typer.echo(f"warning: {message}", err=True)
+    if report.ok:
+        Console().print("[green]dataset OK[/green]")
+        return
+    for message in report.errors[:20]:
+        typer.echo(f"error: {message}", err=True)
+    if len(report.errors) > 20:
+        typer.echo(f"… and {len(report.errors) - 20} more", err=True)
+    typer.echo(f"{len(report.errors)} problem(s) found in {report.root}", err=True)
+    raise typer.Exit(1)
+
+
+def print_check(report: CheckReport, console: Console) -> None:
+    """What `data check` and `data import` print about a dataset: images per split, pixels per class, and the
+    images with no labelled pixel."""
     console.print(f"dataset {report.root}: {len(report.class_names)} classes")
     splits = Table()
     splits.add_column("split")
@@ -102,14 +121,8 @@ def check(
         )
     classes.add_row("255", "(ignore)", f"{report.ignored_pixels:,}", "", "")
     console.print(classes)
-    for message in report.warnings:
-        typer.echo(f"warning: {message}", err=True)
-    if report.ok:
-        console.print("[green]dataset OK[/green]")
-        return
-    for message in report.errors[:20]:
-        typer.echo(f"error: {message}", err=True)
-    if len(report.errors) > 20:
-        typer.echo(f"… and {len(report.errors) - 20} more", err=True)
-    typer.echo(f"{len(report.errors)} problem(s) found in {report.root}", err=True)
-    raise typer.Exit(1)
+    examples = ", ".join(report.unlabelled[:5]) + (", …" if len(report.unlabelled) > 5 else "")
+    console.print(
+        f"images with no labelled pixel: {len(report.unlabelled)}" + (f" ({examples})" if examples else ""),
+        markup=False,
+    )

@@ -9,6 +9,10 @@ import numpy as np
 
 from edgeseg.data.voc import IGNORE_INDEX, DataError, Split, find_root, list_splits, load_split, read_sample
 
+# An image is unlabelled when every pixel is 255 (ignored) or, where class 0 is a background class, background:
+# nothing in it teaches the network an object (an import whose annotations all missed their image shows here).
+BACKGROUND_NAMES = ("background", "_background_", "bg")
+
 
 @dataclass
 class CheckReport:
@@ -21,6 +25,7 @@ class CheckReport:
     class_images: np.ndarray | None = None  # images in which each class appears
     ignored_pixels: int = 0
     images_checked: int = 0
+    unlabelled: list[str] = field(default_factory=list)  # ids of images with no labelled pixel (BACKGROUND_NAMES)
 
     @property
     def ok(self) -> bool:
@@ -44,6 +49,7 @@ def check_dataset(data: str | Path, splits: list[str] | None = None) -> CheckRep
         ]
     report.warnings += _overlaps(loaded)
     num_classes = len(report.class_names)
+    first_object = 1 if report.class_names[0].lower() in BACKGROUND_NAMES else 0
     report.class_pixels = np.zeros(num_classes, np.int64)
     report.class_images = np.zeros(num_classes, np.int64)
     seen: set[str] = set()
@@ -64,6 +70,8 @@ def check_dataset(data: str | Path, splits: list[str] | None = None) -> CheckRep
             report.class_pixels += counts[:num_classes]
             report.class_images += counts[:num_classes] > 0
             report.ignored_pixels += int(counts[IGNORE_INDEX])
+            if not counts[first_object:num_classes].any():
+                report.unlabelled.append(sample.id)
             report.images_checked += 1
     return report
 

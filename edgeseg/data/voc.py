@@ -70,7 +70,7 @@ def read_class_names(root: Path, data: Path | None = None) -> tuple[str, ...]:
     """classes.txt in the dataset root (or DATA), else PASCAL VOC's 21 classes."""
     for folder in (root, data):
         if folder is not None and (folder / "classes.txt").is_file():
-            names = tuple(n.strip() for n in (folder / "classes.txt").read_text().splitlines() if n.strip())
+            names = tuple(n.strip() for n in read_text_lines(folder / "classes.txt") if n.strip())
             if not 1 <= len(names) <= IGNORE_INDEX:
                 raise DataError(f"{folder / 'classes.txt'} must list 1 to 255 class names, one per line")
             repeated = sorted({n for n in names if names.count(n) > 1})
@@ -81,6 +81,22 @@ def read_class_names(root: Path, data: Path | None = None) -> tuple[str, ...]:
                 )
             return names
     return VOC_CLASSES
+
+
+def read_text_lines(path: Path) -> list[str]:
+    """The lines of a split list or classes.txt, as Windows tools and Excel also write them.
+
+    A UTF-8 byte-order mark (Notepad, Excel's "CSV UTF-8") is dropped, UTF-16 with its BOM (Excel's "Unicode
+    text") is decoded, and CRLF or CR line ends split like LF: otherwise the mark would become part of the first
+    id or class name, and a list that looks right would name a file that does not exist.
+    """
+    data = path.read_bytes()
+    encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text; save it as UTF-8 (with or without a BOM)") from None
+    return text.splitlines()
 
 
 def list_splits(root: Path) -> list[str]:
@@ -110,7 +126,7 @@ def _read_ids(list_file: Path, root: Path) -> list[str]:
     An id with a space in it is split there: say so, rather than later report the first word's image missing.
     """
     ids = []
-    for number, line in enumerate(list_file.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_text_lines(list_file), start=1):
         words = line.split()
         if not words:
             continue
