@@ -139,6 +139,12 @@ def _describe(case: dict[str, Any]) -> dict[str, Any]:
     return {"name": case["name"], "module": case["module"], "expect": case.get("expect", "")}
 
 
+def table_cell(text: str) -> str:
+    """`text` in a Markdown table: a `|` would end the cell, and `<tmp>` or `<name>` would be read as HTML tags
+    and not shown at all."""
+    return text.replace("|", "/").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def report(results: list[dict[str, Any]], fixtures: dict[str, str]) -> str:
     ran = [r for r in results if "skipped" not in r]
     passed = [r for r in ran if r["ok"]]
@@ -168,7 +174,7 @@ def report(results: list[dict[str, Any]], fixtures: dict[str, str]) -> str:
         lines += ["", "## Skipped", ""] + [f"- {r['name']}: {r['skipped']}" for r in skipped]
     lines += ["", "## Every message", "", "| case | exit | message |", "| --- | ---: | --- |"]
     for r in ran:
-        lines.append(f"| {r['name']} | {r.get('returncode')} | {r.get('message', '').replace('|', '/')} |")
+        lines.append(f"| {r['name']} | {r.get('returncode')} | {table_cell(r.get('message', ''))} |")
     return "\n".join(lines) + "\n"
 
 

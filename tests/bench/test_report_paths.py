@@ -136,3 +136,10 @@ def test_the_sweep_records_its_folders_as_placeholders():
     assert recorded["stderr_tail"] == "OSError: [Errno 30] Read-only file system: '<ro>/out'"
     assert recorded["changes"] == ["new <tmp>/runs", "new <fixtures>/other"]
     assert recorded["seconds"] == 1.5 and str(tmp) not in json.dumps(recorded)
+
+
+def test_the_sweep_report_shows_placeholders_where_markdown_would_hide_them():
+    sweep = importlib.import_module("benchmarks.bad_inputs.sweep")
+    result = {"name": "case", "module": "cases_x", "ok": True, "returncode": 1, "checks": {}}
+    text = sweep.report([{**result, "message": "error: <tmp>/model.pt | runs/<name>/weights/best.pt"}], {})
+    assert "| case | 1 | error: &lt;tmp&gt;/model.pt / runs/&lt;name&gt;/weights/best.pt |" in text  # not HTML tags
