@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from results_io import RESULTS, git_commit, machine, save
+from results_io import RESULTS, git_commit, machine, save, shown_path
 
 EDGESEG = [sys.executable, "-m", "edgeseg"]
 DEFAULT_VARIANTS = "unet_classic:transposed,unet_classic:bilinear,unet_vgg16:transposed,unet_vgg16:bilinear"
@@ -151,7 +151,8 @@ def main() -> None:
             }
         )
     commit = git_commit()
-    result = {"settings": vars(args) | {"work": str(args.work)}, "commit": commit, "machine": machine(), "rows": rows}
+    settings = vars(args) | {"work": shown_path(args.work, "<work>")}
+    result = {"settings": settings, "commit": commit, "machine": machine(), "rows": rows}
     save(args.result, result, markdown(result))
 
 

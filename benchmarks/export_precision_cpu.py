@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from results_io import git_commit, machine, save
+from results_io import git_commit, machine, save, shown_path
 
 from edgeseg.export.steps import ExportOptions, run_export
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
@@ -120,8 +120,8 @@ def main() -> None:
         out, parity = export_at(args, size)
         rows += precision_rows(args, label, out, parity)
     result = {
-        "checkpoint": str(args.checkpoint),
-        "data": str(args.data),
+        "checkpoint": shown_path(args.checkpoint, "<checkpoint>"),
+        "data": shown_path(args.data, "<data>"),
         "how": args.how,
         "threads": args.threads,
         "runs": args.runs,

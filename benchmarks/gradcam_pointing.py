@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from results_io import save
+from results_io import save, shown_path
 from torch import nn
 
 from edgeseg.data.voc import Split, load_split, read_sample
@@ -79,6 +79,7 @@ def training_record(checkpoint: Path) -> dict:
         return {}
     args = load_yaml(run / "args.yaml")
     record = {k: args[k] for k in ("model", "data", "size", "epochs", "batch_size", "lr", "seed")}
+    record["data"] = shown_path(record["data"], "<data>")
     with (run / "results.csv").open() as f:
         record["best_val_mIoU"] = max((float(row["val_mIoU"]) for row in csv.DictReader(f)), default=None)
     return record
@@ -179,7 +180,7 @@ def markdown(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
     lines = [
         f"# Grad-CAM pointing game: {args.name}",
         "",
-        f"`{args.checkpoint}` on the first {args.images} images of the val split of `{args.data}`: "
+        f"`{result['checkpoint']}` on the first {args.images} images of the val split of `{result['data']}`: "
         f"{sum(cases.values())} (image, class) cases, a class in the ground truth that the model also predicts "
         f"({sum(not_predicted.values())} more were in the ground truth but not predicted, so had nothing to explain). "
         "Each cell: share of CAM mass inside the class's ground-truth region ÷ the region's share of the image "
@@ -233,9 +234,9 @@ def main() -> None:
     layers = layers_to_explain(model, sweep=True)  # the encoder shallow to deep, then the default layer
     cases = measure(model, meta, load_split(args.data, "val"), layers, args.images)
     result = {
-        "checkpoint": str(args.checkpoint),
+        "checkpoint": shown_path(args.checkpoint, "<checkpoint>"),
         "trained": training_record(args.checkpoint),
-        "data": str(args.data),
+        "data": shown_path(args.data, "<data>"),
         **summarise(cases, layers),
     }
     save(f"gradcam_pointing_{args.name}", result, markdown(result, args))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from results_io import git_commit, machine, save
+from results_io import git_commit, machine, save, shown_path
 
 from edgeseg.export.onnx_export import export_onnx
 from edgeseg.export.parity import compare
@@ -198,7 +198,9 @@ def main() -> None:
         saved.write_text(json.dumps(entry, indent=2))
         entries.append(entry)
     result = {"commit": git_commit(), "machine": machine(), "data": str(args.data), "checkpoints": entries}
-    save(args.result, result, markdown(result))
+    paths = {args.data: shown_path(args.data, "<data>")}  # as the report names them
+    paths.update({c: shown_path(c, f"<checkpoint {i + 1}>") for i, c in enumerate(args.checkpoints)})
+    save(args.result, result, markdown(result), paths=paths)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from results_io import git_commit, machine, save
+from results_io import git_commit, machine, save, shown_path
 
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
 
@@ -31,6 +31,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--result", default="interleaved_latency")
     parser.add_argument("--note", default="", help="what the files are (goes into the report)")
+    parser.add_argument("--work", type=Path, help="the folder that holds the files, named <work> in the report")
     return parser.parse_args()
 
 
@@ -107,10 +108,11 @@ def main() -> None:
         "commit": git_commit(),
         "machine": machine(),
         "load_average": os.getloadavg(),
-        "settings": {k: v for k, v in vars(args).items() if k != "files"},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("files", "work")},
         "rows": rows_of(models, times),
     }
-    save(args.result, result, markdown(result, args))
+    work = {args.work: shown_path(args.work, "<work>")} if args.work else {}
+    save(args.result, result, markdown(result, args), paths=work)
 
 
 if __name__ == "__main__":

@@ -156,7 +156,7 @@ def main() -> None:
         "rows": rows, "size": args.size, "frames": args.frames, "rounds": args.rounds, "machine": machine(),
         "commit": git_commit(), "command": command,
     }  # fmt: skip
-    save(args.result, result, markdown(result))
+    save(args.result, result, markdown(result), paths={tmp: "<tmp>"})
 
 
 if __name__ == "__main__":

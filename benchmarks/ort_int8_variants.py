@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from results_io import git_commit, machine, save
+from results_io import git_commit, machine, save, shown_path
 
 from edgeseg.export.onnx_export import export_onnx
 from edgeseg.export.parity import compare
@@ -135,6 +135,7 @@ def latency(args: argparse.Namespace) -> None:
     listed = [f"FP32={fp32}", *(f"{label}={path}" for label, path in files.items())]
     command = [sys.executable, str(Path(__file__).parent / "interleaved_latency.py"), *listed]
     command += ["--rounds", str(args.rounds), "--result", f"{args.result}_latency_cpu_{args.size}", "--note", note]
+    command += ["--work", str(args.work)]  # the report names the files relative to it
     subprocess.run(command, check=True)
 
 
@@ -181,7 +182,8 @@ def accuracy(args: argparse.Namespace) -> None:
             f"| {r['variant']} | {r['argmax_agreement']:.4%} | {r['fp32_mIoU']:.4f} | {r['int8_mIoU']:.4f} "
             f"| {r['delta_mIoU_points']:+.2f} |"
         )
-    save(f"{args.result}_accuracy", result, lines)
+    named = {"<checkpoint>": args.checkpoint, "<data>": args.data}
+    save(f"{args.result}_accuracy", result, lines, paths={p: shown_path(p, n) for n, p in named.items() if p})
 
 
 def main() -> None:

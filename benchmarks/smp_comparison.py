@@ -7,14 +7,15 @@ imports torchvision, and PyPI's torchvision fails beside torch 2.13.0+cpu ("oper
 exist"). So the export runs in a throwaway venv where torch and torchvision import together (x86_64), and the
 timing, which is ONNX Runtime's alone, runs in the project's own venv:
 
-    python3 -m venv /work/smpenv
-    /work/smpenv/bin/pip install torch==2.14.1 torchvision==0.29.1
-    printf 'torch==2.14.1\\ntorchvision==0.29.1\\n' > /tmp/smpc.txt
-    /work/smpenv/bin/pip install -c /tmp/smpc.txt segmentation-models-pytorch timm onnx onnxscript onnxruntime \\
-        -e '.[export,cv]'
-    /work/smpenv/bin/python benchmarks/smp_comparison.py export [--work runs/smp_comparison]
+    SMPENV=../smpenv  # a throwaway folder outside the checkout; the report calls it <smpenv>
+    python3 -m venv "$SMPENV"
+    "$SMPENV"/bin/pip install torch==2.14.1 torchvision==0.29.1
+    printf 'torch==2.14.1\\ntorchvision==0.29.1\\n' > "$SMPENV"/constraints.txt
+    "$SMPENV"/bin/pip install -c "$SMPENV"/constraints.txt segmentation-models-pytorch timm onnx onnxscript \\
+        onnxruntime -e '.[export,cv]'
+    "$SMPENV"/bin/python benchmarks/smp_comparison.py export [--work runs/smp_comparison]
     .venv/bin/python benchmarks/smp_comparison.py measure [--work runs/smp_comparison] [--rounds 30] [--threads 2]
-    rm -rf /work/smpenv
+    rm -rf "$SMPENV"
 
 export: builds the three (random weights, eval mode, 21 classes), counts parameters and FLOPs with
 edgeseg.models.complexity (torch.utils.flop_counter, a multiply-add = 2 FLOPs), exports each with one function
@@ -38,7 +39,7 @@ from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Any
 
-from results_io import git_commit, machine, save
+from results_io import git_commit, machine, save, shown_path
 
 LABELS = ("smp", "separable", "dense")  # smp first: ratios are to it
 TITLES = {
@@ -260,7 +261,13 @@ def measure(work: Path, rounds: int, threads: int) -> dict[str, Any]:
     return {
         "commit": git_commit(),
         "machine": machine(),
-        "settings": {"rounds": rounds, "threads": threads, "work": str(work), "size": SIZE, "classes": CLASSES},
+        "settings": {
+            "rounds": rounds,
+            "threads": threads,
+            "work": shown_path(work, "<work>"),
+            "size": SIZE,
+            "classes": CLASSES,
+        },
         "measure_versions": {"python": platform.python_version(), "onnxruntime": ort.__version__},
         "export": {k: specs[k] for k in ("versions", "commit", "opset", "exporter")},
         "load_average_start": load_start,
@@ -328,8 +335,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
         f"{_load(result['load_average_start'])}, at the end {_load(result['load_average_end'])}.",
         "",
         "```",
-        "/work/smpenv/bin/python benchmarks/smp_comparison.py export --work runs/smp_comparison",
-        f".venv/bin/python benchmarks/smp_comparison.py measure --work runs/smp_comparison --rounds "
+        f"<smpenv>/bin/python benchmarks/smp_comparison.py export --work {settings['work']}",
+        f".venv/bin/python benchmarks/smp_comparison.py measure --work {settings['work']} --rounds "
         f"{settings['rounds']} --threads {settings['threads']}",
         "```",
         "",
@@ -384,7 +391,7 @@ def main() -> None:
         export_all(args.work)
         return
     result = measure(args.work, args.rounds, args.threads)
-    save(args.result, result, markdown(result))
+    save(args.result, result, markdown(result), paths={args.work: result["settings"]["work"]})
 
 
 if __name__ == "__main__":

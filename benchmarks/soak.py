@@ -285,7 +285,7 @@ def main() -> None:
     )  # fmt: skip
     result["verdicts"] = verdicts(result)
     plot(result, RESULTS / f"{args.result}.png")
-    save(args.result, result, markdown(result, args.result))
+    save(args.result, result, markdown(result, args.result), paths={tmp: "<tmp>"})
 
 
 if __name__ == "__main__":

@@ -96,12 +96,13 @@ def run_case(case: dict[str, Any], fixtures: dict[str, str], fixture_root: Path)
                 [str(EDGESEG), *args], capture_output=True, text=True, cwd=tmp, env=env, timeout=TIMEOUT_S
             )
         except subprocess.TimeoutExpired:
-            return {**_describe(case), "args": args, "ok": False, "checks": {"finished": False}}
+            recorded = {**_describe(case), "args": args, "ok": False, "checks": {"finished": False}}
+            return as_recorded(recorded, values, fixture_root)
         seconds = time.perf_counter() - start
         changed = changes(before, snapshot(Path(tmp), fixture_root))
     checks = judge({**case, "expect": fill(case.get("expect", ""), values)}, done, changed)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
-    return {
+    recorded = {
         **_describe(case),
         "args": args,
         "ok": all(checks.values()),
@@ -113,6 +114,18 @@ def run_case(case: dict[str, Any], fixtures: dict[str, str], fixture_root: Path)
         "changes": changed[:20],
         "seconds": round(seconds, 2),
     }
+    return as_recorded(recorded, values, fixture_root)
+
+
+def as_recorded(result: dict[str, Any], values: dict[str, str], fixture_root: Path) -> dict[str, Any]:
+    """`result` with the case's temporary folder and the fixtures named by their placeholders (`<tmp>/model.pt`,
+    `<data>`, `<ckpt>`), in its arguments, messages and changes: the report is read on other machines."""
+    from edgeseg.bench.paths import scrub
+
+    folders = {value: f"<{key}>" for key, value in values.items() if Path(value).is_absolute()}
+    folders[str(fixture_root)] = "<fixtures>"
+    texts = {key: value for key, value in result.items() if key in ("args", "message", "stderr_tail", "changes")}
+    return {**result, **json.loads(scrub(json.dumps(texts, ensure_ascii=False), folders))}
 
 
 def fill(text: str, values: dict[str, str]) -> str:
@@ -124,6 +137,12 @@ def fill(text: str, values: dict[str, str]) -> str:
 
 def _describe(case: dict[str, Any]) -> dict[str, Any]:
     return {"name": case["name"], "module": case["module"], "expect": case.get("expect", "")}
+
+
+def table_cell(text: str) -> str:
+    """`text` in a Markdown table: a `|` would end the cell, and `<tmp>` or `<name>` would be read as HTML tags
+    and not shown at all."""
+    return text.replace("|", "/").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def report(results: list[dict[str, Any]], fixtures: dict[str, str]) -> str:
@@ -155,7 +174,7 @@ def report(results: list[dict[str, Any]], fixtures: dict[str, str]) -> str:
         lines += ["", "## Skipped", ""] + [f"- {r['name']}: {r['skipped']}" for r in skipped]
     lines += ["", "## Every message", "", "| case | exit | message |", "| --- | ---: | --- |"]
     for r in ran:
-        lines.append(f"| {r['name']} | {r.get('returncode')} | {r.get('message', '').replace('|', '/')} |")
+        lines.append(f"| {r['name']} | {r.get('returncode')} | {table_cell(r.get('message', ''))} |")
     return "\n".join(lines) + "\n"
 
 

@@ -51,7 +51,8 @@ def compare(new: dict[str, Any], old: dict[str, Any], tolerance: float) -> Compa
     now = {_key(r): r for r in new["rows"]}
     result = Comparison()
     result.lines += [f"## Against {old['commit']} ({old['created']})", ""]
-    if old["machine"] != new["machine"]:
+    shared = set(old["machine"]) & set(new["machine"])  # what both recorded (instruction sets came later)
+    if any(old["machine"][key] != new["machine"][key] for key in shared):
         result.lines.append("Measured on different machines: latency changes are not comparable.\n")
     for setting in ("threads", "runs", "warmup", "batch"):
         if old["config"].get(setting) != new["config"].get(setting):

@@ -110,6 +110,7 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"Batch {config['batch']}, {threads} threads, {config['warmup']} warm-up then {config['runs']} timed runs "
         f"per row; {config['num_classes']} classes; untrained weights (latency depends on shapes, not values). "
         "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".",
+        *([f"Rerun: `{results['command']}`."] if results.get("command") else []),
     ]
 
 

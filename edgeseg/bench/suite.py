@@ -12,6 +12,7 @@ from typing import Any
 
 from edgeseg.bench.config import BenchConfig, Variant, variants
 from edgeseg.bench.environment import git_commit, machine, versions
+from edgeseg.bench.paths import scrub, shown_path
 from edgeseg.bench.settings import BACKENDS, BackendSetting, unavailable_reason
 from edgeseg.errors import EdgesegError
 
@@ -47,6 +48,9 @@ def run_suite(config: BenchConfig, log: Callable[[str], None] = print) -> dict[s
     rows = []
     for variant in variants(config):
         rows += _measure_variant(config, variant, runnable, video, peaks, log)
+    # A report is read on other machines: the output folder is named as the command line would name it again.
+    out = {config.out: shown_path(config.out, "<out>")}
+    rows = [{k: scrub(v, out) if k in ("error", "e2e_error") else v for k, v in row.items()} for row in rows]
     return {
         "format": FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -54,10 +58,10 @@ def run_suite(config: BenchConfig, log: Callable[[str], None] = print) -> dict[s
         "commit": git_commit(),
         "machine": machine(),
         "versions": versions(),
-        "config": config.to_dict(),
+        "config": {**config.to_dict(), "out": out[config.out]},
         "peak_gflops": peaks,
         "backends": {b.name: b.label for b in backends},
-        "skipped": skipped,
+        "skipped": {name: scrub(reason, out) for name, reason in skipped.items()},
         "rows": rows,
     }
 

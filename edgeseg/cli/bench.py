@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -20,6 +21,18 @@ FIELD_OF = {"classes": "num_classes"}  # options named otherwise than the BenchC
 
 def _default(name: str) -> str:
     return default_help(BenchConfig, name)
+
+
+def rerun_command(config: Optional[Path], given: dict[str, Any]) -> str:
+    """The command line that measures the same again, its paths as a report shows them (edgeseg.bench.paths)."""
+    from edgeseg.bench.paths import shown_path
+
+    words = ["edgeseg", "bench"] + (["--config", shown_path(config, "<config.yaml>")] if config else [])
+    option_of = {field: option for option, field in FIELD_OF.items()}
+    for name, value in given.items():
+        shown = shown_path(value, "<out>") if name == "out" else str(value)
+        words += ["--" + option_of.get(name, name).replace("_", "-"), shlex.quote(shown) if " " in shown else shown]
+    return " ".join(words)
 
 
 def bench(
@@ -72,6 +85,7 @@ def bench(
     old = load_results(compare) if compare else None  # a bad --compare file fails before minutes of measuring
     check_writable(settings.out, "--out", folder=True)
     results = run_suite(settings, log=lambda message: typer.echo(message, err=True))
+    results["command"] = rerun_command(config, given)
     write_text_atomic(settings.out / "results.json", json.dumps(results, indent=2) + "\n")
     report = markdown(results, write_charts(results, settings.out))
     regressions = []

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from edgeseg.bench.paths import shown_path
 from tests.bench.test_bench_units import _check_facts
 
 pytestmark = pytest.mark.slow
@@ -36,6 +37,10 @@ def test_bench_writes_results_report_and_charts_and_compares(run_edgeseg, tmp_pa
         assert ("e2e_fps" in row) == (row["backend"] != "torch") == ("host_ms" in row)
     report = (out / "report.md").read_text()
     assert report in first.stdout  # the report is also printed
+    # Read on other machines: the output folder as a placeholder, and the command that measures it again.
+    assert results["config"]["out"] == shown_path(out, "<out>") and not results["config"]["out"].startswith("/")
+    assert results["command"] == "edgeseg bench " + " ".join(args[1:-1]) + f" {results['config']['out']}"
+    assert f"Rerun: `{results['command']}`." in report and str(tmp_path) not in report
     headings = ("## Latency", "## Bilinear vs transposed decoders", "## Separable vs dense DeepLabV3+ heads")
     for heading in (*headings, "## Against PyTorch eager", "## Not measured"):
         assert heading in report
