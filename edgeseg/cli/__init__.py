@@ -8,7 +8,7 @@ import traceback
 import typer
 
 from edgeseg import __version__
-from edgeseg.cli import bench, data, doctor, export, models, quickstart, run, train
+from edgeseg.cli import bench, data, doctor, export, models, quickstart, ros2, run, train
 from edgeseg.cli.data_import import import_command
 from edgeseg.cli.eval import eval_command
 from edgeseg.cli.explain import explain_command
@@ -55,6 +55,7 @@ app.command("explain")(explain_command)
 app.command("bench")(bench.bench)
 app.command("quickstart")(quickstart.quickstart)
 app.command("doctor")(doctor.doctor)
+app.command("ros2", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(ros2.ros2)
 
 
 def main() -> None:
