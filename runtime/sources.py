@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgeseg.errors import EdgesegError, require
+from edgeseg.runtime.images import UnreadableImage, read_image
 from edgeseg.runtime.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, images_in
 
 cv2 = require("cv2", extra="cv")
@@ -169,11 +170,12 @@ class ImageSource:
     def __iter__(self) -> Iterator[Frame]:
         index = 0
         for path in self.paths:
-            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-            if image is None or image.dtype != np.uint8:
+            try:
+                image = read_image(path)  # the one reader every command uses (runtime/images.py)
+            except UnreadableImage:
                 self.unreadable.append(path.name)
                 continue
-            yield Frame(index, _to_bgr(image), path.name, time.perf_counter())
+            yield Frame(index, image, path.name, time.perf_counter())
             index += 1
 
     def close(self) -> None:
