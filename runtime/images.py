@@ -75,7 +75,7 @@ def read_image(path: str | Path) -> np.ndarray:
         stored = _decode(data, cv2.IMREAD_UNCHANGED, path)
         if stored is not None:
             _eight_bits(stored, path)
-        raise UnreadableImage(path, "it is corrupt, or not an image", "copy it again or save it anew")
+        raise UnreadableImage(path, "it is corrupt, or not an image", "replace it with a readable copy")
     return _eight_bits(image, path)
 
 

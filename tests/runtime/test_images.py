@@ -105,7 +105,7 @@ def write_unreadable(folder: Path) -> dict[str, str]:
     png = cv2.imencode(".png", (gray * 255).astype(np.uint8))[1]
     (folder / "cut.png").write_bytes(png.tobytes()[: len(png) // 2])
     jpeg = cv2.imencode(".jpg", (gray * 255).astype(np.uint8))[1]
-    (folder / "cut.jpg").write_bytes(jpeg.tobytes()[: len(jpeg) // 2])
+    (folder / "truncated.jpg").write_bytes(jpeg.tobytes()[: len(jpeg) // 2])
     (folder / "empty.png").write_bytes(b"")
     (folder / "text.png").write_text("not an image\n")
     (folder / "huge.png").write_bytes(_header_only_png(50000, 50000))
@@ -115,8 +115,8 @@ def write_unreadable(folder: Path) -> dict[str, str]:
         "float64.tif": "its samples are 64-bit floating point",
         "signed16.tif": "its samples are signed 16-bit integers",
         "int32.tif": "its samples are signed 32-bit integers",
-        "cut.png": "it is corrupt, or not an image; copy it again or save it anew",
-        "cut.jpg": "it is truncated (no JPEG end marker); copy it again",
+        "cut.png": "it is corrupt, or not an image; replace it with a readable copy",
+        "truncated.jpg": "it is truncated (no JPEG end marker); copy it again",
         "empty.png": "the file is empty (0 bytes); copy it again",
         "text.png": "it is corrupt, or not an image",
         "huge.png": "it has more pixels than OpenCV decodes (2^30); scale it down",
@@ -156,3 +156,33 @@ def test_run_skips_and_names_every_unreadable_form(run_edgeseg, tiny_onnx, tmp_p
     assert f"skipped {len(reasons)} unreadable file(s): " in result.stderr
     for name in reasons:
         assert name in result.stderr, name
+
+
+def _dataset_of(folder: Path, images: dict[str, str], tmp_path: Path) -> Path:
+    root = tmp_path / "dataset"
+    for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for name in images:
+        (root / "JPEGImages" / name).write_bytes((folder / name).read_bytes())
+        Image.fromarray(np.zeros((24, 32), np.uint8)).save(root / "SegmentationClass" / f"{Path(name).stem}.png")
+    ids = "".join(f"{Path(name).stem}\n" for name in images)
+    (root / "ImageSets/Segmentation/train.txt").write_text(ids)
+    (root / "ImageSets/Segmentation/val.txt").write_text(ids)
+    (root / "classes.txt").write_text("background\nthing\n")
+    return root
+
+
+def test_data_check_names_every_unreadable_form_with_its_reason(run_edgeseg, tmp_path):
+    reasons = write_unreadable(tmp_path / "bad")
+    files = {name: reason for name, reason in reasons.items() if name != "folder.jpg"}  # a list names files
+    root = _dataset_of(tmp_path / "bad", files, tmp_path)
+    result = run_edgeseg("data", "check", root)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert f"{len(files)} problem(s) found in {root}:" in lines
+    for name, reason in files.items():
+        assert any(f"{name}: {reason}" in line and line.endswith("remove it from the list") for line in lines), name
+    one = _dataset_of(tmp_path / "bad", {"float32.tif": ""}, tmp_path / "one")
+    single = run_edgeseg("data", "check", one)
+    last = single.stderr.strip().splitlines()[-1]  # one problem: the last line is the one `error:` line
+    assert single.returncode == 1 and last.startswith("error: train: cannot read image ")
