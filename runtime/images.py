@@ -18,7 +18,8 @@ reads, every one of them reads, to the same pixels. The rule (docs/architecture.
   truncated JPEG (OpenCV would fill the missing part with gray and say nothing), a file no decoder accepts,
   more pixels than OpenCV decodes, and floating-point or 32-bit samples (no agreed range: 0–1, 0–255 or HDR;
   guessing would hand the network a wrong picture without a word).
-- A multi-page TIFF or an animated PNG/WebP reads as its first frame.
+- A multi-page TIFF or an animated PNG reads as its first frame; an animated WebP too from OpenCV 4.11 on
+  (older OpenCV, as JetPack's, refuses it, and the reason says so).
 
 Lean (docs/architecture.md, rule 1): numpy and OpenCV only, no PIL, Python 3.8.
 """
@@ -75,6 +76,10 @@ def read_image(path: str | Path) -> np.ndarray:
         stored = _decode(data, cv2.IMREAD_UNCHANGED, path)
         if stored is not None:
             _eight_bits(stored, path)
+        if _animated_webp(data):  # OpenCV before 4.11 refuses these outright
+            raise UnreadableImage(
+                path, f"it is an animated WebP, which OpenCV {cv2.__version__} cannot decode", "save a frame of it"
+            )
         raise UnreadableImage(path, "it is corrupt, or not an image", "replace it with a readable copy")
     return _eight_bits(image, path)
 
@@ -122,6 +127,11 @@ def _eight_bits(image: np.ndarray, path: Path) -> np.ndarray:
         f"its samples are {kind}, which have no agreed range of values (edgeseg reads 8- and 16-bit images)",
         "convert it to 8 or 16 bits per channel",
     )
+
+
+def _animated_webp(data: bytes) -> bool:
+    """RIFF/WEBP with an extended header (VP8X) whose flags say animation."""
+    return data[:4] == b"RIFF" and data[8:16] == b"WEBPVP8X" and len(data) > 20 and bool(data[20] & 0x02)
 
 
 def jpeg_complete(data: bytes) -> bool:

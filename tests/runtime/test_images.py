@@ -186,3 +186,15 @@ def test_data_check_names_every_unreadable_form_with_its_reason(run_edgeseg, tmp
     single = run_edgeseg("data", "check", one)
     last = single.stderr.strip().splitlines()[-1]  # one problem: the last line is the one `error:` line
     assert single.returncode == 1 and last.startswith("error: train: cannot read image ")
+
+
+def test_multi_frame_files_read_as_their_first_frame(tmp_path):
+    frames = [Image.fromarray(np.full((16, 20, 3), value, np.uint8)) for value in (10, 200)]
+    for name, options in (("pages.tif", {}), ("anim.png", {"duration": 100}), ("anim.webp", {"lossless": True})):
+        frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:], **options)
+        try:
+            image = read_image(tmp_path / name)
+        except UnreadableImage as refused:  # OpenCV < 4.11 has no animated WebP; nothing else may be refused
+            assert name == "anim.webp" and "it is an animated WebP, which OpenCV" in str(refused), str(refused)
+            continue
+        assert image.shape == (16, 20, 3) and (image == 10).all(), name
