@@ -18,6 +18,7 @@ import numpy as np
 from edgeseg.errors import EdgesegError, require
 from edgeseg.runtime.backends import open_model
 from edgeseg.runtime.backends.base import Backend
+from edgeseg.runtime.images import read_image
 from edgeseg.runtime.metadata import ModelMetadata
 from edgeseg.runtime.render import Renderer
 from edgeseg.runtime.segmenter import Segmenter
@@ -57,7 +58,9 @@ class Model:
 
         image: an H×W×3 uint8 array (gray H×W and 4-channel arrays are accepted too), or a file path.
         color: the channel order of an array: "bgr" (OpenCV's: `cv2.imread`, `cv2.VideoCapture`) or
-            "rgb" (PIL, imageio, matplotlib). A file path is read with OpenCV; `color` does not apply.
+            "rgb" (PIL, imageio, matplotlib). A file path is read by `edgeseg.runtime.images.read_image`, as
+            every edgeseg command reads it (16-bit scaled, alpha dropped, EXIF orientation applied); `color`
+            does not apply.
         """
         if self._backend is None:
             raise EdgesegError(f"{self.name} was closed (its `with` block ended); load it again")
@@ -226,14 +229,17 @@ def _to_bgr(image: Image, color: str) -> np.ndarray:
     """A BGR uint8 H×W×3 array from what a caller passes, or an error saying what was wrong."""
     _check_color(color)
     if isinstance(image, (str, Path)):
-        read = cv2.imread(str(image), cv2.IMREAD_COLOR)
-        if read is None:
-            raise EdgesegError(f"cannot read image {image} (missing, or not an image OpenCV can decode)")
-        return read
+        return read_image(image)  # the reader every command uses: 16-bit, alpha, palette, CMYK, EXIF alike
     if not isinstance(image, np.ndarray):
         raise EdgesegError(f"expected an image array (H×W×3 uint8) or a path, got {type(image).__name__}")
     if image.dtype != np.uint8:
-        raise EdgesegError(f"expected a uint8 image (0–255), got {image.dtype}: convert with .astype(np.uint8)")
+        # .astype(np.uint8) alone would wrap 16-bit values around 256, not scale them
+        hint = (
+            "pass the file's path (16-bit files are scaled to 8 bits as every command reads them), or divide by 257"
+            if image.dtype == np.uint16
+            else "scale it to 0–255 and convert with .astype(np.uint8)"
+        )
+        raise EdgesegError(f"expected a uint8 image (0–255), got {image.dtype}: {hint}")
     channels = 1 if image.ndim == 2 else (image.shape[2] if image.ndim == 3 else 0)
     if channels == 1:
         return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)

@@ -158,6 +158,7 @@ def _run_and_explain(steps: Steps, options: QuickstartOptions, best: Path, deplo
         f"explain the prediction of {class_name!r} with Grad-CAM, the encoder layer by layer and the decoder",
         *("explain", str(best), str(frame), "--class", class_name, "--sweep"),
         *("--mask-from", str(onnx_model), "--out", str(out / "explain")),
+        "--force",  # out/explain is the quickstart's own: a re-run replaces its explanation
     )
     return frame, class_name
 
@@ -190,7 +191,7 @@ def _summary(options: QuickstartOptions, deployed: Path, frame: Path, class_name
     export_report = json.loads((out / "export" / "export_report.json").read_text())
     stats = json.loads((out / "run_stats.json").read_text())
     bench = json.loads((out / "bench" / "results.json").read_text())
-    stem = f"{frame.stem}_{class_name}_gradcam"
+    stem = f"{frame.name}_{class_name}_gradcam"  # named after the whole file name (edgeseg.runtime.media)
     files = {
         "dataset": out / "data" / "VOCdevkit" / "VOC2012",
         "checkpoint": out / "train" / "weights" / "best.pt",

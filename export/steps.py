@@ -104,10 +104,10 @@ def _check_before_writing(options: ExportOptions) -> None:
         from edgeseg.runtime.backends.tensorrt import import_tensorrt
 
         import_tensorrt()  # --engine demands one: say TensorRT is missing before exporting anything
-    from edgeseg.export.verification import calibration_paths, check_verify_data
+    from edgeseg.export.verification import check_calibration, check_verify_data
 
     if options.int8:
-        calibration_paths(options.calib)
+        check_calibration(options.calib, options.calib_images)
     if options.verify is not None:
         check_verify_data(options.verify)
 

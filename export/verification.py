@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeseg.data.voc import DataError, find_root, load_split, read_image, read_sample
+from edgeseg.data.voc import DataError, find_root, load_split, read_sample
+from edgeseg.runtime.images import UnreadableImage, read_rgb
 from edgeseg.runtime.media import images_in
 from edgeseg.runtime.metadata import ModelMetadata
 from edgeseg.runtime.preprocess import Placement, preprocess_for
@@ -72,8 +73,27 @@ def calibration_paths(calib: Path) -> list[Path]:
     return paths
 
 
-def calibration_set(calib: Path, meta: ModelMetadata, limit: int) -> list[np.ndarray]:
-    """Up to `limit` images from a folder of images, or from the train split of a VOC dataset."""
+def calibration_sample(calib: Path, limit: int) -> list[Path]:
+    """The up to `limit` images of --calib that calibration uses, spread over the whole set, not its first files."""
     paths = calibration_paths(calib)
-    step = max(1, len(paths) // limit)  # spread over the whole set, not its first files
-    return [preprocess_for(read_image(p), meta)[0] for p in paths[::step][:limit]]
+    step = max(1, len(paths) // limit)
+    return paths[::step][:limit]
+
+
+def check_calibration(calib: Path, limit: int) -> None:
+    """Before anything is exported: every image calibration will use can be read (each is read, then dropped)."""
+    for path in calibration_sample(calib, limit):
+        _read_calibration_image(path, calib)
+
+
+def calibration_set(calib: Path, meta: ModelMetadata, limit: int) -> list[np.ndarray]:
+    """Up to `limit` images from a folder of images, or from the train split of a VOC dataset, pre-processed."""
+    return [preprocess_for(_read_calibration_image(p, calib), meta)[0] for p in calibration_sample(calib, limit)]
+
+
+def _read_calibration_image(path: Path, calib: Path) -> np.ndarray:
+    """RGB by the one reader every command uses (edgeseg.runtime.images), or a DataError naming --calib."""
+    try:
+        return read_rgb(path)
+    except UnreadableImage as exc:
+        raise DataError(exc.or_else(f"remove it from --calib {calib}")) from None

@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from edgeseg.errors import EdgesegError, require
-from edgeseg.runtime.media import check_writable_video, partial_path
+from edgeseg.runtime.media import UniqueNames, check_writable_video, partial_path
 from edgeseg.runtime.png import write_palette_png
 from edgeseg.runtime.preprocess import PAD_GRAY, fit, place
 from edgeseg.runtime.record import FrameRecord
@@ -186,7 +186,8 @@ class VideoSink:
 
 
 class FolderSink:
-    """Overlays as JPEG and masks as palette PNGs (VOC's format), named after the frames.
+    """Overlays as JPEG and masks as palette PNGs (VOC's format), named after the frames: the input's whole file
+    name (photo.bmp → photo.bmp.jpg, masks/photo.bmp.png), a stream's frame number (000012.jpg).
 
     The folder must be new or hold no files yet (or `force`): a user's earlier results are not overwritten.
     """
@@ -195,6 +196,7 @@ class FolderSink:
 
     def __init__(self, folder: Path, palette: np.ndarray, *, force: bool = False, stream: int | None = None) -> None:
         self.folder, self.palette, self.stream = folder, np.asarray(palette, np.uint8), stream
+        self.names = UniqueNames()  # photo.bmp and photo.tif are two outputs, never one (runtime/media.py)
         if not force and folder.is_dir() and any(p.is_file() for p in _outputs(folder)):
             raise EdgesegError(
                 f"--save {folder} already holds files; pass a new or empty folder, or --force to write into it"
@@ -206,10 +208,10 @@ class FolderSink:
         self.frames = 0
 
     def write(self, record: FrameRecord) -> None:
-        stem = Path(record.name).stem
-        if not cv2.imwrite(str(self.folder / f"{stem}.jpg"), record.overlay()):
-            raise EdgesegError(f"cannot write {self.folder / stem}.jpg (is the disk full?)")
-        write_palette_png(self.folder / "masks" / f"{stem}.png", record.mask, self.palette)
+        base = self.names.claim(record.name)
+        if not cv2.imwrite(str(self.folder / f"{base}.jpg"), record.overlay()):
+            raise EdgesegError(f"cannot write {self.folder / base}.jpg (is the disk full?)")
+        write_palette_png(self.folder / "masks" / f"{base}.png", record.mask, self.palette)
         self.frames += 1
 
     def close(self) -> None:

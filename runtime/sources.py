@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from edgeseg.errors import EdgesegError, require
+from edgeseg.runtime.images import UnreadableImage, read_image
 from edgeseg.runtime.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, images_in
 
 cv2 = require("cv2", extra="cv")
@@ -187,9 +188,11 @@ class ImageSource:
         for index, path in enumerate(self.paths):
             if self._stop.is_set():
                 return
-            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-            readable = image is not None and image.dtype == np.uint8
-            yield Frame(index, _to_bgr(image) if readable else None, path.name, time.perf_counter())
+            try:
+                image: np.ndarray | None = read_image(path)  # the one reader every command uses (runtime/images.py)
+            except UnreadableImage:
+                image = None  # counted and named by the loop
+            yield Frame(index, image, path.name, time.perf_counter())
 
     def interrupt(self) -> None:
         self._stop.set()

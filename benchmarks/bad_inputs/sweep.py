@@ -9,7 +9,8 @@ default outputs such as runs/ would land) and in every shared fixture.
 
 Cases live in `cases_*.py` beside this file, each a module with `CASES: list[dict]`: `name`, `args`
 (placeholders {tmp} {data} {ckpt} {onnx} {ro} {file} {full}), optional `files` ({relative path under
-{tmp}: text} made first) and `expect`. Writes DIR/results.json and DIR/report.md; exits 0.
+{tmp}: text, or bytes for a binary file} made first) and `expect`. Writes DIR/results.json and DIR/report.md;
+exits 0.
 """
 
 from __future__ import annotations
@@ -83,10 +84,13 @@ def run_case(case: dict[str, Any], fixtures: dict[str, str], fixture_root: Path)
         return {**_describe(case), "skipped": f"no {{{missing[0]}}} fixture here (needs root and tmpfs)"}
     with tempfile.TemporaryDirectory(prefix="edgeseg-case-") as tmp:
         values = {**fixtures, "tmp": tmp}
-        for relative, text in case.get("files", {}).items():
+        for relative, content in case.get("files", {}).items():
             target = Path(tmp) / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(fill(text, values))
+            if isinstance(content, bytes):  # an image or another binary file, as is
+                target.write_bytes(content)
+            else:
+                target.write_text(fill(content, values))
         args = [fill(arg, values) for arg in case["args"]]
         before = snapshot(Path(tmp), fixture_root)
         env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}

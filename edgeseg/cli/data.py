@@ -88,11 +88,11 @@ def check(
     if report.ok:
         Console().print("[green]dataset OK[/green]")
         return
+    # The count first, the problems last: one problem reads as the CLI's one `error:` line, as every refusal does.
+    shown = "" if len(report.errors) <= 20 else " (the first 20)"
+    typer.echo(f"{len(report.errors)} problem(s) found in {report.root}{shown}:", err=True)
     for message in report.errors[:20]:
         typer.echo(f"error: {message}", err=True)
-    if len(report.errors) > 20:
-        typer.echo(f"… and {len(report.errors) - 20} more", err=True)
-    typer.echo(f"{len(report.errors)} problem(s) found in {report.root}", err=True)
     raise typer.Exit(1)
 
 

@@ -23,7 +23,12 @@ def explain_command(
     ),
     method: str = typer.Option("gradcam", help="gradcam, gradcam++, xgradcam or hirescam."),
     mask_from: Optional[Path] = typer.Option(None, help="Explain the mask a deployed .onnx/.engine predicts."),
-    out: Path = typer.Option(Path("runs/explain"), help="Folder for the figures and raw CAMs."),
+    out: Path = typer.Option(
+        Path("runs/explain"), help="Folder for the figures and raw CAMs, named after each image's file name."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--force", help="Replace files an earlier run wrote to --out under the same names [default: refuse]."
+    ),
     list_layers: bool = typer.Option(False, "--list-layers", help="List the layers --layer accepts and exit."),
 ) -> None:
     """Mask-weighted Grad-CAM: which pixels made the network predict --class where it did."""
@@ -40,5 +45,5 @@ def explain_command(
         return
     if images is None or class_name is None:
         raise EdgesegError("pass IMAGE (or a folder) and --class NAME, or --list-layers")
-    request = ExplainRequest(checkpoint, images, class_name, layer, sweep, method, mask_from, out)
+    request = ExplainRequest(checkpoint, images, class_name, layer, sweep, method, mask_from, out, overwrite)
     explain_images(model, meta, request, log=typer.echo, warn=lambda line: typer.echo(line, err=True))

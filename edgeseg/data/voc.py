@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.errors import EdgesegError, describe, require
+from edgeseg.runtime.images import UnreadableImage, read_rgb
 from edgeseg.runtime.media import IMAGE_SUFFIXES
 from edgeseg.runtime.palette import VOC_CLASSES, voc_palette
-
-cv2 = require("cv2", extra="cv")
 
 IGNORE_INDEX = 255
 
@@ -156,28 +155,17 @@ def _label_path(root: Path, image_id: str, folders: tuple[str, ...]) -> Path:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """Any image OpenCV reads (gray, RGB, RGBA, 16-bit) → RGB uint8 H×W×3."""
+    """The image as RGB uint8 H×W×3, read by the one reader every command uses (`edgeseg.runtime.images`:
+    16-bit scaled, alpha dropped, palette expanded, gray replicated, CMYK converted, EXIF orientation applied).
+
+    A file it cannot read is a DataError: the reader's reason and remedy, or removing it from the list.
+    """
     if not path.is_file():
         raise DataError(f"image not found: {path}")
-    data = path.read_bytes()
-    if path.suffix.lower() in (".jpg", ".jpeg") and not _jpeg_complete(data):
-        # Checked before decoding: OpenCV decodes a truncated JPEG without an error (libjpeg only prints a
-        # warning), filling the missing part with gray.
-        raise DataError(
-            f"cannot read image {path}: it is truncated (no JPEG end marker); copy it again or remove it from the list"
-        )
-    # gray → 3 channels, alpha dropped, 16-bit → 8-bit
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
-    if image is None:
-        raise DataError(f"cannot read image {path}: corrupt or not an image; fix or remove it from the list")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def _jpeg_complete(data: bytes) -> bool:
-    """Whether a JPEG ends in its end-of-image marker (FF D9), allowing padding some writers append.
-
-    The marker cannot occur inside the entropy-coded data (a 0xFF there is always followed by 0x00)."""
-    return not data.startswith(b"\xff\xd8") or data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")
+    try:
+        return read_rgb(path)
+    except UnreadableImage as exc:
+        raise DataError(exc.or_else("remove it from the list")) from None
 
 
 def read_label(path: Path, num_classes: int) -> np.ndarray:

@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgeseg.data.voc import DataError, read_image
+from edgeseg.atomic import atomic_path
 from edgeseg.errors import EdgesegError, require
 from edgeseg.explain.cam import ClassAbsent, Explanation, check_method, explain
 from edgeseg.explain.figures import row_figure, save_figure, save_sweep
 from edgeseg.explain.layers import layers_to_explain
-from edgeseg.runtime.media import images_in
+from edgeseg.runtime.images import UnreadableImage, read_rgb
+from edgeseg.runtime.media import UniqueNames, images_in
 from edgeseg.runtime.metadata import ModelMetadata
 from edgeseg.runtime.preprocess import Placement, postprocess, preprocess_for
 
@@ -60,6 +61,7 @@ class ExplainRequest:
     method: str = "gradcam"
     mask_from: Path | None = None
     out: Path = Path("runs/explain")
+    overwrite: bool = False  # replace files an earlier run left in `out` under the names this one writes
 
 
 @dataclass
@@ -69,6 +71,31 @@ class ExplainSummary:
     unreadable: list[str] = field(default_factory=list)  # file names skipped in a folder
 
 
+def output_names(base: str, request: ExplainRequest) -> list[str]:
+    """The files explaining one image writes, named after `base` (its input's whole file name, see
+    `edgeseg.runtime.media.UniqueNames`): photo.bmp → photo.bmp_circle_gradcam.png and .npy (+ the sweep's)."""
+    stem = f"{base}_{request.class_name}_{request.method}"
+    return [f"{stem}.png", f"{stem}.npy", *([f"{stem}_sweep.png", f"{stem}_sweep.npz"] if request.sweep else [])]
+
+
+def check_outputs_free(request: ExplainRequest, bases: list[str]) -> None:
+    """Before anything is explained: refuse to replace an earlier run's files unless --force says so.
+
+    A user's files are never overwritten by default (docs/architecture.md, rule 6). Refused rather than
+    renamed: the names stay what the naming rule says, so a script finds photo.bmp_circle_gradcam.npy where
+    it expects it, and a second run cannot leave two explanations of one image side by side, one of them stale.
+    """
+    if request.overwrite or not request.out.is_dir():
+        return
+    clashes = [name for base in bases for name in output_names(base, request) if (request.out / name).exists()]
+    if clashes:
+        more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
+        raise EdgesegError(
+            f"--out {request.out} already holds {clashes[0]}{more} from an earlier run; "
+            f"pass --force to replace them, or another --out"
+        )
+
+
 def explain_file(
     model: torch.nn.Module,
     meta: ModelMetadata,
@@ -76,15 +103,17 @@ def explain_file(
     request: ExplainRequest,
     layers: dict[str, str],
     deployed: Any = None,
+    base: str | None = None,
 ) -> ImageExplanation:
     """Explain the request's class in one image at `layers` (module name → label, see `layers_to_explain`).
 
     The row figure and the .npy show the last of `layers`; with --sweep, a grid and an .npz show them all.
-    `deployed`: a Segmenter whose mask is explained instead of the model's own.
+    `deployed`: a Segmenter whose mask is explained instead of the model's own. `base`: what the files are
+    named after (default: the image's file name; `explain_images` hands out unique ones).
     """
     class_name, method, out = request.class_name, request.method, request.out
     class_index = meta.class_names.index(class_name)
-    image = read_image(path)
+    image = read_rgb(path)  # the reader every command uses (edgeseg.runtime.images)
     tensor, placement = preprocess_for(image, meta)
     target = deployed_iou = None
     if deployed is not None:
@@ -101,21 +130,19 @@ def explain_file(
     image = cv2.resize(image, (seen.width, seen.height), interpolation=cv2.INTER_AREA)
     palette = np.zeros((256, 3), np.uint8)
     palette[: len(meta.palette)] = np.asarray(meta.palette, np.uint8)
-    stem = f"{path.stem}_{class_name}_{method}"
+    files = [out / name for name in output_names(base or path.name, request)]
     out.mkdir(parents=True, exist_ok=True)
     shown = list(layers)[-1]
     title = f"{path.name}: {class_name}"
-    save_figure(row_figure(image, mask, palette, cams[shown], title, layers[shown], method), out / f"{stem}.png")
-    np.save(out / f"{stem}.npy", cams[shown].astype(np.float32))
-    files = [out / f"{stem}.png", out / f"{stem}.npy"]
+    save_figure(row_figure(image, mask, palette, cams[shown], title, layers[shown], method), files[0])
+    with atomic_path(files[1]) as tmp, open(tmp, "wb") as handle:  # a handle: np.save would add .npy to tmp
+        np.save(handle, cams[shown].astype(np.float32))
     if request.sweep:
         labelled = {layers[name]: cam for name, cam in cams.items()}
         title += f", {method}; the encoder shallow → deep, then the row figure's layer"
-        save_sweep(out / f"{stem}_sweep.png", image, labelled, title)
-        np.savez_compressed(
-            out / f"{stem}_sweep.npz", **{k.replace(".", "_"): v.astype(np.float16) for k, v in cams.items()}
-        )
-        files += [out / f"{stem}_sweep.png", out / f"{stem}_sweep.npz"]
+        save_sweep(files[2], image, labelled, title)
+        with atomic_path(files[3]) as tmp, open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **{k.replace(".", "_"): v.astype(np.float16) for k, v in cams.items()})
     return ImageExplanation(path, files, deployed_iou, cams)
 
 
@@ -129,19 +156,24 @@ def explain_images(
     """Explain every image of `request` (one file or a folder), saying what it wrote for each as it goes.
 
     An unreadable file in a folder is skipped and counted, as `edgeseg run` does; an image whose prediction
-    lacks the class is reported. Nothing explained at all is an error.
+    lacks the class is reported. Nothing explained at all is an error. Each image's files are named after its
+    whole file name, made unique within the run (`UniqueNames`), and files of an earlier run are not replaced
+    unless the request says to overwrite (checked before the first image is explained).
     """
     check_method(request.method)
     pick_class(meta, request.class_name)
     paths = image_paths(request.images)
+    names = UniqueNames()
+    bases = [names.claim(path.name) for path in paths]
+    check_outputs_free(request, bases)
     layers = layers_to_explain(model, request.layer, request.sweep)
     summary = ExplainSummary()
     with ExitStack() as stack:
         deployed = _deployed(request, meta, stack) if request.mask_from is not None else None
-        for path in paths:
+        for path, base in zip(paths, bases):
             try:
-                result = explain_file(model, meta, path, request, layers, deployed)
-            except DataError as exc:
+                result = explain_file(model, meta, path, request, layers, deployed, base)
+            except UnreadableImage as exc:
                 if not request.images.is_dir():
                     raise
                 summary.unreadable.append(path.name)

@@ -129,7 +129,7 @@ def test_cli_sweep_for_unet_vgg16_has_13_encoder_panels_then_the_default(
 ):
     image = sorted((tiny_dataset / "VOCdevkit" / "VOC2012" / "JPEGImages").glob("*.jpg"))[0]
     name, _ = _first_class_present(run_edgeseg, vgg_checkpoint, image, tmp_path)
-    stem = f"{image.stem}_{name}_gradcam"
+    stem = f"{image.name}_{name}_gradcam"
     for suffix in (".png", ".npy", "_sweep.png", "_sweep.npz"):
         assert (tmp_path / f"{stem}{suffix}").is_file(), suffix
     sweep = np.load(tmp_path / f"{stem}_sweep.npz")
@@ -182,8 +182,8 @@ def test_cli_sweep_with_a_decoder_layer_adds_it_last(run_edgeseg, tiny_checkpoin
     args = ("explain", tiny_checkpoint, image, "--class", "background", "--sweep", "--out", tmp_path)
     result = run_edgeseg(*args, "--layer", "fuse.1")
     assert result.returncode == 0, result.stderr
-    sweep = np.load(tmp_path / f"{image.stem}_background_gradcam_sweep.npz")
+    sweep = np.load(tmp_path / f"{image.name}_background_gradcam_sweep.npz")
     assert sweep.files[-1] == "fuse_1" and sweep.files[0] == "backbone_features_0"
     assert len(sweep.files) == 1 + 18  # the stem and 17 inverted residual blocks, then the decoder layer
-    row = np.load(tmp_path / f"{image.stem}_background_gradcam.npy")
+    row = np.load(tmp_path / f"{image.name}_background_gradcam.npy")
     assert np.allclose(row, sweep["fuse_1"], atol=1e-3)  # the row figure explains --layer

@@ -49,7 +49,7 @@ def test_a_huge_image_is_explained_and_stored_at_the_network_input_size(run_edge
     result = run_edgeseg("explain", tiny_checkpoint, path, "--class", "background", "--sweep", "--out", out)
     assert result.returncode == 0, result.stderr
     seen = place((height, width), (32, 32), "letterbox")
-    cam = np.load(out / "huge_background_gradcam.npy")
+    cam = np.load(out / "huge.png_background_gradcam.npy")
     assert cam.shape == (seen.height, seen.width) == (19, 32)  # the network's input, its padding cropped
-    assert all(v.shape == cam.shape for v in np.load(out / "huge_background_gradcam_sweep.npz").values())
-    assert cv2.imread(str(out / "huge_background_gradcam.png")) is not None
+    assert all(v.shape == cam.shape for v in np.load(out / "huge.png_background_gradcam_sweep.npz").values())
+    assert cv2.imread(str(out / "huge.png_background_gradcam.png")) is not None

@@ -96,7 +96,7 @@ def test_image_and_folder_sources(run_edgeseg, tiny_onnx, tiny_dataset, tmp_path
     result = run_edgeseg("run", "--model", tiny_onnx, "--source", folder, "--save", tmp_path / "out", "--no-show")
     assert result.returncode == 0, result.stderr
     assert "5 frames" in result.stdout and "unreadable 1" in result.stdout
-    assert sorted(p.stem for p in (tmp_path / "out" / "masks").glob("*.png"))[-1] == "synth_00003"
+    assert sorted(p.stem for p in (tmp_path / "out" / "masks").glob("*.png"))[-1] == "synth_00003.jpg"
     single = run_edgeseg("run", "--model", tiny_onnx, "--source", folder / "gray.png", "--no-show")
     assert single.returncode == 0 and "1 frames" in single.stdout
 

@@ -352,3 +352,17 @@ def test_live_outputs_skip_frames_fail_alone_and_never_slow_the_run():
     assert mqtt.written == 3 and any("output mqtt stopped" in w for w in warnings)
     assert stats.consumers["folder"].written == 200 and stats.error is None
     assert "output page: wrote" in stats.table() and "output mqtt: wrote 3" in stats.table()
+
+
+def test_inputs_with_one_stem_get_one_output_each(run_edgeseg, tiny_onnx, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    image = np.full((30, 40, 3), 90, np.uint8)
+    for suffix in (".bmp", ".tif", ".webp"):
+        cv2.imwrite(str(photos / f"photo{suffix}"), image)
+    out = tmp_path / "out"
+    result = run_edgeseg("run", "--model", tiny_onnx, "--source", photos, "--no-show", "--save", out)
+    assert result.returncode == 0, result.stderr
+    assert "saved 3 frames" in result.stdout
+    assert sorted(p.name for p in out.glob("*.jpg")) == ["photo.bmp.jpg", "photo.tif.jpg", "photo.webp.jpg"]
+    assert sorted(p.name for p in (out / "masks").glob("*.png")) == ["photo.bmp.png", "photo.tif.png", "photo.webp.png"]
