@@ -121,6 +121,12 @@ def run(
             stats.source = redact(uri)
         try:
             loop.run()
+            if loop.stats.frames == 0 and loop.stats.unreadable:  # read, but not one could be used
+                count, shown = loop.stats.unreadable, ", ".join(loop.stats.unreadable_files[:5])
+                raise EdgesegError(
+                    f"none of the {count} image(s) could be read ({shown}): each is missing, corrupt, or of a kind "
+                    "edgeseg does not read (32-bit or float samples); convert them to 8- or 16-bit PNG or JPEG"
+                )
         finally:  # a run that failed still reports what it did and wrote
             about = {"model": str(model), "backend": type(backend).__name__, "input_size": meta.input_size}
             _report(loop.stats, saves, stats_json, about)

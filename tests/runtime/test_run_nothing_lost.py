@@ -366,3 +366,14 @@ def test_inputs_with_one_stem_get_one_output_each(run_edgeseg, tiny_onnx, tmp_pa
     assert "saved 3 frames" in result.stdout
     assert sorted(p.name for p in out.glob("*.jpg")) == ["photo.bmp.jpg", "photo.tif.jpg", "photo.webp.jpg"]
     assert sorted(p.name for p in (out / "masks").glob("*.png")) == ["photo.bmp.png", "photo.tif.png", "photo.webp.png"]
+
+
+def test_a_source_with_no_readable_image_is_an_error(run_edgeseg, tiny_onnx, tmp_path):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "a.jpg").write_text("not an image")
+    cv2.imwrite(str(folder / "b.tiff"), np.zeros((8, 8), np.float32))  # 32-bit float samples: refused by rule
+    for source in (folder, folder / "a.jpg"):
+        result = run_edgeseg("run", "--model", tiny_onnx, "--source", source, "--no-show")
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith("error: none of the")
