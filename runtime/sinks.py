@@ -250,6 +250,7 @@ def open_sinks(
     show: bool,
     sources: Sequence[Source],
     names: Sequence[str],
+    class_names: Sequence[str],
     palette: np.ndarray,
     *,
     force: bool = False,
@@ -257,9 +258,12 @@ def open_sinks(
     """The outputs --save and --show ask for (none: the run still measures).
 
     One stream: `--save` names a video or a folder. Several: one `--save` per source (each a video or a folder),
-    or one folder that gets a folder of overlays and masks per stream, named after the stream.
+    or one folder that gets a folder of overlays and masks per stream, named after the stream. A `*.mcap` recording
+    is one more output for every stream.
     """
     sinks: list[Sink] = []
+    recordings = [save for save in saves if save.suffix.lower() == ".mcap"]  # one recording takes every stream
+    saves = [save for save in saves if save.suffix.lower() != ".mcap"]
     if len(sources) > 1 and len(saves) == 1 and is_folder(saves[0]):
         saves = [saves[0] / name for name in names]
     elif saves and len(saves) != len(sources):
@@ -278,6 +282,10 @@ def open_sinks(
             if which is not None:
                 sink.name = f"{sink.name} {name}"
             sinks.append(sink)
+        for recording in recordings:
+            from edgeseg.runtime.mcap_sink import McapSink
+
+            sinks.append(McapSink(recording, class_names, palette, streams=names, force=force))
         if show:
             sinks.append(DisplaySink(streams=len(sources)))
     except BaseException:

@@ -108,7 +108,7 @@ def run(
         uris, streams = [uri for uri, _ in opened], [stream for _, stream in opened]
         names = stream_names(uris)
         try:
-            sinks = open_sinks(saves, show, streams, names, meta.palette, force=force)
+            sinks = open_sinks(saves, show, streams, names, meta.class_names, meta.palette, force=force)
         except BaseException:
             for stream in streams:
                 stream.close()
