@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 
@@ -72,8 +74,39 @@ def calibration_paths(calib: Path) -> list[Path]:
     return paths
 
 
-def calibration_set(calib: Path, meta: ModelMetadata, limit: int) -> list[np.ndarray]:
-    """Up to `limit` images from a folder of images, or from the train split of a VOC dataset."""
+def calibration_set(calib: Path, meta: ModelMetadata, limit: int) -> CalibrationImages:
+    """Up to `limit` images from a folder of images, or from the train split of a VOC dataset, each read when
+    it is used; every one is read once here, so that a bad image is reported before calibration starts."""
     paths = calibration_paths(calib)
     step = max(1, len(paths) // limit)  # spread over the whole set, not its first files
-    return [preprocess_for(read_image(p), meta)[0] for p in paths[::step][:limit]]
+    images = CalibrationImages(paths[::step][:limit], meta)
+    images.check()
+    return images
+
+
+class CalibrationImages(Sequence):
+    """The calibration images as network inputs, each read and pre-processed when indexed.
+
+    Nothing is kept: calibration takes one image at a time, and 256 inputs at 512² would hold 800 MB.
+    """
+
+    def __init__(self, paths: list[Path], meta: ModelMetadata) -> None:
+        self.paths = paths
+        self._meta = meta
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @overload
+    def __getitem__(self, index: int) -> np.ndarray: ...
+    @overload
+    def __getitem__(self, index: slice) -> CalibrationImages: ...
+    def __getitem__(self, index: int | slice) -> np.ndarray | CalibrationImages:
+        if isinstance(index, slice):
+            return CalibrationImages(self.paths[index], self._meta)
+        return preprocess_for(read_image(self.paths[index]), self._meta)[0]
+
+    def check(self) -> None:
+        """Read every image once, so that one that cannot be read is reported before the work that uses them."""
+        for _ in self:
+            pass

@@ -112,3 +112,24 @@ def test_scales_equal_onnx_runtime_s_all_at_once_calibration(tmp_path, method):
     assert bounded == reference, f"differs: {sorted(n for n in reference if bounded.get(n) != reference[n])}"
     first = _initializers(tmp_path / "first.onnx")
     assert any(first[name] != reference[name] for name in scales), "every image counts, not only the first"
+
+
+def test_calibration_images_are_read_when_used_and_checked_before(tmp_path):
+    from edgeseg.data.voc import DataError, read_image
+    from edgeseg.export.verification import calibration_set
+    from edgeseg.runtime.preprocess import preprocess_for
+
+    from ..small_metadata import small_metadata
+    from .tiny_onnx import write_images
+
+    meta = small_metadata(size=32)
+    folder = write_images(tmp_path / "calib", count=4)
+    images = calibration_set(folder, meta, 3)
+    assert len(images) == 3 and not any(isinstance(value, np.ndarray) for value in vars(images).values())
+    first = sorted(folder.iterdir())[0]
+    np.testing.assert_array_equal(images[0], preprocess_for(read_image(first), meta)[0])
+    assert len(list(images)) == 3 and len(images[1:]) == 2
+
+    (folder / "frame99.png").write_bytes(b"not a png")  # the last of five: read only at the end of calibration
+    with pytest.raises(DataError, match=r"frame99\.png"):
+        calibration_set(folder, meta, 5)
