@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
+
+_PATCHING = threading.Lock()
 
 
 class CalibrationReader:
@@ -64,19 +68,24 @@ def bounded_calibration() -> Iterator[None]:
 
     # The module itself: the package's attribute `quantize` is a function of the same name.
     ort_quantize = importlib.import_module("onnxruntime.quantization.quantize")
-    original = ort_quantize.create_calibrator
 
-    def create_calibrator(*args: Any, **kwargs: Any) -> Any:
-        calibrator = original(*args, **kwargs)
-        if isinstance(calibrator, HistogramCalibrater):
-            calibrator.collect_data = lambda reader: collect_histograms(calibrator, reader)
-        return calibrator
+    with _PATCHING:  # one at a time: two threads interleaving would leave the other's function in place
+        original = ort_quantize.create_calibrator
 
-    ort_quantize.create_calibrator = create_calibrator
-    try:
-        yield
-    finally:
-        ort_quantize.create_calibrator = original
+        def create_calibrator(*args: Any, **kwargs: Any) -> Any:
+            calibrator = original(*args, **kwargs)
+            if isinstance(calibrator, HistogramCalibrater):
+                # A weak reference: `quantize_static` frees the calibrator and its session with `del` when done,
+                # which a reference cycle would put off until the garbage collector runs.
+                owner = weakref.ref(calibrator)
+                calibrator.collect_data = lambda reader: collect_histograms(owner(), reader)
+            return calibrator
+
+        ort_quantize.create_calibrator = create_calibrator
+        try:
+            yield
+        finally:
+            ort_quantize.create_calibrator = original
 
 
 def collect_histograms(calibrator: Any, reader: CalibrationReader) -> None:

@@ -133,3 +133,16 @@ def test_calibration_images_are_read_when_used_and_checked_before(tmp_path):
     (folder / "frame99.png").write_bytes(b"not a png")  # the last of five: read only at the end of calibration
     with pytest.raises(DataError, match=r"frame99\.png"):
         calibration_set(folder, meta, 5)
+
+
+def test_onnx_runtime_is_left_as_it_was_after_quantizing(tmp_path):
+    import importlib
+
+    ort_quantize = importlib.import_module("onnxruntime.quantization.quantize")
+    before = ort_quantize.create_calibrator
+    fits, smaller = write_wide_onnx(tmp_path / "a.onnx", 24, 4, 1), write_wide_onnx(tmp_path / "b.onnx", 16, 4, 1)
+    quantize_int8(fits, tmp_path / "a.int8.onnx", _calibration(), "images")
+    assert ort_quantize.create_calibrator is before
+    with pytest.raises(Exception, match="invalid dimensions"):  # 24² images into a 16² graph, during calibration
+        quantize_int8(smaller, tmp_path / "b.int8.onnx", _calibration(), "images")
+    assert ort_quantize.create_calibrator is before
