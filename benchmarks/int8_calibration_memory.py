@@ -14,8 +14,9 @@ recording the peak resident memory, the wall time (and that of the INT8 step: ca
 check), and the INT8 parity the export reports (argmax agreement and ΔmIoU against FP32 on the val images).
 `--max-int8-drop 100` keeps model.int8.onnx whatever an untrained network's INT8 parity is, so that every run
 writes one. With --before, the same command runs from another checkout of edgeseg (the code before calibration
-was bounded, put first on PYTHONPATH) for the counts it survives; for the counts in --same both codes run, and
-their model.int8.onnx graphs are compared byte for byte (every node, Q/DQ scale and zero point, quantized weight).
+was bounded, put first on PYTHONPATH; e.g. `git archive <commit> | tar -x -C <checkout>`) for the counts it
+survives; for the counts in --same both codes run, and their model.int8.onnx graphs are compared byte for byte
+(every node, Q/DQ scale and zero point, quantized weight).
 
 Writes benchmarks/results/int8_calibration_memory.{json,md}.
 """
@@ -143,6 +144,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--work", type=Path, required=True, help="Scratch folder (checkpoint, dataset, exports).")
     parser.add_argument("--counts", default="16,64,256", help="Calibration images per run, this code.")
     parser.add_argument("--before", type=Path, help="A checkout of edgeseg before calibration was bounded.")
+    parser.add_argument("--before-commit", default="", help="Which commit the --before checkout holds (recorded).")
     parser.add_argument("--before-counts", default="4,8,16", help="Calibration images per run, the --before code.")
     parser.add_argument("--same", default="4,8,16", help="Counts both codes run, to compare their INT8 files.")
     parser.add_argument("--verify-images", type=int, default=8, help="Val images the export checks parity on.")
@@ -181,7 +183,12 @@ def main() -> None:
         "command": (
             "nice -n 5 python benchmarks/int8_calibration_memory.py --work <tmp>/int8_memory "
             f"--counts {args.counts}"
-            + (f" --before <checkout> --before-counts {args.before_counts} --same {args.same}" if args.before else "")
+            + (
+                f" --before <checkout> --before-commit {args.before_commit} --before-counts {args.before_counts} "
+                f"--same {args.same}"
+                if args.before
+                else ""
+            )
         ),
         "export_command": (
             "edgeseg export <tmp>/int8_memory/model.pt --size 512x512 --int8 --calib <tmp>/int8_memory/data "
@@ -192,6 +199,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "commit": git_commit(),
         "verify_images": args.verify_images,
+        "before_commit": args.before_commit or None,
         "peak_spread": round(max(peaks) / min(peaks) - 1, 4) if peaks else None,
         "rows": rows,
     }
@@ -207,12 +215,14 @@ def markdown(result: dict[str, Any]) -> list[str]:
         "",
         f"{result['model']}; calibration and parity data: `{result['data']}`. Each row is one export in a fresh "
         "process, measured by `/usr/bin/time -f %M` (peak resident memory) on "
-        f"{result['machine']} ({result['cpu_count']} cores, shared), commit {result['commit']}.",
+        f"{result['machine']}, commit {result['commit']}. Times are rough: the machine was shared with other work.",
         "",
         f"    {result['export_command']}",
         "",
         "'bounded' is this code: calibration holds one image's activations at a time, in two passes over the "
-        "images. 'before' is the code it replaced, which held every calibration image's activations until the end. "
+        "images. 'before' is the code it replaced"
+        + (f" (commit {result['before_commit']})" if result.get("before_commit") else "")
+        + ", which held every calibration image's activations until the end. "
         f"Parity: the export's own check of model.int8.onnx against FP32 on {result['verify_images']} val images (an "
         "untrained network, so the values only show that they do not change). 'INT8 step': from the export's "
         "'INT8 calibration on' line to its INT8 parity line (calibration, then the INT8 check).",
