@@ -8,6 +8,7 @@ import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -198,11 +199,28 @@ def _quantize_static(
     excluded: list[str],
     placement: str,
 ) -> None:
-    """ONNX Runtime's static QDQ quantization with the symmetric settings `quantize_int8` documents."""
+    """ONNX Runtime's static QDQ quantization with the symmetric settings `quantize_int8` documents, calibrated
+    in bounded memory (`edgeseg.export.calibration`): one calibration image's activations at a time."""
+    quantization = require("onnxruntime.quantization", "export")
+    from edgeseg.export.calibration import CalibrationReader, bounded_calibration
+
+    # The histogram calibrators print their progress with print(); an export reports its own steps.
+    with bounded_calibration(), contextlib.redirect_stdout(io.StringIO()):
+        quantization.quantize_static(
+            str(prepared),
+            str(quantized),
+            CalibrationReader(calibration, input_name),
+            **static_settings(method, excluded, placement),
+        )
+
+
+def static_settings(method: str, excluded: Sequence[str], placement: str) -> dict[str, Any]:
+    """The keyword arguments `quantize_int8` gives ONNX Runtime's `quantize_static`, besides the files and the
+    calibration reader."""
     quantization = require("onnxruntime.quantization", "export")
     from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
-    placed: dict[str, object] = {}
+    placed: dict[str, Any] = {}
     if placement == "tensorrt":
         # With symmetric activations ONNX Runtime keeps Relu/Clip as quantized ops and puts a Q/DQ pair on
         # their input, the convolution's raw output: half its 8 bits then cover negative values the activation
@@ -219,36 +237,22 @@ def _quantize_static(
         "percentile": quantization.CalibrationMethod.Percentile,
         "entropy": quantization.CalibrationMethod.Entropy,
     }
-
-    class Reader(quantization.CalibrationDataReader):
-        def __init__(self) -> None:
-            self._batches = iter(calibration)
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            batch = next(self._batches, None)
-            return None if batch is None else {input_name: batch}
-
-    # The histogram calibrators print their progress with print(); an export reports its own steps.
-    with contextlib.redirect_stdout(io.StringIO()):
-        quantization.quantize_static(
-            str(prepared),
-            str(quantized),
-            Reader(),
-            quant_format=quantization.QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=quantization.QuantType.QInt8,
-            weight_type=quantization.QuantType.QInt8,
-            calibrate_method=methods[method],
-            nodes_to_exclude=excluded,
-            op_types_to_quantize=placed.get("op_types_to_quantize"),
-            extra_options={
-                "ActivationSymmetric": True,
-                "WeightSymmetric": True,
-                "CalibPercentile": 99.999,
-                "CalibTensorRangeSymmetric": True,
-                "OpTypesToExcludeOutputQuantization": placed.get("OpTypesToExcludeOutputQuantization", []),
-            },
-        )
+    return {
+        "quant_format": quantization.QuantFormat.QDQ,
+        "per_channel": True,
+        "activation_type": quantization.QuantType.QInt8,
+        "weight_type": quantization.QuantType.QInt8,
+        "calibrate_method": methods[method],
+        "nodes_to_exclude": list(excluded),
+        "op_types_to_quantize": placed.get("op_types_to_quantize"),
+        "extra_options": {
+            "ActivationSymmetric": True,
+            "WeightSymmetric": True,
+            "CalibPercentile": 99.999,
+            "CalibTensorRangeSymmetric": True,
+            "OpTypesToExcludeOutputQuantization": placed.get("OpTypesToExcludeOutputQuantization", []),
+        },
+    }
 
 
 def int8_verdict(parity: ParityReport, max_drop: float) -> str | None:

@@ -12,7 +12,7 @@ import os
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable  # typing's: the alias below is evaluated at run time (Python 3.8)
+from typing import Any, Callable, Sequence  # typing's: the alias below is evaluated at run time (Python 3.8)
 
 import numpy as np
 
@@ -72,7 +72,7 @@ class Variants:
 
     files: dict[str, Path]  # "fp32", "fp16", "int8"
     parity: list[Check] = field(default_factory=list)
-    calibration: list[np.ndarray] = field(default_factory=list)
+    calibration: Sequence[np.ndarray] = ()  # `CalibrationImages`: each read when used
     int8_refused: str | None = None
 
 
@@ -291,7 +291,7 @@ def _fp16(onnx_path: Path, out: Path) -> Path:
 
 def _int8(
     options: ExportOptions, onnx_path: Path, out: Path, meta: ModelMetadata, log: Log
-) -> tuple[Path, list[np.ndarray]]:
+) -> tuple[Path, Sequence[np.ndarray]]:
     """model.int8.onnx (QDQ), and the calibration set it was made with (an INT8 engine calibrates on it too)."""
     from edgeseg.export.precision import quantize_int8
     from edgeseg.export.verification import calibration_set
@@ -317,7 +317,7 @@ def _engine(
     out: Path,
     onnx_files: dict[str, Path],
     meta: ModelMetadata,
-    calibration: list[np.ndarray],
+    calibration: Sequence[np.ndarray],
     log: Log,
 ) -> dict[str, Any]:
     if options.engine is False:

@@ -135,7 +135,7 @@ def make_calibrator(trt: Any, cuda: Any, batches: Sequence[np.ndarray], cache: P
     class Calibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self) -> None:
             super().__init__()
-            self.batches = [np.ascontiguousarray(b, dtype=np.float32) for b in batches]
+            self.batches = batches  # read one at a time (`CalibrationImages`): held together they could fill memory
             self.index = 0
             self.error: BaseException | None = None
             self.cache_used = False
@@ -150,7 +150,8 @@ def make_calibrator(trt: Any, cuda: Any, batches: Sequence[np.ndarray], cache: P
             if self.index >= len(self.batches):
                 return None
             try:
-                cuda.copy_to_device(self.pointer, self.batches[self.index], self.stream)
+                batch = np.ascontiguousarray(self.batches[self.index], dtype=np.float32)
+                cuda.copy_to_device(self.pointer, batch, self.stream)
                 cuda.synchronize(self.stream)
             except Exception as exc:
                 self.error = exc

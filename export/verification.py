@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 
@@ -86,9 +88,12 @@ def check_calibration(calib: Path, limit: int) -> None:
         _read_calibration_image(path, calib)
 
 
-def calibration_set(calib: Path, meta: ModelMetadata, limit: int) -> list[np.ndarray]:
-    """Up to `limit` images from a folder of images, or from the train split of a VOC dataset, pre-processed."""
-    return [preprocess_for(_read_calibration_image(p, calib), meta)[0] for p in calibration_sample(calib, limit)]
+def calibration_set(calib: Path, meta: ModelMetadata, limit: int) -> CalibrationImages:
+    """Up to `limit` images from a folder of images, or from the train split of a VOC dataset, each read when
+    it is used; every one is read once here, so that a bad image is reported before calibration starts."""
+    images = CalibrationImages(calibration_sample(calib, limit), meta, calib)
+    images.check()
+    return images
 
 
 def _read_calibration_image(path: Path, calib: Path) -> np.ndarray:
@@ -97,3 +102,31 @@ def _read_calibration_image(path: Path, calib: Path) -> np.ndarray:
         return read_rgb(path)
     except UnreadableImage as exc:
         raise DataError(exc.or_else(f"remove it from --calib {calib}")) from None
+
+
+class CalibrationImages(Sequence):
+    """The calibration images as network inputs, each read and pre-processed when indexed.
+
+    Nothing is kept: calibration takes one image at a time, and 256 inputs at 512² would hold 800 MB.
+    """
+
+    def __init__(self, paths: list[Path], meta: ModelMetadata, calib: Path) -> None:
+        self.paths, self.calib = paths, calib
+        self._meta = meta
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @overload
+    def __getitem__(self, index: int) -> np.ndarray: ...
+    @overload
+    def __getitem__(self, index: slice) -> CalibrationImages: ...
+    def __getitem__(self, index: int | slice) -> np.ndarray | CalibrationImages:
+        if isinstance(index, slice):
+            return CalibrationImages(self.paths[index], self._meta, self.calib)
+        return preprocess_for(_read_calibration_image(self.paths[index], self.calib), self._meta)[0]
+
+    def check(self) -> None:
+        """Read every image once, so that one that cannot be read is reported before the work that uses them."""
+        for _ in self:
+            pass

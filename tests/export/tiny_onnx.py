@@ -92,3 +92,40 @@ def write_images(folder: Path, count: int = 4, seed: int = 0) -> Path:
         cv2.circle(image, (45, 30 - i), 10, (255, 128, 0), -1)
         cv2.imwrite(str(folder / f"frame{i:02d}.png"), image)
     return folder
+
+
+def write_wide_onnx(path: Path, size: int, channels: int = 32, depth: int = 3, seed: int = 0) -> Path:
+    """A stack of 3×3 convolutions with ReLU at full resolution, `channels` wide, then a 1×1 classifier: few
+    weights, large activations (each `channels`×`size`² float32), what makes calibration memory show.
+
+    images (1×3×size×size) → [Conv 3×3 → Relu] × depth → Conv 1×1 → logits (1×3×size×size).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    weights, nodes, previous, width = [], [], "images", 3
+    for i in range(depth):
+        weights += [
+            numpy_helper.from_array(rng.normal(0, 0.3, (channels, width, 3, 3)).astype(np.float32), f"w{i}"),
+            numpy_helper.from_array(rng.normal(0, 0.1, (channels,)).astype(np.float32), f"b{i}"),
+        ]
+        nodes += [
+            helper.make_node("Conv", [previous, f"w{i}", f"b{i}"], [f"c{i}"], pads=[1, 1, 1, 1], name=f"conv{i}"),
+            helper.make_node("Relu", [f"c{i}"], [f"r{i}"], name=f"relu{i}"),
+        ]
+        previous, width = f"r{i}", channels
+    weights.append(numpy_helper.from_array(rng.normal(0, 0.3, (len(CLASSES), width, 1, 1)).astype(np.float32), "wc"))
+    nodes.append(helper.make_node("Conv", [previous, "wc"], ["logits"], name="classifier"))
+    graph = helper.make_graph(
+        nodes,
+        "wide_stack",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, len(CLASSES), size, size])],
+        weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="edgeseg-tests")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
