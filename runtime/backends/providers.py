@@ -4,11 +4,12 @@
 `openvino` (its CPU), `openvino:CPU`, `openvino:GPU`, `openvino:NPU`, `openvino:AUTO` (OpenVINO picks), or any
 device name OpenVINO takes (`openvino:GPU.1`). An explicit --provider always wins.
 
-Without one, the environment variable EDGESEG_PROVIDER (same values) decides where it is set; else an .onnx file runs on OpenVINO's CPU where OpenVINO is installed, the CPU is Intel's
-(`edgeseg.runtime.cpu`: /proc/cpuinfo's vendor_id, else what the platform names) and ONNX Runtime has no GPU
-provider (CUDA or TensorRT come first where there is an NVIDIA GPU); everywhere else on ONNX Runtime's best
-provider. OpenVINO runs on AMD CPUs too, but its fast paths (AMX, AVX-512 VNNI/BF16) are Intel's; there ONNX
-Runtime stays the default and `--provider openvino` is one flag away.
+Without one, the environment variable EDGESEG_PROVIDER (the same values) decides where it is set. Else an .onnx
+file runs on OpenVINO's CPU where OpenVINO is installed, the CPU is Intel's (`edgeseg.runtime.cpu`: /proc/cpuinfo's
+vendor_id, else what the platform names) and ONNX Runtime has no GPU provider (CUDA or TensorRT come first where
+there is an NVIDIA GPU); everywhere else on ONNX Runtime's best provider. OpenVINO runs on AMD CPUs too, but its
+fast paths (AMX, AVX-512 VNNI/BF16) are Intel's; there ONNX Runtime stays the default and `--provider openvino` is
+one flag away.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("openvino")  # the `openvino` extra; CI installs it (.[all,dev]), a Jetson never does
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
 import edgeseg
 from edgeseg.errors import EdgesegError
@@ -123,7 +123,7 @@ def test_devices_and_files_openvino_refuses(tiny_onnx, tmp_path):
     proto = onnx.load(str(foreign))
     del proto.metadata_props[:]
     onnx.save(proto, str(foreign))
-    with pytest.raises(EdgesegError, match="carries no edgeseg metadata.*edgeseg import"):
+    with pytest.raises(EdgesegError, match=r"carries no edgeseg metadata.*edgeseg import"):
         OpenVinoBackend(foreign)
 
 
