@@ -9,7 +9,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("edgeseg", "torch", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt", "opencv-python", "numpy")
+PACKAGES = (
+    "edgeseg", "torch", "onnx", "onnxruntime", "onnxruntime-gpu", "openvino", "tensorrt", "opencv-python", "numpy",
+)  # fmt: skip
 
 
 def git_commit(where: Path | None = None) -> str:
@@ -73,8 +75,12 @@ def versions() -> dict[str, str]:
 
 
 def machine() -> dict[str, Any]:
+    from edgeseg.runtime.cpu import cpu_facts
+
     return {
         "cpu": cpu_name(),
+        # The instruction sets OpenVINO's speed depends on (AVX-512 VNNI, AMX): they vary between machines of one kind.
+        "cpu_isa": cpu_facts().instruction_sets,
         "cores": os.cpu_count(),
         "os": f"{platform.system()} {platform.release()}",
         "gpu": gpu_name(),
