@@ -28,6 +28,7 @@ from edgeseg.export.parity import (
     check_file,
     guard,
     onnx_session,
+    openvino_checks,
 )
 from edgeseg.runtime.metadata import INPUT_NAME, ModelMetadata
 
@@ -198,6 +199,7 @@ def _variants(
             int8 = check_file("onnx int8 vs reference", variants.files["int8"], reference, data, log)
             variants.parity.append(guard(int8, variants.files["int8"], None))
             variants.int8_refused = _int8_refusal(int8, options.max_int8_drop)
+        variants.parity += openvino_checks(variants.files, reference, data, log)
     if variants.int8_refused:
         variants.files.pop("int8").unlink()
     return variants
