@@ -11,6 +11,7 @@ from edgeseg import __version__
 from edgeseg.cli import bench, data, doctor, export, models, quickstart, run, train
 from edgeseg.cli.eval import eval_command
 from edgeseg.cli.explain import explain_command
+from edgeseg.cli.import_ import import_command
 from edgeseg.errors import EdgesegError
 
 try:  # typer ≥ 0.20 carries its own copy of click; older ones use click itself
@@ -48,6 +49,7 @@ app.add_typer(data.app, name="data")
 app.command("train")(train.train)
 app.command("eval")(eval_command)
 app.command("export")(export.export)
+app.command("import")(import_command)
 app.command("run")(run.run)
 app.command("explain")(explain_command)
 app.command("bench")(bench.bench)
