@@ -9,7 +9,7 @@ default outputs such as runs/ would land) and in every shared fixture.
 
 Cases live in `cases_*.py` beside this file, each a module with `CASES: list[dict]`: `name`, `args`
 (placeholders {tmp} {data} {ckpt} {onnx} {ro} {file} {full}), optional `files` ({relative path under
-{tmp}: text} made first) and `expect`. Writes DIR/results.json and DIR/report.md; exits 0.
+{tmp}: text, or bytes for a binary file} made first) and `expect`. Writes DIR/results.json and DIR/report.md; exits 0.
 """
 
 from __future__ import annotations
@@ -86,7 +86,10 @@ def run_case(case: dict[str, Any], fixtures: dict[str, str], fixture_root: Path)
         for relative, text in case.get("files", {}).items():
             target = Path(tmp) / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(fill(text, values))
+            if isinstance(text, bytes):  # a binary file (an ONNX graph), written as it is
+                target.write_bytes(text)
+            else:
+                target.write_text(fill(text, values))
         args = [fill(arg, values) for arg in case["args"]]
         before = snapshot(Path(tmp), fixture_root)
         env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
