@@ -17,6 +17,7 @@ import numpy as np
 from edgeseg.data.voc import load_split, read_sample
 from edgeseg.errors import EdgesegError
 from edgeseg.eval.metrics import SegmentationMetrics, confusion_matrix
+from edgeseg.runtime.backends.base import Backend
 
 MODEL_FILE_SUFFIXES = (".onnx", ".engine", ".plan")
 
@@ -47,32 +48,40 @@ def evaluate_model_file(
     batch_size: images per inference, where the file takes a batch (an ONNX file exported with --dynamic-batch).
     """
     from edgeseg.runtime.backends import open_model
+
+    load_split(data, split)  # a bad dataset is named before the model loads
+    with open_model(path, provider=provider, threads=threads, precision=precision) as backend:
+        return evaluate_backend(backend, path, data, split=split, subset=subset, batch_size=batch_size)
+
+
+def evaluate_backend(
+    backend: Backend, path: Path, data: Path, *, split: str = "val", subset: int | None = None, batch_size: int = 4
+) -> ModelFileEvaluation:
+    """`evaluate_model_file` on a backend already open (`path` names what it runs, for the report)."""
     from edgeseg.runtime.preprocess import preprocess_for
     from edgeseg.runtime.segmenter import Segmenter
 
     dataset_split = load_split(data, split)
     if subset is not None:
         dataset_split = replace(dataset_split, samples=dataset_split.samples[:subset])
-    backend = open_model(path, provider=provider, threads=threads, precision=precision)
-    with backend:
-        meta = backend.metadata
-        if dataset_split.num_classes != meta.num_classes:
-            raise EdgesegError(
-                f"{path} predicts {meta.num_classes} classes but {data} has "
-                f"{dataset_split.num_classes}; evaluate on the dataset it was trained for"
-            )
-        segmenter = Segmenter(backend)
-        per_call = max(1, min(batch_size, segmenter.max_batch or batch_size))
-        k = meta.num_classes
-        confusion = np.zeros((k, k), np.int64)
-        samples = list(dataset_split.samples)
-        for start in range(0, len(samples), per_call):
-            read = [read_sample(sample, k) for sample in samples[start : start + per_call]]
-            prepared = [preprocess_for(image, meta) for image, _ in read]  # RGB images, as read_sample gives
-            outputs = segmenter.infer_batch([tensor for tensor, _ in prepared])
-            for output, (_, placement), (_, label) in zip(outputs, prepared, read):
-                confusion += confusion_matrix(segmenter.finish(output, placement), label, k)
-        settings = backend.settings
+    meta = backend.metadata
+    if dataset_split.num_classes != meta.num_classes:
+        raise EdgesegError(
+            f"{path} predicts {meta.num_classes} classes but {data} has "
+            f"{dataset_split.num_classes}; evaluate on the dataset it was trained for"
+        )
+    segmenter = Segmenter(backend)
+    per_call = max(1, min(batch_size, segmenter.max_batch or batch_size))
+    k = meta.num_classes
+    confusion = np.zeros((k, k), np.int64)
+    samples = list(dataset_split.samples)
+    for start in range(0, len(samples), per_call):
+        read = [read_sample(sample, k) for sample in samples[start : start + per_call]]
+        prepared = [preprocess_for(image, meta) for image, _ in read]  # RGB images, as read_sample gives
+        outputs = segmenter.infer_batch([tensor for tensor, _ in prepared])
+        for output, (_, placement), (_, label) in zip(outputs, prepared, read):
+            confusion += confusion_matrix(segmenter.finish(output, placement), label, k)
+    settings = backend.settings
     metrics = SegmentationMetrics(tuple(meta.class_names), confusion)
     info = {
         "model_file": str(path),

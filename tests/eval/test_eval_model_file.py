@@ -9,6 +9,8 @@ import json
 import numpy as np
 import pytest
 
+from edgeseg.data.voc import load_split, read_label
+
 
 def _eval(run_edgeseg, model, data, out, *extra):
     done = run_edgeseg("eval", model, "--data", data, "--json", out, "--workers", "0", *extra)
@@ -50,3 +52,27 @@ def test_backend_options_are_for_model_files(run_edgeseg, tiny_checkpoint, tiny_
     )
     done = run_edgeseg("eval", tiny_checkpoint, "--data", tiny_dataset, "--provider", "gpu")
     assert done.returncode == 1 and "error: --provider must be one of tensorrt, cuda, cpu" in done.stderr
+
+
+def test_an_engine_is_evaluated_through_the_tensorrt_backend(tiny_dataset, tmp_path):
+    """The .engine path: TensorRTBackend on the FakeTensorRT / FakeCuda doubles (no TensorRT or GPU here)."""
+    from edgeseg.eval.model_file import evaluate_backend
+    from edgeseg.runtime.backends.tensorrt import TensorRTBackend
+    from tests.export.fake_tensorrt import FakeCuda, FakeTensorRT
+
+    engine = tmp_path / "model.engine"
+    engine.write_bytes(b"serialized")
+    names = ["background", "circle", "rectangle", "triangle"]
+    metadata = {"model": "fake", "model_config": {}, "class_names": names, "palette": [[0, 0, 0]] * 4}
+    metadata |= {"input_size": [8, 8], "mean": [0.5] * 3, "std": [0.5] * 3, "resize": "letterbox", "upsample": "x"}
+    metadata["output"] = "classes"  # the double's engine returns an int32 class map (of its two classes)
+    sidecar = {**metadata, "tensorrt": "10.3.0", "gpu": "Fake Orin", "compute_capability": "8.7"}
+    engine.with_name("model.engine.json").write_text(json.dumps(sidecar))
+    cuda = FakeCuda()
+    trt = FakeTensorRT("10.3.0", cuda=cuda, output="classes")
+    with TensorRTBackend(engine, trt=trt, cuda=cuda, log=lambda m: None) as backend:
+        result = evaluate_backend(backend, engine, tiny_dataset, subset=3)
+    assert result.info["images"] == 3 and result.info["backend"] == {"backend": "TensorRTBackend"}
+    assert result.title == "model.engine (fake, TensorRT) on val, 3 images"
+    labelled = sum(int((read_label(s.label, 4) < 4).sum()) for s in load_split(tiny_dataset, "val").samples[:3])
+    assert result.metrics.confusion.sum() == labelled  # every labelled pixel of each image, at full resolution
