@@ -20,6 +20,7 @@ import numpy as np
 from edgeseg.errors import EdgesegError, describe
 from edgeseg.eval.metrics import SegmentationMetrics, confusion_matrix
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
+from edgeseg.runtime.metadata import OUTPUT_NAMES
 from edgeseg.runtime.preprocess import Placement, postprocess
 
 Predict = Callable[[np.ndarray], np.ndarray]  # 1×3×H×W float32 → 1×C×H×W logits or a 1×H×W class map
@@ -153,7 +154,7 @@ def onnx_session(path: Path) -> Iterator[Predict]:
 
 
 def _predictor(backend: OnnxRuntimeBackend) -> Predict:
-    name, output = backend.input_names[0], backend.output_names[0]
+    name, output = backend.input_names[0], OUTPUT_NAMES[backend.metadata.output]
     return lambda x: backend.infer({name: x})[output]
 
 

@@ -22,6 +22,9 @@ INT8_PLACEMENTS = ("tensorrt", "onnxruntime")
 # The network's tensor names in every artifact edgeseg writes: its input, and its output per output kind.
 INPUT_NAME = "images"
 OUTPUT_NAMES = {"classes": "classes", "logits": "logits"}
+# The second output of a class-map export made with `edgeseg export --confidence`: the top class's softmax
+# probability per pixel (N×H×W float32), beside the class map, so an engine still returns small tensors.
+CONFIDENCE_NAME = "confidence"
 ONNX_KEY = "edgeseg.metadata"  # the metadata_props entry of an exported ONNX file
 
 
@@ -40,12 +43,22 @@ class ModelMetadata:
     # What the network returns: "logits" (N×C×H×W float) or "classes" (N×H×W int32, the argmax in the
     # graph). Artifacts made before this field existed all return logits.
     output: str = "logits"
+    # The network also returns the top class's probability as output CONFIDENCE_NAME (class maps only: from
+    # logits the runtime computes it on the host). Artifacts made before this field existed have none.
+    confidence: bool = False
 
     def __post_init__(self) -> None:
         if self.output not in OUTPUT_KINDS:
             raise EdgesegError(
                 f"the model's metadata names an unknown output {self.output!r} (known: {', '.join(OUTPUT_KINDS)})"
             )
+        if self.confidence and self.output != "classes":
+            raise EdgesegError("the model's metadata names a confidence output beside logits; export it again")
+
+    @property
+    def has_confidence(self) -> bool:
+        """Whether the runtime can give the top class's probability: from logits, or from the graph's own output."""
+        return self.output == "logits" or self.confidence
 
     @property
     def num_classes(self) -> int:
@@ -58,8 +71,9 @@ class ModelMetadata:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "artifact") -> ModelMetadata:
         """Read back what `to_dict` wrote. Keys this version does not know (an engine sidecar's build facts,
-        the ONNX file's export record) are left out; keys older artifacts lack (`output`, `versions`) default."""
-        required = [f for f in cls.__dataclass_fields__ if f not in ("versions", "output")]
+        the ONNX file's export record) are left out; keys older artifacts lack (`output`, `versions`,
+        `confidence`) default."""
+        required = [f for f in cls.__dataclass_fields__ if f not in ("versions", "output", "confidence")]
         missing = [name for name in required if name not in data]
         if missing:
             raise EdgesegError(

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from edgeseg.runtime.render import Renderer
+from edgeseg.runtime.result import SegmentationResult
 
 
 @dataclass
@@ -42,3 +44,14 @@ class FrameRecord:
                 drawn = self.renderer.draw(self.image, self.mask, self.banner, view=view)
                 self._drawn[view] = drawn
         return drawn
+
+    def result(self) -> SegmentationResult:
+        """This frame as the Python API's result (sharing its arrays): what the JSON outputs serialize."""
+        return SegmentationResult(
+            self.mask, self.renderer.class_names, self.confidence, self.index, self.name, self.timestamp,
+            self.seconds, self.image, self.stream,
+        )  # fmt: skip
+
+    def to_dict(self, *, polygons: bool = False) -> dict[str, Any]:
+        """The JSON record of this frame (docs/outputs.md), as JSON lines and MQTT write it."""
+        return self.result().to_dict(polygons=polygons)

@@ -30,6 +30,9 @@ class Sink(Protocol):
 
     name: what messages and the stats call it. live: True for an output that must never hold the run back
     (the loop runs it behind a newest-frame slot on its own thread, and a failure closes only it).
+    Two optional attributes, read with getattr so that outputs without them need nothing:
+    wants_confidence (True: the loop computes `record.confidence` for every frame, which costs host time)
+    and every (N: a live output is offered every Nth finished frame only).
     """
 
     name: str
@@ -44,6 +47,14 @@ class Sink(Protocol):
 
 class WindowClosed(Exception):
     """The viewer closed the window or pressed q / Esc."""
+
+
+class RecordDropped(Exception):
+    """An output could not deliver this one record (a broker away, a record that could not be made).
+
+    Raised by `Sink.write`; the run loop counts it in the output's stats, logs it (the 1st, 10th, 100th… time)
+    and goes on, for lossless and live outputs alike. Anything else an output raises is a failure (see
+    docs/architecture.md, "The run loop")."""
 
 
 class DisplaySink:

@@ -48,13 +48,24 @@ def run(
         10, help="Times in a row to reopen a camera or stream that drops out before giving up (back-off 0.5–8 s)."
     ),
     force: bool = typer.Option(
-        False, "--force", help="Replace an existing --save video, or write into a --save folder that holds files."
+        False,
+        "--force",
+        help="Replace an existing --save video or --jsonl file, or write into a --save folder that holds files.",
     ),
+    jsonl: Optional[Path] = typer.Option(None, help="Write one JSON record per frame to this file (docs/outputs.md)."),
+    publish: Optional[str] = typer.Option(
+        None, help="Publish the JSON records to mqtt://[user:pass@]HOST[:PORT]/TOPIC (pip install 'edgeseg[mqtt]')."
+    ),
+    publish_every: Optional[int] = typer.Option(None, help="Publish every Nth frame [default: 1, every frame]."),
+    publish_qos: Optional[int] = typer.Option(None, help="MQTT QoS: 0 (at most once) or 1 (at least once)."),
+    polygons: bool = typer.Option(False, "--polygons", help="Add each class's outlines to the JSON records."),
+    confidence: bool = typer.Option(False, "--confidence", help="Add the mean confidence per class to JSON records."),
 ) -> None:
     """Segment a stream: capture, inference and rendering pipelined in threads; stats at the end."""
     from edgeseg.runtime.backends import open_model
     from edgeseg.runtime.loop import RunLoop
     from edgeseg.runtime.render import Renderer
+    from edgeseg.runtime.results_out import ResultOutputs, close_all
     from edgeseg.runtime.segmenter import Segmenter
     from edgeseg.runtime.sinks import open_sinks
     from edgeseg.runtime.sources import open_source
@@ -74,7 +85,9 @@ def run(
     # Before the model loads and the camera opens: a permission is named as one, not blamed on a codec.
     from edgeseg.runtime.sinks import is_folder
 
-    for option, path in (("--save", save), ("--stats-json", stats_json)):
+    results = ResultOutputs(jsonl, publish, polygons, confidence, publish_every, publish_qos)
+    results.check({"--save": save, "--stats-json": stats_json})
+    for option, path in (("--save", save), ("--stats-json", stats_json), ("--jsonl", jsonl)):
         if path is not None:
             refuse_output_over_input(path, option, source)
             check_writable(path, option, folder=option == "--save" and is_folder(path))
@@ -89,13 +102,20 @@ def run(
             alpha=alpha,
             classes=[c.strip() for c in classes.split(",")] if classes else None,
         )
-        stream = open_source(camera if camera is not None else source, reconnects=reconnects)
+        segmenter = Segmenter(backend)
+        outputs = results.open(segmenter, force=force)  # before the camera opens: the broker is reached here
         try:
-            sinks = open_sinks(save, show, stream.fps, meta.palette, live_source=stream.live, force=force)
+            stream = open_source(camera if camera is not None else source, reconnects=reconnects)
+        except BaseException:
+            close_all(outputs)
+            raise
+        try:
+            sinks = open_sinks(save, show, stream.fps, meta.palette, live_source=stream.live, force=force) + outputs
         except BaseException:
             stream.close()
+            close_all(outputs)
             raise
-        loop = RunLoop(stream, Segmenter(backend), renderer, sinks, max_frames=max_frames)
+        loop = RunLoop(stream, segmenter, renderer, sinks, max_frames=max_frames)
         try:
             loop.run()
         finally:  # a run that failed still reports what it did and wrote

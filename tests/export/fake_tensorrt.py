@@ -186,25 +186,30 @@ class FakeParser:
 class FakeEngine:
     """A deserialized engine: images (N×3×H×W float32) → logits (N×2×H×W float32), class c = (c+1)·channel 0.
 
-    Batch is dynamic (profile 1…4, opt 2) when the double is made with dynamic=True.
+    Built from a `--confidence` class-map export (the double made with confidence=True), it returns what that
+    graph does instead: classes (N×H×W int32, the argmax of those logits) and confidence (N×H×W float32, their
+    top softmax probability), in the graph's output order. Batch is dynamic (profile 1…4, opt 2) when the
+    double is made with dynamic=True.
     """
 
     PROFILE = (1, 2, 4)
 
     def __init__(self, trt: FakeTensorRT, size: tuple[int, int] = (8, 8)) -> None:
         self.trt, self.size = trt, size
-        self.num_io_tensors = 2
+        self.names = ("images", "classes", "confidence") if trt.confidence else ("images", "logits")
+        self.num_io_tensors = len(self.names)
         batch = -1 if trt.dynamic else 1
         self.shapes = {"images": (batch, 3, *size), "logits": (batch, 2, *size)}
+        self.shapes.update(classes=(batch, *size), confidence=(batch, *size))
 
     def get_tensor_name(self, index: int) -> str:
-        return ("images", "logits")[index]
+        return self.names[index]
 
     def get_tensor_mode(self, name: str) -> str:
         return "INPUT" if name == "images" else "OUTPUT"
 
     def get_tensor_dtype(self, name: str) -> str:
-        return "float32"
+        return "int32" if name == "classes" else "float32"
 
     def get_tensor_shape(self, name: str) -> tuple[int, ...]:
         return self.shapes[name]
@@ -243,17 +248,23 @@ class FakeContext:
 
     def get_tensor_shape(self, name: str) -> tuple[int, ...]:
         batch = self.input_shape[0] if self.input_shape else -1
-        return (batch, 3 if name == "images" else 2, *self.engine.size)
+        return (batch, *self.engine.shapes[name][1:])
 
     def execute_async_v3(self, stream: int) -> bool:
-        if self.input_shape is None or set(self.addresses) != {"images", "logits"}:
+        if self.input_shape is None or set(self.addresses) != set(self.engine.names):
             return False  # TensorRT: input shapes or tensor addresses not specified
         memory = self.engine.trt.cuda.memory
         n = int(np.prod(self.input_shape))
         raw = memory[self.addresses["images"]][: 4 * n].tobytes()
         images = np.frombuffer(raw, np.float32).reshape(self.input_shape)
         logits = np.stack([images[:, 0] * (c + 1) for c in range(2)], axis=1).astype(np.float32)
-        memory[self.addresses["logits"]][: logits.nbytes] = np.frombuffer(logits.tobytes(), np.uint8)
+        outputs = {"logits": logits}
+        if self.engine.trt.confidence:
+            shifted = np.exp(logits - logits.max(1, keepdims=True))
+            outputs = {"classes": logits.argmax(1).astype(np.int32), "confidence": 1 / shifted.sum(1)}
+        for name, array in outputs.items():
+            data = np.ascontiguousarray(array, self.engine.get_tensor_dtype(name))
+            memory[self.addresses[name]][: data.nbytes] = np.frombuffer(data.tobytes(), np.uint8)
         self.engine.trt.executions += 1
         return True
 
@@ -301,10 +312,12 @@ class FakeTensorRT:
         cuda: Any = None,
         engine_loads: bool = True,
         capability: str = "8.7",
+        confidence: bool = False,
     ):
         self.__version__ = version
         major = int(version.split(".")[0])
         self.dla_cores, self.dynamic, self.fail_build, self.capability = dla_cores, dynamic, fail_build, capability
+        self.confidence = confidence  # the engine of a `--confidence` class-map export (see FakeEngine)
         self.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level=2: None})
         self.NetworkDefinitionCreationFlag = _creation_flags(major)
         self.MemoryPoolType = SimpleNamespace(WORKSPACE="WORKSPACE")
