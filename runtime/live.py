@@ -86,12 +86,16 @@ class LiveOutput:
                 self.stats.failed = f"closing: {describe(exc)}"
 
     def close(self, timeout: float = 2.0) -> None:
-        """Let the output finish the frame it holds, then close it (an output that hangs is left behind)."""
+        """Let the output finish the frame it holds and the newest one waiting (the run's last result: a file
+        source's last frame is published too), then close it; an output that hangs is left behind."""
         with self._ready:
             self._closing = True
-            self._slot = None
             self._ready.notify()
         self._thread.join(timeout)
+        with self._ready:
+            if self._slot is not None:  # never taken: the output hung on the one before
+                self.stats.skipped += 1
+                self._slot = None
         if self._thread.is_alive():  # closing under a write in progress could crash it: leave it to exit
             self.stats.failed = self.stats.failed or f"still writing {timeout:g} s after the run ended; left behind"
         elif self.stats.failed is None:

@@ -26,7 +26,7 @@ from edgeseg.runtime.sinks import RecordDropped
 
 DEFAULT_PORT = 1883
 CONNECT_TIMEOUT_S = 5.0  # for the TCP connection and the broker's answer (CONNACK), at start
-SEND_TIMEOUT_S = 2.0  # a record not sent (QoS 0) or acknowledged (QoS 1) by then is given up on
+SEND_TIMEOUT_S = 0.75  # a record not sent (QoS 0) or acknowledged (QoS 1) by then: the next one is taken
 KEEPALIVE_S = 15  # a broker that vanished without closing the connection is noticed within 1.5× this
 RECONNECT_S = (1, 8)  # paho's back-off between reconnection attempts: from 1 s, doubling, at most 8 s
 QOS1_QUEUE = 100  # QoS 1 records kept for a broker that is away; more are dropped
