@@ -11,7 +11,6 @@ before its first frame leaves nothing behind (and, with --force, the old file as
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -44,7 +43,7 @@ class JsonLinesSink:
 
     def write(self, record: FrameRecord) -> None:
         try:
-            line = json.dumps(record.to_dict(polygons=self.polygons), separators=(",", ":"), allow_nan=False)
+            line = record.to_json(polygons=self.polygons)
         except Exception as exc:  # a record that cannot be made is one lost line, not the end of the file
             raise RecordDropped(f"frame {record.name}: {describe(exc)}") from exc
         if self._fd is None:

@@ -12,7 +12,6 @@ are dropped and counted. An unreachable or refusing broker at start is one line 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -195,7 +194,7 @@ class MqttSink:
 
     def write(self, record: FrameRecord) -> None:
         try:
-            payload = json.dumps(record.to_dict(polygons=self.polygons), separators=(",", ":"), allow_nan=False)
+            payload = record.to_json(polygons=self.polygons)
         except Exception as exc:  # a record that cannot be made is one lost message, not the end of the output
             raise RecordDropped(f"frame {record.name}: {describe(exc)}") from exc
         errors = self._mqtt

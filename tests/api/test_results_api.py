@@ -29,7 +29,7 @@ def test_predict_gives_the_mask_confidence_shares_and_polygons(tiny_onnx_confide
         assert seg.predict(image, confidence=False).confidence is None
     assert isinstance(result, SegmentationResult) and before <= result.captured <= time.time()
     assert result.confidence.shape == image.shape[:2] and result.confidence.dtype == np.float32
-    assert 0 < result.confidence.min() and result.confidence.max() <= 1
+    assert result.confidence.min() > 0 and result.confidence.max() <= 1
     shares = result.shares()
     assert list(shares) == seg.metadata.class_names and sum(shares.values()) == pytest.approx(1, abs=1e-5)
     assert set(result.polygons()) <= set(seg.metadata.class_names)

@@ -58,7 +58,8 @@ def test_polygons_and_confidence_when_asked(run_edgeseg, tiny_onnx_confidence, t
     assert all(name in r["polygons"] for r in records for name in r["shares"] if r["shares"][name] > 0.01)
     assert shown and all(0 < r["confidence"]["mean"] <= 1 for r in records)
     for region in (region for r in records for regions in r["polygons"].values() for region in regions):
-        assert all(0 <= x < 96 and 0 <= y < 72 for x, y in region["outline"])
+        outline = region["outline"]
+        assert all(0 <= x < 96 and 0 <= y < 72 for x, y in zip(outline[0::2], outline[1::2]))
 
 
 def test_confidence_from_a_class_map_without_it_is_refused(run_edgeseg, tiny_onnx, tiny_video, tmp_path):

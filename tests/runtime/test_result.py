@@ -61,15 +61,20 @@ def test_polygons_give_outlines_with_holes_in_image_coordinates():
     polygons = class_polygons(mask, NAMES)
     assert set(polygons) == {"background", "road", "person"}
     (road,) = polygons["road"]
-    assert sorted(map(tuple, road["outline"])) == [(20, 10), (20, 49), (69, 10), (69, 49)]
+    assert sorted(_points(road["outline"])) == [(20, 10), (20, 49), (69, 10), (69, 49)]
     (hole,) = road["holes"]
-    xs, ys = [p[0] for p in hole], [p[1] for p in hole]
+    xs, ys = hole[0::2], hole[1::2]
     assert (min(xs), max(xs), min(ys), max(ys)) == (29, 40, 19, 30)  # the border around the person's pixels
     (person,) = polygons["person"]
-    assert sorted(map(tuple, person["outline"])) == [(30, 20), (30, 29), (39, 20), (39, 29)]
+    assert sorted(_points(person["outline"])) == [(30, 20), (30, 29), (39, 20), (39, 29)]
     for regions in polygons.values():
         for region in regions:
-            assert all(type(v) is int for point in region["outline"] for v in point)
+            assert all(type(v) is int for v in region["outline"])
+
+
+def _points(ring: list[int]) -> list[tuple[int, int]]:
+    """[x0, y0, x1, y1, …] as (x, y) pairs."""
+    return list(zip(ring[0::2], ring[1::2]))
 
 
 def test_polygons_are_simplified_by_the_tolerance():
@@ -77,7 +82,7 @@ def test_polygons_are_simplified_by_the_tolerance():
     disc = (((yy - 100) ** 2 + (xx - 100) ** 2) < 80**2).astype(np.uint8)
     fine = class_polygons(disc, ["bg", "disc"], tolerance=0)["disc"][0]["outline"]
     coarse = class_polygons(disc, ["bg", "disc"], tolerance=2.0)["disc"][0]["outline"]
-    assert len(coarse) < len(fine) / 4 and len(coarse) >= 8
+    assert len(coarse) < len(fine) / 4 and len(coarse) >= 16  # eight points or more
 
 
 def test_to_dict_is_plain_json_with_the_documented_keys():
@@ -104,3 +109,19 @@ def test_confidence_summary_means_per_class():
     confidence = np.array([[0.5, 0.7, 0.9, 1.0]], np.float32)
     summary = confidence_summary(mask, confidence, NAMES)
     assert summary == {"mean": pytest.approx(0.775), "classes": {"background": 0.6, "road": 0.95}}
+
+
+def test_confidence_summary_of_a_large_frame_is_the_exact_mean_within_a_thousandth():
+    import cv2
+
+    from edgeseg.runtime.preprocess import postprocess
+
+    rng = np.random.default_rng(4)  # a 256² network's output scaled up to full HD, as the run loop makes it
+    logits = cv2.GaussianBlur(rng.standard_normal((256, 256, 3)).astype(np.float32), (0, 0), 6).transpose(2, 0, 1)
+    placement = place((1080, 1920), (256, 256))
+    mask = postprocess(np.ascontiguousarray(logits) * 20, placement)
+    confidence = confidence_at_image(top_probability(logits * 20), placement)
+    summary = confidence_summary(mask, confidence, NAMES)
+    assert summary["mean"] == pytest.approx(confidence.mean(), abs=1e-3)
+    for c, name in enumerate(NAMES):
+        assert summary["classes"][name] == pytest.approx(confidence[mask == c].mean(), abs=1e-3)
