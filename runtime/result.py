@@ -58,11 +58,13 @@ def confidence_summary(mask: np.ndarray, confidence: np.ndarray, class_names: Se
     return {"mean": round(float(values.mean()), 4) if values.size else 0.0, "classes": per_class}
 
 
-def _ring(contour: np.ndarray, tolerance: float) -> list[int] | None:
+def _ring(contour: np.ndarray, tolerance: float, step: int) -> list[int] | None:
     """A contour as a flat [x0, y0, x1, y1, …] list (COCO's polygon form: one list of ints per ring, half the
-    Python objects of [[x, y], …] to make and to encode), or None under three points."""
-    simplified = cv2.approxPolyDP(contour, tolerance, True) if tolerance > 0 else contour
-    return simplified.reshape(-1).tolist() if simplified.size >= 6 else None
+    Python objects of [[x, y], …] to make and to encode) in image coordinates, or None under three points."""
+    simplified = cv2.approxPolyDP(contour, tolerance / step, True) if tolerance > 0 else contour
+    if simplified.size < 6:
+        return None
+    return (simplified.reshape(-1) * step).tolist() if step > 1 else simplified.reshape(-1).tolist()
 
 
 def class_polygons(
@@ -71,17 +73,21 @@ def class_polygons(
     """The outline of every region of each class present, with its holes, in image coordinates.
 
     Each region: {"outline": [x0, y0, x1, y1, …], "holes": [[x0, y0, …], …]}, OpenCV's contours (the centres of
-    a region's border pixels) simplified by `tolerance` pixels. Regions one or two pixels across, whose outline
-    has fewer than three points, are left out (their pixels still count in the shares).
+    a region's border pixels) simplified by `tolerance` pixels. With a tolerance of 1 pixel or more, they are
+    traced on every (⌊tolerance⌋ + 1)-th row and column: an outline may move by that tolerance anyway, and the
+    trace takes a quarter of the time (the mask is the network's, scaled up, so little is lost). Regions too
+    small for three points are left out (their pixels still count in the shares).
     """
-    present = np.flatnonzero(class_counts(mask, len(class_names)))
+    step = int(tolerance) + 1 if tolerance >= 1 else 1
+    grid = np.ascontiguousarray(mask[::step, ::step]) if step > 1 else mask
+    present = np.flatnonzero(class_counts(grid, len(class_names)))
     polygons: dict[str, list[Polygon]] = {}
     for c in present:
-        binary = cv2.compare(mask, int(c), cv2.CMP_EQ)
+        binary = cv2.compare(grid, int(c), cv2.CMP_EQ)
         contours, hierarchy = cv2.findContours(binary, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
         if hierarchy is None:
             continue
-        rings = [_ring(contour, tolerance) for contour in contours]
+        rings = [_ring(contour, tolerance, step) for contour in contours]
         links = hierarchy[0].tolist()  # per contour: next, previous, first child, parent
         regions = []
         for outline, (_, _, child, parent) in zip(rings, links):

@@ -58,7 +58,7 @@ def test_polygons_give_outlines_with_holes_in_image_coordinates():
     mask[10:50, 20:70] = 1  # a road 50 wide, 40 high …
     mask[20:30, 30:40] = 2  # … with a person standing on it: a hole in the road
     mask[55, 5] = 2  # one stray pixel: no polygon, but it counts in the shares
-    polygons = class_polygons(mask, NAMES)
+    polygons = class_polygons(mask, NAMES, tolerance=0)  # traced on every pixel, not simplified
     assert set(polygons) == {"background", "road", "person"}
     (road,) = polygons["road"]
     assert sorted(_points(road["outline"])) == [(20, 10), (20, 49), (69, 10), (69, 49)]
@@ -70,6 +70,20 @@ def test_polygons_give_outlines_with_holes_in_image_coordinates():
     for regions in polygons.values():
         for region in regions:
             assert all(type(v) is int for v in region["outline"])
+
+
+def test_default_polygons_are_within_their_tolerance_of_the_exact_outline():
+    mask = np.zeros((120, 160), np.uint8)
+    mask[21:90, 33:131] = 1
+    mask[40:61, 50:75] = 2
+    exact, default = class_polygons(mask, NAMES, tolerance=0), class_polygons(mask, NAMES)
+    assert set(default) == set(exact)
+    for name in ("road", "person"):
+        (got,), (want,) = default[name], exact[name]
+        for x, y in _points(got["outline"]):  # every corner lies within 2 px (the grid and the tolerance) of one
+            assert min(abs(x - u) + abs(y - v) for u, v in _points(want["outline"])) <= 2
+        assert len(got["holes"]) == len(want["holes"])
+    assert all(v % 2 == 0 for r in default["road"] for v in r["outline"])  # traced on every other row and column
 
 
 def _points(ring: list[int]) -> list[tuple[int, int]]:
