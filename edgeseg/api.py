@@ -1,4 +1,4 @@
-"""The Python API: `seg = edgeseg.load("model.onnx")`, then `mask = seg(image)`.
+"""The Python API: `seg = edgeseg.load("model.onnx")`, then `mask = seg(image)` or `result = seg.predict(image)`.
 
 A thin layer over the lean runtime (the backends' `open_model`, `Segmenter`, `Renderer`, `open_source`):
 the same pre- and post-processing as `edgeseg run`, so a script and the command give the same masks.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Union
@@ -21,6 +22,7 @@ from edgeseg.runtime.backends.base import Backend
 from edgeseg.runtime.images import read_image
 from edgeseg.runtime.metadata import ModelMetadata
 from edgeseg.runtime.render import Renderer
+from edgeseg.runtime.result import SegmentationResult
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sources import open_source
 
@@ -73,6 +75,40 @@ class Model:
             raise EdgesegError(f"{self.name} was closed (its `with` block ended); load it again")
         return self._segmenter(_to_bgr(image, color))
 
+    @property
+    def has_confidence(self) -> bool:
+        """Whether `predict` can give a confidence: the model returns logits, or was exported with --confidence."""
+        return self._segmenter.has_confidence
+
+    def predict(self, image: Image, color: str = "bgr", *, confidence: bool = True) -> SegmentationResult:
+        """The segmentation of `image` as a result: mask, confidence, shares per class, polygons on request.
+
+        result.mask is what `model(image)` returns. result.confidence is the top class's probability per pixel
+        (float32, the image's size) where the model can give one (`has_confidence`), else None; confidence=False
+        skips it (it costs a softmax over the logits on the host). `result.to_dict()` is the JSON form
+        `edgeseg run --jsonl` writes. image and color: as for `model(image)`.
+        """
+        captured = time.time()
+        bgr = _to_bgr(image, color)
+        return self._predict(bgr, captured, confidence and self.has_confidence, name=_name_of(image))
+
+    def _predict(
+        self, bgr: np.ndarray, captured: float, confidence: bool, *, index: int = 0, name: str = ""
+    ) -> SegmentationResult:
+        if self._backend is None:
+            raise EdgesegError(f"{self.name} was closed (its `with` block ended); load it again")
+        segmenter, seconds = self._segmenter, {}
+        started = time.perf_counter()
+        tensor, placement = segmenter.prepare(bgr)
+        seconds["pre"], started = time.perf_counter() - started, time.perf_counter()
+        output = segmenter.infer_outputs(tensor)
+        seconds["infer"], started = time.perf_counter() - started, time.perf_counter()
+        mask = segmenter.finish(output.scores, placement)
+        probability = segmenter.confidence(output, placement) if confidence else None
+        seconds["post"] = time.perf_counter() - started
+        names = self.metadata.class_names
+        return SegmentationResult(mask, names, probability, index, name, captured, seconds, bgr)
+
     def overlay(self, image: Image, mask: np.ndarray, color: str = "bgr", alpha: float = 0.7) -> np.ndarray:
         """`image` with `mask` blended in the model's palette (background left as is), in `color` order.
 
@@ -98,9 +134,13 @@ class Model:
         _check_color(color)
         frames = open_source(source)
         try:
-            for index, frame in enumerate(frames):
-                if max_frames is not None and index >= max_frames:
+            count = 0
+            for frame in frames:
+                if max_frames is not None and count >= max_frames:
                     break
+                if frame.image is None:
+                    continue  # unreadable (a corrupt file in a folder): skipped, as `edgeseg run` does
+                count += 1
                 mask = self(frame.image)
                 yield (cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB) if color == "rgb" else frame.image), mask
         finally:
@@ -157,6 +197,32 @@ class Model:
             runner.join()
         if handoff.error is not None:
             raise handoff.error
+
+    def results(
+        self, source: str | int, *, confidence: bool = True, max_frames: int | None = None
+    ) -> Iterator[SegmentationResult]:
+        """A `predict` result for each frame of `source`, in order, with its index, name and capture time.
+
+        source: as for `stream`. result.image is the frame (BGR). One frame at a time, like `stream`.
+        """
+        frames = open_source(source)
+        wanted = confidence and self.has_confidence
+        try:
+            iterator, count = iter(frames), 0
+            while max_frames is None or count < max_frames:
+                started = time.perf_counter()
+                frame = next(iterator, None)
+                if frame is None:
+                    break
+                if frame.image is None:
+                    continue  # unreadable (a corrupt file in a folder): skipped, as `edgeseg run` does
+                read = time.perf_counter() - started
+                result = self._predict(frame.image, frame.timestamp, wanted, index=frame.index, name=frame.name)
+                result.seconds = {"capture": read, **result.seconds}
+                count += 1
+                yield result
+        finally:
+            frames.close()
 
     def close(self) -> None:
         """Free what the model holds (ONNX Runtime session, TensorRT engine and device buffers)."""
@@ -225,6 +291,10 @@ class _Handoff:
 
     def close(self) -> None:
         pass
+
+
+def _name_of(image: Image) -> str:
+    return Path(image).name if isinstance(image, (str, Path)) else ""
 
 
 def _check_color(color: str) -> None:

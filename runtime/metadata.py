@@ -28,6 +28,9 @@ INT8_PLACEMENTS = ("tensorrt", "onnxruntime")
 # The network's tensor names in every artifact edgeseg writes: its input, and its output per output kind.
 INPUT_NAME = "images"
 OUTPUT_NAMES = {"classes": "classes", "logits": "logits"}
+# The second output of a class-map export made with `edgeseg export --confidence`: the top class's softmax
+# probability per pixel (N×H×W float32), beside the class map, so an engine still returns small tensors.
+CONFIDENCE_NAME = "confidence"
 ONNX_KEY = "edgeseg.metadata"  # the metadata_props entry of an exported ONNX file
 
 
@@ -49,6 +52,9 @@ class ModelMetadata:
     # The channel order the network takes: "rgb" (edgeseg's models) or "bgr" (`edgeseg import --bgr`, for models
     # trained on OpenCV's order, as mmsegmentation's `to_rgb=False`). mean and std are in this order too.
     channels: str = "rgb"
+    # The network also returns the top class's probability as output CONFIDENCE_NAME (class maps only: from
+    # logits the runtime computes it on the host). Artifacts made before this field existed have none.
+    confidence: bool = False
 
     def __post_init__(self) -> None:
         if self.output not in OUTPUT_KINDS:
@@ -60,6 +66,13 @@ class ModelMetadata:
                 f"the model's metadata names an unknown channel order {self.channels!r} "
                 f"(known: {', '.join(CHANNEL_ORDERS)})"
             )
+        if self.confidence and self.output != "classes":
+            raise EdgesegError("the model's metadata names a confidence output beside logits; export it again")
+
+    @property
+    def has_confidence(self) -> bool:
+        """Whether the runtime can give the top class's probability: from logits, or from the graph's own output."""
+        return self.output == "logits" or self.confidence
 
     @property
     def num_classes(self) -> int:
@@ -72,9 +85,9 @@ class ModelMetadata:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "artifact") -> ModelMetadata:
         """Read back what `to_dict` wrote. Keys this version does not know (an engine sidecar's build facts,
-        the ONNX file's export record) are left out; keys older artifacts lack (`output`, `versions`, `channels`)
-        default."""
-        required = [f for f in cls.__dataclass_fields__ if f not in ("versions", "output", "channels")]
+        the ONNX file's export record) are left out; keys older artifacts lack (`output`, `versions`, `channels`,
+        `confidence`) default."""
+        required = [f for f in cls.__dataclass_fields__ if f not in ("versions", "output", "channels", "confidence")]
         missing = [name for name in required if name not in data]
         if missing:
             raise EdgesegError(

@@ -32,7 +32,10 @@ class Sink(Protocol):
 
     name: what messages and the stats call it. live: True for an output that must never hold the run back
     (the loop runs it behind a newest-frame slot on its own thread, and a failure closes only it).
-    An output may also have `stream`: the index of the one stream it takes (absent or None: every stream's).
+    Optional attributes, read with getattr so that outputs without them need nothing: stream (the index of the one
+    stream it takes; absent or None: every stream's), wants_confidence (True: the loop computes
+    `record.confidence` for every frame, which costs host time) and every (N: a live output is offered every Nth
+    finished frame only).
     """
 
     name: str
@@ -47,6 +50,14 @@ class Sink(Protocol):
 
 class WindowClosed(Exception):
     """The viewer closed the window or pressed q / Esc."""
+
+
+class RecordDropped(Exception):
+    """An output could not deliver this one record (a broker away, a record that could not be made).
+
+    Raised by `Sink.write`; the run loop counts it in the output's stats, logs it (the 1st, 10th, 100th… time)
+    and goes on, for lossless and live outputs alike. Anything else an output raises is a failure (see
+    docs/architecture.md, "The run loop")."""
 
 
 class DisplaySink:
@@ -254,6 +265,7 @@ def open_sinks(
     palette: np.ndarray,
     *,
     force: bool = False,
+    confidence: bool = False,
 ) -> list[Sink]:
     """The outputs --save and --show ask for (none: the run still measures).
 
@@ -285,7 +297,9 @@ def open_sinks(
         for recording in recordings:
             from edgeseg.runtime.mcap_sink import McapSink
 
-            sinks.append(McapSink(recording, class_names, palette, streams=names, force=force))
+            sinks.append(
+                McapSink(recording, class_names, palette, streams=names, force=force, confidence=confidence)
+            )
         if show:
             sinks.append(DisplaySink(streams=len(sources)))
     except BaseException:

@@ -109,9 +109,25 @@ class ConsumerStats:
     written: int = 0
     skipped: int = 0  # frames a live output passed over because a newer one was ready
     failed: str | None = None  # the one line that closed it
+    dropped: int = 0  # records it took but could not deliver (RecordDropped: a broker away, a record that failed)
+    last_drop: str | None = None  # why the latest one was dropped
+
+    def drop(self, reason: str) -> bool:
+        """Count one dropped record; True when it should be logged (the 1st, 10th, 100th…: a broker away for an
+        hour at 30 FPS must not print 100 000 lines)."""
+        self.dropped += 1
+        self.last_drop = reason
+        return math.log10(self.dropped).is_integer()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"live": self.live, "written": self.written, "skipped": self.skipped, "failed": self.failed}
+        return {
+            "live": self.live,
+            "written": self.written,
+            "skipped": self.skipped,
+            "dropped": self.dropped,
+            "last_drop": self.last_drop,
+            "failed": self.failed,
+        }
 
 
 def merged(summaries: Sequence[LatencySummary]) -> LatencySummary:
@@ -265,7 +281,8 @@ class RunStats:
         for stage, values in data["stages"].items():
             lines.append(f"{stage:<11}{values['p50_ms']:>9.2f}{values['p95_ms']:>9.2f}")
         for name, consumer in self.consumers.items():
-            if consumer.live or consumer.failed:
+            if consumer.live or consumer.failed or consumer.dropped:
                 state = f"failed: {consumer.failed}" if consumer.failed else "ok"
-                lines.append(f"output {name}: wrote {consumer.written}, skipped {consumer.skipped}; {state}")
+                dropped = f", dropped {consumer.dropped} ({consumer.last_drop})" if consumer.dropped else ""
+                lines.append(f"output {name}: wrote {consumer.written}, skipped {consumer.skipped}{dropped}; {state}")
         return "\n".join(lines)

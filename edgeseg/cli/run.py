@@ -70,13 +70,24 @@ def run(
         False, "--allow-missing", help="Several streams: run the sources that open, skipping (and naming) the rest."
     ),
     force: bool = typer.Option(
-        False, "--force", help="Replace an existing --save video, or write into a --save folder that holds files."
+        False,
+        "--force",
+        help="Replace an existing --save video or --jsonl file, or write into a --save folder that holds files.",
     ),
+    jsonl: Optional[Path] = typer.Option(None, help="Write one JSON record per frame to this file (docs/outputs.md)."),
+    publish: Optional[str] = typer.Option(
+        None, help="Publish the JSON records to mqtt://[user:pass@]HOST[:PORT]/TOPIC (pip install 'edgeseg[mqtt]')."
+    ),
+    publish_every: Optional[int] = typer.Option(None, help="Publish every Nth frame [default: 1, every frame]."),
+    publish_qos: Optional[int] = typer.Option(None, help="MQTT QoS: 0 (at most once) or 1 (at least once)."),
+    polygons: bool = typer.Option(False, "--polygons", help="Add each class's outlines to the JSON records."),
+    confidence: bool = typer.Option(False, "--confidence", help="Add the mean confidence per class to JSON records."),
 ) -> None:
     """Segment streams: capture, inference and outputs pipelined in threads; stats at the end."""
     from edgeseg.runtime.backends import open_model
     from edgeseg.runtime.loop import RunLoop
     from edgeseg.runtime.render import Renderer
+    from edgeseg.runtime.results_out import ResultOutputs, close_all
     from edgeseg.runtime.segmenter import Segmenter
     from edgeseg.runtime.sinks import is_folder, open_sinks
     from edgeseg.runtime.sources import stream_names
@@ -96,8 +107,11 @@ def run(
     check_provider(provider, precision)
     uris: list[str] = [str(camera)] if camera is not None else list(source or [])
     saves = list(save or [])
+    results = ResultOutputs(jsonl, publish, polygons, confidence, publish_every, publish_qos)
+    named = {("--save" if k == 0 else f"--save #{k + 1}"): path for k, path in enumerate(saves)}
+    results.check({**named, "--stats-json": stats_json})
     # Before the model loads and the cameras open: a permission is named as one, not blamed on a codec.
-    for option, path in [*(("--save", p) for p in saves), ("--stats-json", stats_json)]:
+    for option, path in [*(("--save", p) for p in saves), ("--stats-json", stats_json), ("--jsonl", jsonl)]:
         if path is not None:
             for uri in uris:
                 refuse_output_over_input(path, option, uri)
@@ -113,19 +127,27 @@ def run(
             alpha=alpha,
             classes=[c.strip() for c in classes.split(",")] if classes else None,
         )
-        opened = open_sources(uris, reconnects=reconnects, allow_missing=allow_missing)
+        segmenter = Segmenter(backend)
+        outputs = results.open(segmenter, force=force)  # before the cameras open: the broker is reached here
+        try:
+            opened = open_sources(uris, reconnects=reconnects, allow_missing=allow_missing)
+        except BaseException:
+            close_all(outputs)
+            raise
         uris, streams = [uri for uri, _ in opened], [stream for _, stream in opened]
         names = stream_names(uris)
         try:
-            sinks = open_sinks(saves, show, streams, names, meta.class_names, meta.palette, force=force)
+            sinks = open_sinks(
+                saves, show, streams, names, meta.class_names, meta.palette, force=force,
+                confidence=segmenter.has_confidence,
+            ) + outputs  # fmt: skip
         except BaseException:
             for stream in streams:
                 stream.close()
+            close_all(outputs)
             raise
         timeout = None if batch_timeout is None else batch_timeout / 1000
-        loop = RunLoop(
-            streams, Segmenter(backend), renderer, sinks, max_frames=max_frames, names=names, batch_timeout=timeout
-        )
+        loop = RunLoop(streams, segmenter, renderer, sinks, max_frames=max_frames, names=names, batch_timeout=timeout)
         for stats, uri in zip(loop.stats.streams, uris):
             stats.source = redact(uri)
         try:
