@@ -93,7 +93,7 @@ class RecentRate:
 
     def rate(self, now: float | None = None) -> float:
         now = time.perf_counter() if now is None else now
-        recent = [t for t in self.times if now - t < self.seconds]
+        recent = [t for t in list(self.times) if now - t < self.seconds]  # copied at once: ticks come meanwhile
         if len(recent) < 2:
             return 0.0
         return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-9)
@@ -167,8 +167,9 @@ class RunStats:
             "reopened": self.reopened,
             "interrupted": self.interrupted,
             "error": self.error,
-            "stages": {stage: summary.to_dict() for stage, summary in self.stages.items() if summary.count},
-            "outputs": {name: consumer.to_dict() for name, consumer in self.consumers.items()},
+            # list(…) copies in one step: the page's server reads this while the run adds to it.
+            "stages": {stage: summary.to_dict() for stage, summary in list(self.stages.items()) if summary.count},
+            "outputs": {name: consumer.to_dict() for name, consumer in list(self.consumers.items())},
         }
 
     def table(self) -> str:
