@@ -69,9 +69,11 @@ def parse_stream_url(url: str, option: str = "--save") -> StreamTarget:
         raise EdgesegError(
             f"{wanted}; the path names the stream on the server (letters, digits, . _ ~ - /), e.g. /edgeseg"
         )
+    if scheme != "rtsp" and (parts.username or parts.password):
+        raise EdgesegError(f"{wanted}; {scheme}:// takes no user or password (only rtsp:// does)")
     for name, value in (("user", parts.username), ("password", parts.password)):
-        if value is not None and (scheme != "rtsp" or not _CREDENTIAL.fullmatch(value)):
-            raise EdgesegError(f"{wanted}; the {name} in {scheme}:// must be letters, digits, . _ ~ - (rtsp only)")
+        if value is not None and not _CREDENTIAL.fullmatch(value):
+            raise EdgesegError(f"{wanted}; the {name} in an rtsp:// URL must be letters, digits, . _ ~ or -")
     return StreamTarget(scheme, host, port or RTSP_PORT, parts.path if scheme == "rtsp" else "",
                         parts.username, parts.password)  # fmt: skip
 

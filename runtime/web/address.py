@@ -61,10 +61,10 @@ def check_token(token: str | None, option: str = "--serve-token") -> str | None:
     if token is None:
         return None
     if len(token) < MIN_TOKEN or not _TOKEN.fullmatch(token):
+        wrong = f"got {len(token)}" if len(token) < MIN_TOKEN else "got other characters"
         raise EdgesegError(
-            f"{option} must be at least {MIN_TOKEN} characters of letters, digits, '-', '.', '_' or '~' "
-            f"(it travels in URLs), got {len(token)} character(s){'' if _TOKEN.fullmatch(token) else ' with others'}"
-            "; e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(16))'"
+            f"{option} must be at least {MIN_TOKEN} characters of letters, digits, '-', '.', '_' or '~' (it travels "
+            f"in URLs), {wrong}; e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(16))'"
         )
     return token
 

@@ -64,8 +64,8 @@ def test_pipeline_strings():
         ("rtsp://host/a b", "the path names the stream"),
         ("rtp://host!fakesink:5000", "the host must be a name or an IPv4 address"),
         ("udp://host%20x:5000", "the host must be"),
-        ("rtsp://u:p'x@host/x", "must be letters, digits"),
-        ("rtp://user@host:5000", "(rtsp only)"),
+        ("rtsp://u:p'x@host/x", "the password in an rtsp:// URL must be letters"),
+        ("rtp://user@host:5000", "rtp:// takes no user or password"),
         ("rtp://host:5000?bitrate=1", "--save takes"),
     ],
 )
