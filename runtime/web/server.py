@@ -77,6 +77,8 @@ class PageServer:
         warn: Callable[[str], None] = _stderr,
     ) -> None:
         self.address, self.token, self.fps, self.warn = address, token, fps, warn
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps <= 120:
+            raise EdgesegError(f"{option}-fps must be a number > 0 and ≤ 120, got {fps!r}")
         family, sockaddr = resolve(address, option)
         try:
             self._http = _HttpServer(family, sockaddr, self)

@@ -70,6 +70,8 @@ def test_a_port_in_use_fails_before_the_source_opens(tiny_onnx):
             seg.serve(camera.url, port=port)
         with pytest.raises(EdgesegError, match="port must be a whole number from 0 to 65535"):
             seg.serve(camera.url, port=70000)
+        with pytest.raises(EdgesegError, match="fps must be a number > 0 and ≤ 120, got 0"):
+            seg.serve(camera.url, port=0, fps=0)
         with pytest.raises(EdgesegError, match="view must be one of overlay, mask, side"):
             seg.serve(camera.url, view="thermal")
         assert camera.connections == 0
