@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from edgeseg.runtime.stats import RunStats
     from edgeseg.runtime.web import PageServer
 
+TOKEN_VARIABLE = "EDGESEG_SERVE_TOKEN"  # a token here stays out of `ps` and shell history
 OPTIONS = {
     "camera": Field("int", low=0),
     "view": one_of(("overlay", "mask", "side")),  # runtime.render.VIEWS; that module imports OpenCV
@@ -65,7 +67,7 @@ def run(
         "is given; 0.0.0.0 for every network). Routes: / /stream.mjpg /snapshot.jpg /stats.json /healthz.",
     ),
     serve_token: Optional[str] = typer.Option(
-        None, envvar="EDGESEG_SERVE_TOKEN", help="Require this token on every --serve request (?token=…, or a header)."
+        None, envvar=TOKEN_VARIABLE, help="Require this token on every --serve request (?token=…, or a header)."
     ),
     serve_fps: Optional[float] = typer.Option(None, help="Most frames a second the page sends [default: 15]."),
 ) -> None:
@@ -153,7 +155,8 @@ def open_page_option(
 
         check_stream_url(stream_to)
     if serve is None:
-        if token is not None or fps is not None:
+        from_environment = token is not None and os.environ.get(TOKEN_VARIABLE) == token  # kept for runs that serve
+        if (token is not None and not from_environment) or fps is not None:
             raise EdgesegError("--serve-token and --serve-fps go with --serve [HOST:]PORT")
         return None
     from edgeseg.runtime.web import DEFAULT_FPS, open_page

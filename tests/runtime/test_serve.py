@@ -151,6 +151,12 @@ def test_a_port_in_use_fails_before_the_camera_opens(run_edgeseg, tiny_onnx):
     )
 
 
+def test_a_token_in_the_environment_is_kept_for_runs_that_serve(run_edgeseg, tiny_onnx, tiny_video, monkeypatch):
+    monkeypatch.setenv("EDGESEG_SERVE_TOKEN", TOKEN)  # exported once in a shell profile: other runs still work
+    result = run_edgeseg("run", "--model", tiny_onnx, "--source", tiny_video, "--no-show", "--max-frames", "2")
+    assert result.returncode == 0, result.stderr
+
+
 def test_every_network_bind_says_the_stream_is_visible(tiny_onnx, tiny_video, tmp_path):
     # Beside a lossless output too: the page is one more output of the same run.
     with ServedRun(tiny_onnx, str(tiny_video), "--save", str(tmp_path / "out.avi"), serve="0.0.0.0:0") as run:
