@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from edgeseg.runtime.render import Renderer
 from edgeseg.runtime.result import SegmentationResult
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sources import open_source
+
+if TYPE_CHECKING:
+    from edgeseg.runtime.stats import RunStats
 
 cv2 = require("cv2", extra="cv")
 
@@ -224,6 +227,62 @@ class Model:
         finally:
             frames.close()
 
+    def serve(
+        self,
+        source: str | int,
+        *,
+        port: int = 8080,
+        host: str = "127.0.0.1",
+        token: str | None = None,
+        fps: float = 15.0,
+        view: str = "overlay",
+        max_frames: int | None = None,
+        stop: threading.Event | None = None,
+        on_ready: Callable[[str], None] | None = None,
+    ) -> RunStats:
+        """Segment `source` and show it live in a browser, as `edgeseg run --serve` does; blocks until the run ends.
+
+        source: what `stream` takes. port, host: where the page listens (127.0.0.1: this machine only; "0.0.0.0"
+            every network; port 0 picks a free one). token: required on every request (?token=…, or an
+            `Authorization: Bearer` header). fps: most frames a second sent to the page. view: the page's
+            default view (overlay, mask, side).
+        The socket is bound before the source opens: a port in use raises EdgesegError at once. on_ready(url) is
+        called once the page serves (the URL has the real port). The run ends at the end of the source, after
+        max_frames, when `stop` is set (from another thread), or on Ctrl-C / SIGTERM in the main thread; the
+        page closes with it. Returns the run's statistics (`.summary()` is what /stats.json showed).
+        """
+        from edgeseg.runtime.loop import RunLoop
+        from edgeseg.runtime.render import VIEWS
+        from edgeseg.runtime.web import ServeAddress, open_page
+
+        backend = self._open_backend()
+        if view not in VIEWS:
+            raise EdgesegError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise EdgesegError(f"port must be a whole number from 0 to 65535 (0: any free port), got {port!r}")
+        meta = self.metadata
+        with open_page(ServeAddress(host, port), token=token, fps=fps) as page:
+            frames = open_source(source)
+            renderer = Renderer(meta.class_names, meta.palette, view=view)
+            about = {"model": self.name, "backend": type(backend).__name__, "input_size": meta.input_size}
+            page.start(class_names=meta.class_names, palette=meta.palette, about=about)
+            loop = RunLoop(frames, self._segmenter, renderer, [page.output()], max_frames=max_frames)
+            page.watch(loop.stats)
+            if on_ready is not None:
+                on_ready(page.url)
+            ended = threading.Event()
+            if stop is not None:
+                threading.Thread(target=_stop_when, args=(stop, ended, loop.request_stop), daemon=True).start()
+            try:
+                return loop.run()
+            finally:
+                ended.set()
+
+    def _open_backend(self) -> Backend:
+        if self._backend is None:
+            raise EdgesegError(f"{self.name} was closed (its `with` block ended); load it again")
+        return self._backend
+
     def close(self) -> None:
         """Free what the model holds (ONNX Runtime session, TensorRT engine and device buffers)."""
         if self._backend is not None:
@@ -295,6 +354,14 @@ class _Handoff:
 
 def _name_of(image: Image) -> str:
     return Path(image).name if isinstance(image, (str, Path)) else ""
+
+
+def _stop_when(stop: threading.Event, ended: threading.Event, request_stop: Callable[[], None]) -> None:
+    """Stop the run once `stop` is set; return when the run has ended by itself."""
+    while not ended.is_set():
+        if stop.wait(0.1):
+            request_stop()
+            return
 
 
 def _check_color(color: str) -> None:

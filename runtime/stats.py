@@ -94,7 +94,7 @@ class RecentRate:
 
     def rate(self, now: float | None = None) -> float:
         now = time.perf_counter() if now is None else now
-        recent = [t for t in self.times if now - t < self.seconds]
+        recent = [t for t in list(self.times) if now - t < self.seconds]  # copied at once: ticks come meanwhile
         if len(recent) < 2:
             return 0.0
         return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-9)
@@ -180,7 +180,7 @@ class StreamStats:
             "unreadable": self.unreadable,
             "reopened": self.reopened,
             "error": self.error,
-            "stages": {stage: summary.to_dict() for stage, summary in self.stages.items() if summary.count},
+            "stages": {stage: summary.to_dict() for stage, summary in list(self.stages.items()) if summary.count},
         }
 
 
@@ -229,7 +229,7 @@ class RunStats:
         """Every stream's latencies together."""
         if len(self.streams) == 1:
             return self.streams[0].stages
-        names = dict.fromkeys(stage for stream in self.streams for stage in stream.stages)
+        names = dict.fromkeys(stage for stream in self.streams for stage in list(stream.stages))
         return {stage: merged([s.stages[stage] for s in self.streams if stage in s.stages]) for stage in names}
 
     def frame_done(self, seconds: dict[str, float], stream: int = 0) -> None:
@@ -258,9 +258,10 @@ class RunStats:
             "reopened": self.reopened,
             "interrupted": self.interrupted,
             "error": self.error,
-            "stages": {stage: summary.to_dict() for stage, summary in self.stages.items() if summary.count},
+            # list(…) copies in one step: the page's server reads this while the run adds to it.
+            "stages": {stage: summary.to_dict() for stage, summary in list(self.stages.items()) if summary.count},
             "streams": [stream.to_dict(seconds) for stream in self.streams],
-            "outputs": {name: consumer.to_dict() for name, consumer in self.consumers.items()},
+            "outputs": {name: consumer.to_dict() for name, consumer in list(self.consumers.items())},
         }
 
     def table(self) -> str:
