@@ -277,24 +277,32 @@ class Trainer:
             raise StopRequested
 
     def _epoch(self, log: RunLog | None) -> None:
-        """Train one epoch, validate, save last.pt (and best.pt when mIoU improved), log and print the row."""
+        """Train one epoch, validate, then save best.pt (when mIoU improved), log the row and save last.pt.
+
+        In that order: until last.pt moves on, a resumed run repeats this epoch exactly and rewrites best.pt and
+        the row, so an interruption between any two writes leaves nothing behind (docs/training.md)."""
         epoch = self.position["epoch"]
         phase = self._phase_for(epoch)
         started = time.perf_counter()
         lr = self._train(phase, epoch)
         metrics, val_loss = evaluate(self.model, self.val_loader, self.class_names, self.device, self.loss_fn)
         train_loss = self.position["loss_sum"] / max(self.position["loss_count"], 1)
-        improved = self._end_epoch(metrics.miou)
-        if not self.ddp.is_main:
-            return
+        improved = metrics.miou > self.position["best_miou"]
         row = _row(epoch + 1, phase.name, lr, train_loss, val_loss, metrics.to_dict(), time.perf_counter() - started)
-        log.add(row)
-        print(
-            f"epoch {epoch + 1}/{self.config.epochs} {phase.name:8s} lr {lr:.2e}  train loss {train_loss:.4f}  "
-            f"val loss {val_loss:.4f}  mIoU {row['val_mIoU']}  mPA {row['val_mPA']}  "
-            f"acc {row['val_pixel_accuracy']}  {row['seconds']}s{'  *best' if improved else ''}",
-            flush=True,
-        )
+        if self.ddp.is_main:
+            if improved:
+                save_checkpoint(self.weights_dir / "best.pt", self.model, self.metadata)
+            log.add(row)
+        best = metrics.miou if improved else self.position["best_miou"]
+        self.position = {"epoch": epoch + 1, "step": 0, "loss_sum": 0.0, "loss_count": 0, "best_miou": best}
+        self._save_last()
+        if self.ddp.is_main:
+            print(
+                f"epoch {epoch + 1}/{self.config.epochs} {phase.name:8s} lr {lr:.2e}  train loss {train_loss:.4f}  "
+                f"val loss {val_loss:.4f}  mIoU {row['val_mIoU']}  mPA {row['val_mPA']}  "
+                f"acc {row['val_pixel_accuracy']}  {row['seconds']}s{'  *best' if improved else ''}",
+                flush=True,
+            )
 
     def _train(self, phase: Phase, epoch: int) -> float:
         """The optimizer steps of one epoch (from where a resumed run stopped); returns the last LR."""
@@ -352,18 +360,6 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return value
-
-    def _end_epoch(self, miou: float) -> bool:
-        """The position moved to the next epoch, last.pt saved, best.pt too if `miou` is the best; improved?"""
-        pos = self.position
-        improved = miou > pos["best_miou"]
-        self.position = {**pos, "epoch": pos["epoch"] + 1, "step": 0, "loss_sum": 0.0, "loss_count": 0}
-        if improved:
-            self.position["best_miou"] = miou
-        self._save_last()
-        if improved and self.ddp.is_main:
-            save_checkpoint(self.weights_dir / "best.pt", self.model, self.metadata)
-        return improved
 
 
 def _row(
