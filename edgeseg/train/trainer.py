@@ -17,9 +17,10 @@ from tqdm import tqdm
 from edgeseg.atomic import write_text_atomic
 from edgeseg.data.loader import EpochSampler, EvalDataset, SampleStore, TrainDataset, collate_eval
 from edgeseg.data.voc import DataError, Split, load_split
+from edgeseg.data.workers import SignalSafeLoader
 from edgeseg.errors import EdgesegError, require
 from edgeseg.eval.evaluate import evaluate
-from edgeseg.interrupt import StopOnInterrupt, StopRequested, ignore_interrupts_in_worker
+from edgeseg.interrupt import StopOnInterrupt, StopRequested
 from edgeseg.models import build_model
 from edgeseg.models.base import SegmentationModel
 from edgeseg.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
@@ -152,13 +153,12 @@ class Trainer:
 
     def _loader(self, dataset, batch_size: int, **kwargs: Any) -> DataLoader:
         # A generator of its own keeps the loader from drawing on the global RNG (exact resume).
-        return DataLoader(
+        return SignalSafeLoader(
             dataset,
             batch_size=batch_size,
             num_workers=self.config.workers,
             pin_memory=self.device.type == "cuda",
             generator=torch.Generator().manual_seed(self.config.seed),
-            worker_init_fn=ignore_interrupts_in_worker,
             **kwargs,
         )
 
