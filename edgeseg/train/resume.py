@@ -1,4 +1,9 @@
-"""Continuing a run: the last.pt it resumes from, and the options a resumed run keeps or may change."""
+"""Continuing a run: the last.pt it resumes from, the folder it continues in, what must match and what may change.
+
+Where: only into the run folder the checkpoint belongs to (docs/training.md, "Resuming"), never into whatever
+folder holds a copy of it. On what: the same number of processes; any device (the loss scale of mixed
+precision starts afresh when the run was saved without it).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,62 @@ def resume_payload(path: str | Path) -> dict[str, Any]:
             f"it was edited or assembled from two runs, start a new run instead"
         )
     return payload
+
+
+def resume_folder(checkpoint: str | Path, payload: dict[str, Any]) -> Path:
+    """The run folder a resumed run writes to: the one `checkpoint` belongs to, or CheckpointError.
+
+    That is the folder the checkpoint records when it is that folder's weights/ file; or, for a run folder
+    moved or copied whole (and for checkpoints older than the record), the folder two levels up when the
+    checkpoint sits in its weights/ beside that run's args.yaml. Anything else (a copy in the home folder, in
+    a stray weights/ folder) is refused: a resumed run writes args.yaml, results.csv, curves and weights/
+    into its folder, and must not into a folder that merely holds the checkpoint.
+    """
+    path = Path(checkpoint).resolve()
+    recorded = payload["train_state"].get("run_dir")
+    if recorded and path.parent == Path(recorded) / "weights":
+        return Path(recorded)
+    if path.parent.name == "weights" and (path.parent.parent / "args.yaml").is_file():
+        return path.parent.parent
+    if recorded:
+        raise CheckpointError(
+            f"{checkpoint} is not in its run folder; it was saved in {recorded}: resume from "
+            f"{Path(recorded) / 'weights' / 'last.pt'} (copy it there if that one is gone)"
+        )
+    raise CheckpointError(
+        f"{checkpoint} is not in a run folder and is too old to record its own; copy it to <run folder>/weights/"
+        f"last.pt (beside that run's args.yaml) and resume from there"
+    )
+
+
+def check_processes(payload: dict[str, Any], world_size: int, checkpoint: str | Path) -> None:
+    """Refuse to resume with another number of processes than saved the run.
+
+    Each process takes its share of every epoch and the batch size is per process, so another count changes
+    the effective batch, the steps per epoch and the learning-rate schedule: it would not be the same run,
+    and a run stopped mid-epoch would repeat or skip images. Checkpoints older than the record are not checked.
+    """
+    saved = payload["train_state"].get("world_size")
+    if saved is not None and saved != world_size:
+        how = f"torchrun --nproc_per_node {saved} -m edgeseg train --resume {checkpoint}"
+        if saved == 1:
+            how = f"edgeseg train --resume {checkpoint} without torchrun"
+        raise CheckpointError(
+            f"{checkpoint} was saved by a run of {saved} processes, this is {world_size}; "
+            f"resume it with as many ({how}), or start a new run"
+        )
+
+
+def restore_scaler(scaler: Any, state: dict[str, Any]) -> None:
+    """Restore the mixed-precision loss scale where there is one to restore.
+
+    A run saved on the CPU or with --no-amp saved a disabled scaler, whose state is empty; torch refuses to
+    load that into an enabled one ("The source state dict is empty"). Resumed on CUDA with AMP, the scale
+    then starts from its default and adapts within a few steps, as at the start of a run. A disabled scaler
+    ignores whatever it is given.
+    """
+    if state:
+        scaler.load_state_dict(state)
 
 
 def config_for_resume(payload: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:

@@ -32,6 +32,7 @@ from edgeseg.train.checkpoint import (
 from edgeseg.train.config import ConfigError, TrainConfig
 from edgeseg.train.distributed import init_distributed, resolve_device, shutdown
 from edgeseg.train.losses import SegmentationLoss
+from edgeseg.train.resume import check_processes, restore_scaler
 from edgeseg.train.runlog import RunLog
 from edgeseg.train.schedule import learning_rate
 
@@ -75,6 +76,9 @@ class Trainer:
         self.config = config.check()
         wants_cuda = config.device.startswith("cuda") or (config.device == "auto" and torch.cuda.is_available())
         self.ddp = init_distributed("cuda" if wants_cuda else "cpu")
+        self.resume_path = (run_dir / "weights" / "last.pt") if run_dir else "last.pt"
+        if resume_from:
+            check_processes(resume_from, self.ddp.world_size, self.resume_path)
         self.device = resolve_device(config.device, self.ddp)
         self.amp = config.amp and self.device.type == "cuda"
         torch.manual_seed(config.seed)
@@ -102,7 +106,6 @@ class Trainer:
         )
         self.val_loader = self._val_loader()
         self.position = {"epoch": 0, "step": 0, "loss_sum": 0.0, "loss_count": 0, "best_miou": -1.0}
-        self.resume_path = (run_dir / "weights" / "last.pt") if run_dir else "last.pt"
         if resume_from:
             self._restore(resume_from)
         self.run_dir = run_dir or new_run_dir(config.project, config.name or config.model, config.exist_ok)
@@ -166,15 +169,19 @@ class Trainer:
         state = payload["train_state"]
         load_weights(self.model, payload["model"], self.resume_path, self.config.model)
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
+        restore_scaler(self.scaler, state["scaler"])
         self.position = dict(state["position"])
         torch.set_rng_state(state["rng"]["torch"])
-        if self.device.type == "cuda" and state["rng"]["cuda"]:
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        if self.device.type == "cuda":
+            # One state per GPU the saving machine had; this one may have fewer (or, saved on the CPU, none).
+            for index, cuda_state in enumerate(state["rng"]["cuda"][: torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(cuda_state, index)
 
     def _train_state(self) -> dict[str, Any]:
         return {
             "config": self.config.to_dict(),
+            "run_dir": str(self.run_dir.resolve()),  # the only folder it resumes into (train/resume.py)
+            "world_size": self.ddp.world_size,  # and only with as many processes
             "position": dict(self.position),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
