@@ -1,8 +1,8 @@
 """Continuing a run: the last.pt it resumes from, the folder it continues in, what must match and what may change.
 
-Where: only into the run folder the checkpoint belongs to (docs/training.md, "Resuming"), never into whatever
-folder holds a copy of it. On what: the same number of processes; any device (the loss scale of mixed
-precision starts afresh when the run was saved without it).
+Where: only into the run folder the checkpoint belongs to, never into whatever folder holds a copy of it.
+On what: the same number of processes; any device (the loss scale of mixed precision starts afresh when the
+run was saved without it). docs/training.md, "Where and on what a run resumes", says it for users.
 """
 
 from __future__ import annotations
@@ -10,9 +10,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from edgeseg.models.registry import legacy_defaults
-from edgeseg.train.checkpoint import CheckpointError, load_checkpoint
+from edgeseg.runtime.metadata_checks import Rules, check_fields, is_finite, is_text, is_whole
+from edgeseg.train.checkpoint import DAMAGED, CheckpointError, load_checkpoint
 from edgeseg.train.config import ConfigError, TrainConfig, merge
+
+# What a resumed run reads from last.pt's training state, and the type and range of each (torch checks the
+# optimizer's, scaler's and RNG's own contents when they are loaded).
+STATE_PARTS = {"config": dict, "position": dict, "optimizer": dict, "scaler": dict, "rng": dict}
+STATE_RULES: Rules = {
+    "run_dir": (is_text, "the run folder's path"),
+    "world_size": (lambda v: is_whole(v, 1, 1 << 20), "a whole number ≥ 1"),
+}
+_COUNT = (lambda v: is_whole(v, 0, 1 << 62), "a whole number ≥ 0")
+POSITION_RULES: Rules = {
+    "epoch": _COUNT,
+    "step": _COUNT,
+    "loss_count": _COUNT,
+    "loss_sum": (is_finite, "a finite number"),
+    "best_miou": (lambda v: is_finite(v) and -1 <= v <= 1, "a number from -1 to 1"),
+}
 
 
 def resume_payload(path: str | Path) -> dict[str, Any]:
@@ -20,6 +39,7 @@ def resume_payload(path: str | Path) -> dict[str, Any]:
     payload = load_checkpoint(path)
     if "train_state" not in payload:
         raise CheckpointError(f"{path} holds weights only (a best.pt?); resume from runs/<name>/weights/last.pt")
+    _check_train_state(payload["train_state"], path)
     saved, named = payload["train_state"].get("config", {}).get("model"), payload["metadata"].get("model")
     if saved != named:
         raise CheckpointError(
@@ -27,6 +47,28 @@ def resume_payload(path: str | Path) -> dict[str, Any]:
             f"it was edited or assembled from two runs, start a new run instead"
         )
     return payload
+
+
+def _check_train_state(state: Any, path: str | Path) -> None:
+    """The training state's parts and position of the types edgeseg writes, and its options valid ones."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: its training state is a {type(state).__name__}, not a mapping; {DAMAGED}")
+    for part, kind in STATE_PARTS.items():
+        if part not in state:
+            raise CheckpointError(f"{path}: its training state has no {part!r}; {DAMAGED}")
+        if not isinstance(state[part], kind):
+            what = type(state[part]).__name__
+            raise CheckpointError(f"{path}: its training state {part!r} is a {what}, not a mapping; {DAMAGED}")
+    check_fields(state, STATE_RULES, f"{path}: its training state field", DAMAGED)
+    rng, tensor = state["rng"], lambda value: isinstance(value, torch.Tensor)
+    cuda = rng.get("cuda", [])
+    if not tensor(rng.get("torch")) or not (isinstance(cuda, list) and all(map(tensor, cuda))):
+        raise CheckpointError(f"{path}: its training state 'rng' holds no random-number-generator states; {DAMAGED}")
+    missing = sorted(set(POSITION_RULES) - set(state["position"]))
+    if missing:
+        raise CheckpointError(f"{path}: its training state 'position' has no {missing[0]!r}; {DAMAGED}")
+    check_fields(state["position"], POSITION_RULES, f"{path}: its training state 'position' field", DAMAGED)
+    merge(TrainConfig(), state["config"], f"the training state of {path}")  # each option's type and range
 
 
 def resume_folder(checkpoint: str | Path, payload: dict[str, Any]) -> Path:

@@ -18,13 +18,15 @@ from edgeseg.atomic import write_text_atomic
 from edgeseg.data.loader import EpochSampler, EvalDataset, SampleStore, TrainDataset, collate_eval
 from edgeseg.data.voc import DataError, Split, load_split
 from edgeseg.data.workers import SignalSafeLoader
-from edgeseg.errors import EdgesegError, require
+from edgeseg.errors import EdgesegError, describe, require
 from edgeseg.eval.evaluate import evaluate
 from edgeseg.interrupt import StopOnInterrupt, StopRequested
 from edgeseg.models import build_model
 from edgeseg.models.base import SegmentationModel
 from edgeseg.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from edgeseg.train.checkpoint import (
+    DAMAGED,
+    CheckpointError,
     load_weights,
     make_metadata,
     save_checkpoint,
@@ -168,8 +170,13 @@ class Trainer:
     def _restore(self, payload: dict[str, Any]) -> None:
         state = payload["train_state"]
         load_weights(self.model, payload["model"], self.resume_path, self.config.model)
-        self.optimizer.load_state_dict(state["optimizer"])
-        restore_scaler(self.scaler, state["scaler"])
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            restore_scaler(self.scaler, state["scaler"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:  # torch's own checks of what it loads
+            raise CheckpointError(
+                f"{self.resume_path}: its optimizer or AMP state does not fit this model ({describe(exc)}); {DAMAGED}"
+            ) from exc
         self.position = dict(state["position"])
         torch.set_rng_state(state["rng"]["torch"])
         if self.device.type == "cuda":
