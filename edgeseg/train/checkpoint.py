@@ -148,7 +148,7 @@ def _check_contents(payload: dict[str, Any], path: Path) -> None:
     for name, value in weights.items():
         if not isinstance(name, str) or not isinstance(value, torch.Tensor):
             raise CheckpointError(
-                f"{path}: its weights are not tensors ({name!r} is a {type(value).__name__}); {DAMAGED}"
+                f"{path}: its weights are not tensors ({name!r} is {type(value).__name__}); {DAMAGED}"
             )
 
 

@@ -155,7 +155,7 @@ def merge(base: TrainConfig, updates: dict[str, Any], source: str) -> TrainConfi
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     numbered = [k for k in updates if not isinstance(k, str)]  # YAML reads `1: 2` as a number key
     if numbered:
-        raise ConfigError(f"{source}: option names must be text, got {numbered[0]!r} (write name: value)")
+        raise ConfigError(f"{source}: option names must be text, got {numbered[0]!r}")
     clean = {k.replace("-", "_"): v for k, v in updates.items() if v is not None}
     unknown = sorted(set(clean) - fields)
     if unknown:

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from edgeseg.errors import EdgesegError
 from edgeseg.models.registry import legacy_defaults
 from edgeseg.runtime.metadata_checks import Rules, check_fields, is_finite, is_text, is_whole
 from edgeseg.train.checkpoint import DAMAGED, CheckpointError, load_checkpoint
@@ -68,7 +69,10 @@ def _check_train_state(state: Any, path: str | Path) -> None:
     if missing:
         raise CheckpointError(f"{path}: its training state 'position' has no {missing[0]!r}; {DAMAGED}")
     check_fields(state["position"], POSITION_RULES, f"{path}: its training state 'position' field", DAMAGED)
-    merge(TrainConfig(), state["config"], f"the training state of {path}")  # each option's type and range
+    try:
+        merge(TrainConfig(), state["config"], f"the training state of {path}")  # each option's type and range
+    except EdgesegError as exc:
+        raise CheckpointError(f"{exc}; {DAMAGED}") from None
 
 
 def resume_folder(checkpoint: str | Path, payload: dict[str, Any]) -> Path:
