@@ -72,6 +72,7 @@ def _fail_at(monkeypatch, name: str, call: int) -> None:
     monkeypatch.setattr(atomic.os, "replace", replace)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cut_at", ["best.pt", "results.csv", "last.pt"])
 def test_an_epoch_end_cut_at_any_write_resumes_to_the_uninterrupted_run(
     straight, tiny_dataset, tmp_path, monkeypatch, cut_at
@@ -106,6 +107,7 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds the workers through /proc (Linux)")
 def test_sigterm_to_the_process_group_saves_last_and_resumes(tiny_dataset, tmp_path):
     """systemd's default kill mode, `timeout` and `kill -TERM -PGID` signal every process of the group: the
