@@ -44,6 +44,8 @@ DAMAGED_FIELDS = [
     ("upsample", None),
     ("versions", "1.0"),
     ("output", 7),
+    ("channels", "rgba"),
+    ("confidence", "yes"),
 ]
 
 
