@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from edgeseg.atomic import atomic_path
 from edgeseg.errors import EdgesegError, require
 from edgeseg.runtime.media import UniqueNames, check_writable_video, partial_path
 from edgeseg.runtime.png import write_palette_png
@@ -220,13 +221,18 @@ class FolderSink:
 
     def write(self, record: FrameRecord) -> None:
         base = self.names.claim(record.name)
-        if not cv2.imwrite(str(self.folder / f"{base}.jpg"), record.overlay()):
-            raise EdgesegError(f"cannot write {self.folder / base}.jpg (is the disk full?)")
-        write_palette_png(self.folder / "masks" / f"{base}.png", record.mask, self.palette)
+        encoded, jpeg = cv2.imencode(".jpg", record.overlay())
+        if not encoded:
+            raise EdgesegError(f"cannot encode the overlay of {record.name} as JPEG")
+        # Atomic, not synced per frame (edgeseg.atomic): a killed run leaves whole files only; close() syncs.
+        with atomic_path(self.folder / f"{base}.jpg", durable=False) as tmp:
+            tmp.write_bytes(jpeg.tobytes())
+        write_palette_png(self.folder / "masks" / f"{base}.png", record.mask, self.palette, durable=False)
         self.frames += 1
 
     def close(self) -> None:
-        pass
+        if hasattr(os, "sync"):  # the frames' data and names reach the disk once, at the end (not on Windows)
+            os.sync()
 
 
 def _outputs(folder: Path) -> list[Path]:
