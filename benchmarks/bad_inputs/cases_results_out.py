@@ -69,3 +69,14 @@ _add("export-confidence-logits", ["export", "{ckpt}", "--no-engine", "--confiden
                                   "--out", "{tmp}/x"], "leave --confidence out")  # fmt: skip
 _add("export-confidence-fixed-onnx", ["export", "{onnx}", "--no-engine", "--confidence", "--out", "{tmp}/x"],
      "has no confidence output")  # fmt: skip
+
+# --save run.mcap: checked like any --save path, before the model loads.
+_add("mcap-read-only", [*RUN, "--save", "{ro}/run.mcap"], "cannot write --save")
+_add("mcap-under-a-file", [*RUN, "--save", "{file}/run.mcap"], "is a regular file")
+_add("mcap-exists", [*RUN, "--save", "{tmp}/run.mcap"], "--force", files={"run.mcap": "an earlier recording"})
+_add("mcap-full-disk", [*RUN, "--save", "{full}/run.mcap"], "no space left")
+
+# edgeseg ros2: the model and provider first, then ROS 2 itself (rclpy, which no pip install brings).
+_add("ros2-no-model", ["ros2", "--model", "{tmp}/missing.onnx"], "model not found")
+_add("ros2-bad-provider", ["ros2", "--model", "{onnx}", "--provider", "gpu"], "--provider")
+_add("ros2-without-ros", ["ros2", "--model", "{onnx}"], "source /opt/ros/<distro>/setup.bash")
