@@ -9,7 +9,8 @@ on a 640×480 MJPG video (`--no-show --stats-json`), its FPS read from the stats
 interleaved rounds (each round runs every one, in a rotated order, so a machine that slows down over time
 weighs on all alike); a configuration's cost is the median over rounds of its CPU time per frame over its
 baseline's in the same round (and, beside it, of 1 − FPS / baseline FPS). MQTT publishes to a Mosquitto
-broker this script starts on 127.0.0.1 (no subscriber).
+broker this script starts on 127.0.0.1 (no subscriber); MCAP records to a file in a temporary folder (`--save run.mcap`:
+the input image and three masks per frame, rosbags' writer).
 
 The network is untrained, its classifier scaled (as tests/runtime/test_output_kinds.py does) so that its masks
 hold many regions of every class: polygons and per-class summaries are measured on masks busier than a trained
@@ -41,6 +42,7 @@ CONFIGS: dict[str, tuple[str, list[str], str | None]] = {
     "--jsonl": ("classes", ["--jsonl", "{tmp}/out.jsonl", "--force"], "none (class map)"),
     "--jsonl --polygons": ("classes", ["--jsonl", "{tmp}/out.jsonl", "--force", "--polygons"], "none (class map)"),
     "--publish mqtt://": ("classes", ["--publish", "{mqtt}"], "none (class map)"),
+    "--save run.mcap": ("classes", ["--save", "{tmp}/run.mcap", "--force"], "none (class map)"),
     "--jsonl --confidence (graph output)": (
         "confidence",
         ["--jsonl", "{tmp}/out.jsonl", "--force", "--confidence"],

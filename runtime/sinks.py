@@ -303,9 +303,7 @@ def open_sinks(
         for recording in recordings:
             from edgeseg.runtime.mcap_sink import McapSink
 
-            sinks.append(
-                McapSink(recording, class_names, palette, streams=names, force=force, confidence=confidence)
-            )
+            sinks.append(McapSink(recording, class_names, palette, streams=names, force=force, confidence=confidence))
         if show:
             sinks.append(DisplaySink(streams=len(sources)))
     except BaseException:
