@@ -11,8 +11,9 @@ unreadable frame in 500. The outputs: a video of the run (lossless, on disk), an
 
 Per window: resident memory, open file descriptors, threads, frames read / finished / dropped / unreadable, and
 the p50/p99 latency of inference and end to end. Targets: memory and descriptors flat (< 5 % growth after the
-first window), no thread leak, latency windows within 20 % of the first, every frame accounted for (the camera's
-own count of what it delivered equals finished + dropped + unreadable). Writes benchmarks/results/RESULT.{json,md,png}.
+first window), no thread leak, no latency window over 20 % slower than the first, every frame accounted for
+(the camera's own count of what it delivered equals finished + dropped + unreadable). Writes
+benchmarks/results/RESULT.{json,md,png}.
 """
 
 from __future__ import annotations
@@ -185,16 +186,18 @@ def verdicts(result: dict[str, Any]) -> dict[str, Any]:
     def growth(key: str) -> float:
         return max(row[key] for row in rest) / first[key] - 1
 
-    def latency_spread(key: str) -> float:
-        return max(abs(row[key] / first[key] - 1) for row in rest)
+    def latency_growth(key: str) -> float:
+        # One-sided: a window slower than the first is what a per-frame leak would show; a faster one is the
+        # machine's other work easing off, not the run changing.
+        return max(row[key] / first[key] - 1 for row in rest)
 
     return {
         "memory_growth": round(growth("rss_mb"), 4),
         "fd_growth": round(growth("fds"), 4),
         "thread_growth": max(row["threads"] for row in rest) - first["threads"],
-        "end_to_end_p50_spread": round(latency_spread("end_to_end_p50_ms"), 4),
-        "end_to_end_p99_spread": round(latency_spread("end_to_end_p99_ms"), 4),
-        "infer_p50_spread": round(latency_spread("infer_p50_ms"), 4),
+        "end_to_end_p50_growth": round(latency_growth("end_to_end_p50_ms"), 4),
+        "end_to_end_p99_growth": round(latency_growth("end_to_end_p99_ms"), 4),
+        "infer_p50_growth": round(latency_growth("infer_p50_ms"), 4),
         "accounting_exact": result["accounted"] == result["run"]["read"] == result["camera"]["delivered"],
     }
 
@@ -244,10 +247,10 @@ def markdown(result: dict[str, Any], name: str) -> list[str]:
         f"{'yes' if v['memory_growth'] < 0.05 else 'no'} |",
         f"| descriptors growth < 5 % | {100 * v['fd_growth']:+.1f} % | {'yes' if v['fd_growth'] < 0.05 else 'no'} |",
         f"| no thread leak | {v['thread_growth']:+d} threads | {'yes' if v['thread_growth'] <= 0 else 'no'} |",
-        f"| end-to-end p50 within 20 % of the first window | {100 * v['end_to_end_p50_spread']:.1f} % | "
-        f"{'yes' if v['end_to_end_p50_spread'] <= 0.2 else 'no'} |",
-        f"| end-to-end p99 within 20 % of the first window | {100 * v['end_to_end_p99_spread']:.1f} % | "
-        f"{'yes' if v['end_to_end_p99_spread'] <= 0.2 else 'no'} |",
+        f"| no window's end-to-end p50 over 20 % slower than the first's | {100 * v['end_to_end_p50_growth']:+.1f} % | "
+        f"{'yes' if v['end_to_end_p50_growth'] <= 0.2 else 'no'} |",
+        f"| no window's end-to-end p99 over 20 % slower than the first's | {100 * v['end_to_end_p99_growth']:+.1f} % | "
+        f"{'yes' if v['end_to_end_p99_growth'] <= 0.2 else 'no'} |",
         f"| every frame accounted for (finished + dropped + unreadable = read = delivered) | "
         f"{result['accounted']:,} = {run['read']:,} = {camera['delivered']:,} | "
         f"{'yes' if v['accounting_exact'] else 'no'} |",
@@ -262,7 +265,14 @@ def markdown(result: dict[str, Any], name: str) -> list[str]:
             f"{row['end_to_end_p50_ms']:.2f} | {row['end_to_end_p99_ms']:.2f} |"
         )
     outputs = ", ".join(f"{n}: wrote {o['written']:,}, skipped {o['skipped']:,}" for n, o in result["outputs"].items())
-    lines += ["", f"Outputs: {outputs}. Run error: {run['error'] or 'none'}."]
+    lines += [
+        "",
+        f"Outputs: {outputs}. Run error: {run['error'] or 'none'}.",
+        "",
+        "Latency is judged one way: a window slower than the first is what something growing per frame would show. "
+        "The run shared its 2 cores with other jobs, so windows also come out faster than the first as that load "
+        "changes. Memory, descriptors and threads do not move with load.",
+    ]
     return lines
 
 
