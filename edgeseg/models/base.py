@@ -67,20 +67,25 @@ class SegmentationModel(nn.Module, ABC):
             **config,
         }
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
+        """(N, num_classes, H, W) logits; in training mode, a model with training-only heads (PIDNet) returns
+        them too: {"out": logits, "aux": ..., "boundary": ...}, each at H×W (edgeseg/train/losses.py)."""
         height, width = x.shape[-2:]
         pad_h = (-height) % self.pad_multiple
         pad_w = (-width) % self.pad_multiple
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
-        logits = self.forward_padded(x)
+        outputs = self.forward_padded(x)
         if pad_h or pad_w:
-            logits = logits[..., :height, :width]
-        return logits
+            if isinstance(outputs, dict):
+                return {name: value[..., :height, :width] for name, value in outputs.items()}
+            outputs = outputs[..., :height, :width]
+        return outputs
 
     @abstractmethod
-    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits for an input whose height and width are multiples of `pad_multiple`."""
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
+        """Logits for an input whose height and width are multiples of `pad_multiple` (in training mode, with
+        the outputs of training-only heads in a dict, as `forward` says)."""
 
     def freeze_backbone(self) -> None:
         """Stop training the backbone: no gradients, and its BatchNorm statistics stay fixed."""
