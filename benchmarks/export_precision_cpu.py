@@ -64,7 +64,7 @@ def export_at(args: argparse.Namespace, size: tuple[int, int] | None) -> tuple[P
         engine=False,
     )
     report = run_export(options, log=lambda m: None)
-    return out, {p["name"].split()[1]: p for p in report["parity"]}
+    return out, {p["name"].split()[1]: p for p in report["parity"] if p["name"].startswith("onnx ")}
 
 
 def precision_rows(args: argparse.Namespace, label: str, out: Path, parity: dict[str, dict[str, Any]]) -> list[dict]:

@@ -30,14 +30,19 @@ COLOR_ORDERS = ("bgr", "rgb")
 Image = Union[np.ndarray, str, Path]  # an H×W×3 uint8 array, or an image file's path
 
 
-def load(path: str | Path, *, provider: str | None = None, threads: int | None = None) -> Model:
+def load(
+    path: str | Path, *, provider: str | None = None, threads: int | None = None, precision: str | None = None
+) -> Model:
     """Open a model: a TensorRT `.engine`/`.plan`, an ONNX `.onnx` or a PyTorch `.pt` checkpoint.
 
-    provider: for .onnx files, the ONNX Runtime provider ("tensorrt", "cuda", "cpu"; default: the best
-        one installed). threads: CPU threads for ONNX Runtime (default: one per core).
+    provider: for .onnx files, an ONNX Runtime provider ("tensorrt", "cuda", "cpu") or OpenVINO on a device
+        ("openvino", "openvino:GPU", "openvino:NPU", "openvino:AUTO"); default: OpenVINO's CPU on an Intel CPU where
+        it is installed, else ONNX Runtime's best provider. threads: CPU threads (default: one per core).
+    precision: OpenVINO's precision hint ("f32", "bf16", "f16"; default: the device's own).
     Use the result as a context manager (`with edgeseg.load(...) as seg:`) to free the device when done.
     """
-    return Model(open_model(path, provider=provider, threads=threads), name=Path(path).name)
+    backend = open_model(path, provider=provider, threads=threads, precision=precision)
+    return Model(backend, name=Path(path).name)
 
 
 class Model:
@@ -45,10 +50,12 @@ class Model:
 
     metadata: class names, palette (RGB per class), input size [height, width], mean/std and resize mode,
         as the artifact records them (the backend's `ModelMetadata`).
+    backend_settings: how the model runs (library, device, precision), as `edgeseg run --stats-json` records it.
     """
 
     def __init__(self, backend: Backend, *, name: str = "model") -> None:
         self.metadata: ModelMetadata = backend.metadata
+        self.backend_settings: dict[str, Any] = backend.settings
         self.name = name
         self._backend: Backend | None = backend
         self._segmenter = Segmenter(backend)

@@ -25,8 +25,12 @@ def _attribute(node: Any, name: str, default: Any) -> Any:
     return default
 
 
-def check_resize_nodes(proto: Any) -> list[str]:
-    """Raise on a bilinear/bicubic Resize that is not half-pixel; return warnings for tolerated ones."""
+def check_resize_nodes(proto: Any, strict: bool = True) -> list[str]:
+    """Raise on a bilinear/bicubic Resize that is not half-pixel; return warnings for tolerated ones.
+
+    strict=False (a graph from another tool, `edgeseg import`): such a Resize is a warning too. Its graph is what its
+    author trained; TensorRT ≥ 8.5 implements every coordinate mode, but the engine's accuracy is worth checking.
+    """
     warnings = []
     for node in proto.graph.node:
         if node.op_type != "Resize":
@@ -37,6 +41,12 @@ def check_resize_nodes(proto: Any) -> list[str]:
             continue
         if transform in TOLERATED_MODES:
             warnings.append(f"Resize {node.name} uses {transform}; half_pixel is what every backend agrees on")
+            continue
+        if not strict:
+            warnings.append(
+                f"Resize {node.name} is {mode} with coordinate_transformation_mode={transform} (align_corners=True "
+                f"in PyTorch), which backends have disagreed on: check the engine with `edgeseg eval model.engine`"
+            )
             continue
         raise GraphError(
             f"Resize node {node.name!r} is {mode} with coordinate_transformation_mode={transform}: PyTorch, "

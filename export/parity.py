@@ -4,7 +4,8 @@ A max-abs-diff says little about segmentation: FP16 can move logits by 0.05 and 
 INT8 can keep the diff small on average while a whole class collapses. So every comparison reports
 per-pixel argmax agreement, and with labelled images the mIoU of both and the per-class ΔIoU.
 
-`check_file` runs an exported file on ONNX Runtime against its reference; `guard` removes a file that fails.
+`check_file` runs an exported file on ONNX Runtime against its reference; `guard` removes a file that fails;
+`openvino_checks` adds OpenVINO's rows (per precision) where OpenVINO is installed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from edgeseg.errors import EdgesegError, describe
 from edgeseg.eval.metrics import SegmentationMetrics, confusion_matrix
+from edgeseg.runtime.backends.base import Backend
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from edgeseg.runtime.preprocess import Placement, postprocess
 
@@ -152,7 +154,7 @@ def onnx_session(path: Path) -> Iterator[Predict]:
         yield _predictor(backend)
 
 
-def _predictor(backend: OnnxRuntimeBackend) -> Predict:
+def _predictor(backend: Backend) -> Predict:
     name, output = backend.input_names[0], backend.output_names[0]
     return lambda x: backend.infer({name: x})[output]
 
@@ -169,6 +171,44 @@ def check_file(name: str, path: Path, reference: Predict, data: Verification, lo
             result = compare(name, reference, _predictor(backend), data.inputs, data.class_names, data.labels)
         except Exception as exc:
             log(f"{name}: ONNX Runtime CPU cannot run it ({describe(exc)})")
+            return NotRun(name, describe(exc))
+    log(result.summary())
+    return result
+
+
+def openvino_checks(
+    files: dict[str, Path], reference: Predict, data: Verification, log: Callable[[str], None]
+) -> list[Check]:
+    """Where OpenVINO is installed: the FP32 file with the f32 and bf16 precision hints, and the INT8 file with the
+    CPU's own precision, on OpenVINO's CPU against `reference` (what a deployment on an Intel CPU runs). Reported,
+    never guarded: a file that ONNX Runtime found faithful stays. Nothing where OpenVINO is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("openvino") is None:
+        return []
+    runs = [("fp32", "f32"), ("fp32", "bf16"), ("int8", None)]
+    return [_openvino_check(files[kind], hint, reference, data, log) for kind, hint in runs if kind in files]
+
+
+def _openvino_check(
+    path: Path, hint: str | None, reference: Predict, data: Verification, log: Callable[[str], None]
+) -> Check:
+    from edgeseg.runtime.backends.openvino import OpenVinoBackend
+
+    what = "int8" if hint is None else hint
+    try:
+        backend = OpenVinoBackend(path, device="CPU", precision=hint)
+    except EdgesegError as exc:
+        log(f"openvino {what}: not run here ({exc})")
+        return NotRun(f"openvino {what} vs reference", str(exc))
+    ran = backend.precision
+    # The name says what ran where it is not what was asked: a bf16 hint runs f32 on a CPU without bf16 hardware.
+    name = f"openvino {what}" + (f" (runs {ran})" if hint and ran and ran != hint else "") + " vs reference"
+    with backend:
+        try:
+            result = compare(name, reference, _predictor(backend), data.inputs, data.class_names, data.labels)
+        except Exception as exc:
+            log(f"{name}: OpenVINO cannot run it ({describe(exc)})")
             return NotRun(name, describe(exc))
     log(result.summary())
     return result

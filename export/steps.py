@@ -28,6 +28,7 @@ from edgeseg.export.parity import (
     check_file,
     guard,
     onnx_session,
+    openvino_checks,
 )
 from edgeseg.runtime.metadata import INPUT_NAME, ModelMetadata
 
@@ -64,6 +65,7 @@ class Source:
     meta: ModelMetadata
     reference: Predict | None  # the PyTorch model; None for an ONNX source (the FP32 file is the reference then)
     onnx: dict[str, Any] | None = None  # what export_onnx did (checkpoints only)
+    input_name: str = INPUT_NAME  # the graph's image input (another name in a file made by `edgeseg import`)
 
 
 @dataclass
@@ -194,10 +196,11 @@ def _variants(
             fp16 = check_file("onnx fp16 vs reference", variants.files["fp16"], reference, data, log)
             variants.parity.append(guard(fp16, variants.files["fp16"], None))
         if options.int8:
-            variants.files["int8"], variants.calibration = _int8(options, onnx_path, out, source.meta, log)
+            variants.files["int8"], variants.calibration = _int8(options, onnx_path, out, source, log)
             int8 = check_file("onnx int8 vs reference", variants.files["int8"], reference, data, log)
             variants.parity.append(guard(int8, variants.files["int8"], None))
             variants.int8_refused = _int8_refusal(int8, options.max_int8_drop)
+        variants.parity += openvino_checks(variants.files, reference, data, log)
     if variants.int8_refused:
         variants.files.pop("int8").unlink()
     return variants
@@ -247,7 +250,7 @@ def _from_onnx(options: ExportOptions, onnx_path: Path, log: Log) -> Source:
         proto = onnx.load(str(options.source))
     except Exception as exc:
         raise EdgesegError(f"cannot read {options.source} as ONNX ({describe(exc)})") from exc
-    check_interface(proto, str(options.source))
+    input_name, _ = check_interface(proto, str(options.source))
     batch = proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value  # 0 where the batch is dynamic
     if options.int8 and batch > 1:
         # Refused rather than regrouped: ONNX Runtime's calibration and the parity checks feed one image at a time
@@ -256,14 +259,15 @@ def _from_onnx(options: ExportOptions, onnx_path: Path, log: Log) -> Source:
             f"{options.source.name} has a fixed batch of {batch}; INT8 calibrates on one image at a time: export the "
             f"ONNX from the checkpoint again (batch 1, or --dynamic-batch), or build without --int8"
         )
-    for warning in check_resize_nodes(proto):
-        log(f"warning: {warning}")
     meta = ModelMetadata.from_onnx_props({p.key: p.value for p in proto.metadata_props}, str(options.source))
+    # A graph from another tool (`edgeseg import`) is what its author trained: its Resize modes are warned about.
+    for warning in check_resize_nodes(proto, strict="imported" not in meta.model_config):
+        log(f"warning: {warning}")
     meta.check_outputs(output_classes(_output_shape(proto)), str(options.source))
     check_verify_classes(options.verify, meta)
     if options.source.resolve() != onnx_path.resolve():
         onnx.save(proto, str(onnx_path))
-    return Source(meta, None)
+    return Source(meta, None, input_name=input_name)
 
 
 def _output_shape(proto: Any) -> list[Any]:
@@ -290,16 +294,16 @@ def _fp16(onnx_path: Path, out: Path) -> Path:
 
 
 def _int8(
-    options: ExportOptions, onnx_path: Path, out: Path, meta: ModelMetadata, log: Log
+    options: ExportOptions, onnx_path: Path, out: Path, source: Source, log: Log
 ) -> tuple[Path, Sequence[np.ndarray]]:
     """model.int8.onnx (QDQ), and the calibration set it was made with (an INT8 engine calibrates on it too)."""
     from edgeseg.export.precision import quantize_int8
     from edgeseg.export.verification import calibration_set
 
-    calibration = calibration_set(options.calib, meta, options.calib_images)
+    calibration = calibration_set(options.calib, source.meta, options.calib_images)
     log(f"INT8 calibration on {len(calibration)} images of {options.calib}")
     path = out / "model.int8.onnx"
-    quantize_int8(onnx_path, path, calibration, INPUT_NAME, placement=options.int8_placement)
+    quantize_int8(onnx_path, path, calibration, source.input_name, placement=options.int8_placement)
     return path, calibration
 
 

@@ -170,6 +170,38 @@ def check_onnxruntime(jetson: JetsonRelease | None) -> Check:
     return Check("onnxruntime", OK, f"{ort.__version__} ({providers})")
 
 
+def check_openvino(jetson: JetsonRelease | None) -> Check:
+    """OpenVINO (optional: .onnx files on Intel CPUs, GPUs and NPUs) and the devices its plugins find here."""
+    ov = _import("openvino")
+    if ov is None and jetson:
+        return Check("openvino", INFO, "not installed (Intel hardware only; a Jetson runs TensorRT)")
+    if ov is None:
+        return Check(
+            "openvino", INFO, "not installed (optional: Intel CPUs, GPUs, NPUs)", install_hint("openvino", "openvino")
+        )
+    try:
+        devices = ", ".join(ov.Core().available_devices) or "no device"
+    except Exception as exc:  # a plugin that fails to load its library
+        return Check("openvino", WARN, ov.get_version().split("-")[0], f"its devices cannot be listed ({exc})")
+    return Check("openvino", OK, f"{ov.get_version().split('-')[0]} (devices: {devices})")
+
+
+def check_cpu() -> Check:
+    """The CPU and the instruction sets OpenVINO's bf16 and INT8 speed depend on (AVX-512 VNNI, AMX)."""
+    from edgeseg.runtime.cpu import cpu_facts
+
+    facts = cpu_facts()
+    if not facts.intel or not facts.flags:
+        return Check("cpu", INFO, facts.describe())
+    if facts.amx:
+        hint = "OpenVINO runs bf16 (its default here) and INT8 on AMX: edgeseg run --model model.int8.onnx"
+    elif facts.vnni:
+        hint = "no AMX: OpenVINO's INT8 (model.int8.onnx) uses VNNI; bf16 runs as f32"
+    else:
+        hint = "no VNNI or AMX: OpenVINO gains little over ONNX Runtime on this CPU"
+    return Check("cpu", INFO, facts.describe(), hint)
+
+
 def check_torch(jetson: JetsonRelease | None) -> Check:
     version = _version("torch")  # looked up, not imported: importing torch takes seconds and is not needed here
     if version is None:
@@ -215,9 +247,13 @@ def _check_onnx(path: Path, trt: Any) -> Check:
         return Check("model", MISSING, path.name, str(exc))
     meta = backend.metadata
     with backend:
-        provider = getattr(backend, "provider", "ONNX Runtime").replace("ExecutionProvider", "")
+        settings = backend.settings
+    if "openvino" in settings:
+        runs_on = f"OpenVINO {settings['device']} ({settings['precision']})"
+    else:
+        runs_on = "ONNX Runtime " + str(settings.get("provider", "")).replace("ExecutionProvider", "")
     size = "x".join(str(s) for s in meta.input_size)
-    found = f"{path.name}: {meta.num_classes} classes, input {size}, runs on ONNX Runtime {provider}"
+    found = f"{path.name}: {meta.num_classes} classes, input {size}, runs on {runs_on}"
     return Check("model", OK, found, build.lstrip("; "))
 
 
@@ -245,6 +281,8 @@ def _run_path(checks: dict[str, Check]) -> str:
         paths.append("TensorRT (.engine)")
     if checks["onnxruntime"].status == OK:
         paths.append("ONNX Runtime (.onnx)")
+    if checks["openvino"].status == OK:
+        paths.append("OpenVINO (.onnx)")
     return ", ".join(paths)
 
 
@@ -261,6 +299,8 @@ def diagnose(model: Path | None = None, probe_gpu: Callable[[], GpuFacts | None]
         check_gpu(gpu, jetson),
         check_dla(trt, gpu),
         check_onnxruntime(jetson),
+        check_openvino(jetson),
+        check_cpu(),
         check_torch(jetson),
         check_cameras(),
     ]

@@ -9,12 +9,18 @@ post-process and colour a model's output.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edgeseg.errors import EdgesegError
 
-OUTPUT_KINDS = ("classes", "logits")
+# What a network returns: "classes" (N×H×W int32, the argmax in the graph), "logits" (N×C×H×W float) or "probs"
+# (N×C×H×W, a softmax in the graph: ONNX files from other tools, `edgeseg import --output probs`). The runtime
+# treats logits and probs alike (argmax over C); `edgeseg export` writes classes or logits (EXPORT_OUTPUTS).
+OUTPUT_KINDS = ("classes", "logits", "probs")
+EXPORT_OUTPUTS = ("classes", "logits")
+CHANNEL_ORDERS = ("rgb", "bgr")  # the channel order the network's input takes (ModelMetadata.channels)
 UPSAMPLE_MODES = ("bilinear", "transposed")  # how a decoder upsamples (ModelMetadata.upsample)
 RESIZE_MODES = ("letterbox", "resize")  # how an image meets the input size (ModelMetadata.resize)
 # Where model.int8.onnx's Q/DQ pairs sit (`edgeseg export --int8-placement`, recorded in its metadata's "export").
@@ -40,11 +46,19 @@ class ModelMetadata:
     # What the network returns: "logits" (N×C×H×W float) or "classes" (N×H×W int32, the argmax in the
     # graph). Artifacts made before this field existed all return logits.
     output: str = "logits"
+    # The channel order the network takes: "rgb" (edgeseg's models) or "bgr" (`edgeseg import --bgr`, for models
+    # trained on OpenCV's order, as mmsegmentation's `to_rgb=False`). mean and std are in this order too.
+    channels: str = "rgb"
 
     def __post_init__(self) -> None:
         if self.output not in OUTPUT_KINDS:
             raise EdgesegError(
                 f"the model's metadata names an unknown output {self.output!r} (known: {', '.join(OUTPUT_KINDS)})"
+            )
+        if self.channels not in CHANNEL_ORDERS:
+            raise EdgesegError(
+                f"the model's metadata names an unknown channel order {self.channels!r} "
+                f"(known: {', '.join(CHANNEL_ORDERS)})"
             )
 
     @property
@@ -58,8 +72,9 @@ class ModelMetadata:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "artifact") -> ModelMetadata:
         """Read back what `to_dict` wrote. Keys this version does not know (an engine sidecar's build facts,
-        the ONNX file's export record) are left out; keys older artifacts lack (`output`, `versions`) default."""
-        required = [f for f in cls.__dataclass_fields__ if f not in ("versions", "output")]
+        the ONNX file's export record) are left out; keys older artifacts lack (`output`, `versions`, `channels`)
+        default."""
+        required = [f for f in cls.__dataclass_fields__ if f not in ("versions", "output", "channels")]
         missing = [name for name in required if name not in data]
         if missing:
             raise EdgesegError(
@@ -73,8 +88,8 @@ class ModelMetadata:
         """The metadata of an ONNX model from its key/value map (as ONNX Runtime or onnx reports it)."""
         if ONNX_KEY not in props:
             raise EdgesegError(
-                f"{source} carries no edgeseg metadata (no {ONNX_KEY!r} in its metadata_props); "
-                f"export it with `edgeseg export CHECKPOINT`"
+                f"{source} carries no edgeseg metadata (no {ONNX_KEY!r} in its metadata_props); export it with "
+                f"`edgeseg export CHECKPOINT`, or add it to an ONNX file from another tool with `edgeseg import`"
             )
         try:
             data = json.loads(props[ONNX_KEY])
@@ -97,6 +112,14 @@ class ModelMetadata:
             )
         if len(self.palette) < self.num_classes:
             raise EdgesegError(f"{source} has {len(self.palette)} palette colours for {self.num_classes} classes")
+
+
+def onnx_model_metadata(props: Mapping[str, str], output_shape: list[Any], source: str) -> ModelMetadata:
+    """The metadata of an ONNX model as a backend opens it: read from its metadata_props (as the backend's library
+    reports them) and checked against its first output's shape. Every backend of .onnx files calls this."""
+    metadata = ModelMetadata.from_onnx_props(dict(props), source)
+    metadata.check_outputs(output_classes(output_shape), source)
+    return metadata
 
 
 def output_classes(shape: list[Any]) -> int | None:

@@ -115,9 +115,14 @@ def preprocess(
 
 
 def preprocess_for(image: np.ndarray, meta: ModelMetadata, bgr: bool = False) -> tuple[np.ndarray, Placement]:
-    """`preprocess` with the input size, mean/std and resize mode an artifact's metadata records."""
+    """`preprocess` with the input size, mean/std, resize mode and channel order an artifact's metadata records.
+
+    bgr: the image is BGR (an OpenCV frame). The channels are swapped only where the image's order differs from
+    the network's (`meta.channels`): a BGR frame goes as it is into a model imported with --bgr.
+    """
+    swap = bgr != (meta.channels == "bgr")
     return preprocess(
-        image, tuple(meta.input_size), mean=tuple(meta.mean), std=tuple(meta.std), mode=meta.resize, bgr=bgr
+        image, tuple(meta.input_size), mean=tuple(meta.mean), std=tuple(meta.std), mode=meta.resize, bgr=swap
     )
 
 

@@ -24,6 +24,26 @@ sys.meta_path.insert(0, _Block())
 """
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _pinned_environment(tmp_path_factory):
+    """The same backend on every machine, and no writes to the user's cache; the CLI's subprocesses inherit both.
+
+    - EDGESEG_PROVIDER=cpu: an .onnx file opened without --provider runs on ONNX Runtime's CPU provider. Without it,
+      an Intel CI machine with OpenVINO installed would run those tests on OpenVINO (the product's default there, in
+      bf16 on a CPU with AMX) and one of AMD's on ONNX Runtime. Tests of that default choice unset it.
+    - EDGESEG_OPENVINO_CACHE: OpenVINO's model cache in a folder of this session, not ~/.cache/edgeseg/openvino.
+    """
+    pinned = {"EDGESEG_PROVIDER": "cpu", "EDGESEG_OPENVINO_CACHE": str(tmp_path_factory.mktemp("openvino_cache"))}
+    previous = {name: os.environ.get(name) for name in pinned}
+    os.environ.update(pinned)
+    yield
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture
 def run_edgeseg():
     """Run the installed `edgeseg` console script in a subprocess; returns the CompletedProcess."""

@@ -36,8 +36,6 @@ CASES: list[dict] = [
      "files": TEXT_PT, "expect": "is a text file"},
     {"name": "train-resume-text", "args": ["train", "--resume", "{tmp}/model.pt"],
      "files": TEXT_PT, "expect": "is a text file"},
-    {"name": "eval-onnx-as-checkpoint", "args": ["eval", "{onnx}", "--data", "{data}"],
-     "expect": "is an ONNX model, not a checkpoint"},
     {"name": "explain-onnx-as-checkpoint",
      "args": ["explain", "{onnx}", IMAGES, "--class", "background", "--out", "{tmp}/out"],
      "expect": "is an ONNX model, not a checkpoint"},

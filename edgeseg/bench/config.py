@@ -8,11 +8,11 @@ from typing import Any
 
 from edgeseg.bench.settings import BACKENDS
 from edgeseg.errors import EdgesegError
-from edgeseg.runtime.metadata import OUTPUT_KINDS, UPSAMPLE_MODES
+from edgeseg.runtime.metadata import EXPORT_OUTPUTS, UPSAMPLE_MODES
 from edgeseg.schema import COMMAND_LINE, Field, check_value, said
 
 HEADS = ("separable", "dense")  # DeepLabV3+'s two heads; other models have one and ignore this axis
-OUTPUTS = OUTPUT_KINDS  # what an exported model returns (runtime backends only)
+OUTPUTS = EXPORT_OUTPUTS  # what an exported model returns (runtime backends only)
 
 
 @dataclass

@@ -9,7 +9,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("edgeseg", "torch", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt", "opencv-python", "numpy")
+PACKAGES = (
+    "edgeseg", "torch", "onnx", "onnxruntime", "onnxruntime-gpu", "openvino", "tensorrt", "opencv-python", "numpy",
+)  # fmt: skip
 
 
 def git_commit(where: Path | None = None) -> str:
@@ -25,51 +27,15 @@ def git_commit(where: Path | None = None) -> str:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
-CPUINFO = Path("/proc/cpuinfo")
-# The instruction sets that decide a CPU's speed in FP32, INT8 and BF16 inference: /proc/cpuinfo's flag → the
-# name a report gives it, in the order reports list them. Without VNNI an 8-bit multiply-add takes three AVX2
-# instructions where FP32 takes one FMA, so INT8 gains little; AMX adds INT8 and BF16 matrix tiles.
-INSTRUCTION_SETS = {
-    "avx2": "AVX2",
-    "avx512f": "AVX-512",
-    "avx512_vnni": "AVX-512 VNNI",
-    "avx_vnni": "AVX-VNNI",
-    "avx512_bf16": "AVX-512 BF16",
-    "amx_tile": "AMX",
-    "amx_int8": "AMX-INT8",
-    "amx_bf16": "AMX-BF16",
-}
-
-
-def _cpuinfo() -> str:
-    try:
-        return CPUINFO.read_text(errors="replace")
-    except OSError:
-        return ""
-
-
-def _first(cpuinfo: str, key: str) -> str | None:
-    """The first processor's value of `key` in the text of /proc/cpuinfo."""
-    for line in cpuinfo.splitlines():
-        name, sep, value = line.partition(":")
-        if sep and name.strip() == key:
-            return value.strip()
-    return None
-
-
-def cpu_name(cpuinfo: str | None = None) -> str:
-    found = _first(_cpuinfo() if cpuinfo is None else cpuinfo, "model name")
-    return found or platform.processor() or platform.machine()
-
-
 def instruction_sets(cpuinfo: str | None = None) -> list[str] | None:
-    """The named instruction sets the CPU offers (INSTRUCTION_SETS), from /proc/cpuinfo's flags (what the CPU
-    and the hypervisor let a program use); None where there is no such file to read (not Linux)."""
-    flags = _first(_cpuinfo() if cpuinfo is None else cpuinfo, "flags")
-    if flags is None:
-        return None
-    present = set(flags.split())
-    return [name for flag, name in INSTRUCTION_SETS.items() if flag in present]
+    """The named instruction sets that decide a CPU's speed in FP32, INT8 and BF16 inference (runtime/cpu.py),
+    from /proc/cpuinfo's text (this machine's by default); None where there is no such file (not Linux). Without
+    VNNI an 8-bit multiply-add takes three AVX2 instructions where FP32 takes one FMA, so INT8 gains little; AMX
+    adds INT8 and BF16 matrix tiles."""
+    from edgeseg.runtime.cpu import cpu_facts, parse_cpuinfo
+
+    facts = cpu_facts() if cpuinfo is None else parse_cpuinfo(cpuinfo)
+    return facts.instruction_sets if facts.flags else None
 
 
 def gpu_name() -> str | None:
@@ -110,10 +76,11 @@ def versions() -> dict[str, str]:
 
 
 def machine() -> dict[str, Any]:
-    cpuinfo = _cpuinfo()
+    from edgeseg.runtime.cpu import cpu_facts
+
     return {
-        "cpu": cpu_name(cpuinfo),
-        "instruction_sets": instruction_sets(cpuinfo),
+        "cpu": cpu_facts().model or platform.machine(),
+        "instruction_sets": instruction_sets(),
         "cores": os.cpu_count(),
         "os": f"{platform.system()} {platform.release()}",
         "gpu": gpu_name(),

@@ -94,6 +94,7 @@ def markdown(results: dict[str, Any], charts: list[str] = ()) -> str:
     rows = _ok(results["rows"])
     lines = _header(results) + _latency(results)
     lines += _decoders(results["rows"]) + _heads(results["rows"]) + _speedups(results["rows"])
+    lines += _against_onnxruntime(results["rows"])
     lines += _end_to_end(rows, results["config"]) + _not_measured(results)
     if charts:
         lines += ["", "## Charts", ""] + [f"![{c}]({c})" for c in charts]
@@ -142,11 +143,43 @@ def _latency(results: dict[str, Any]) -> list[str]:
 
 def _latency_line(r: dict[str, Any]) -> str:
     return (
-        f"| {variant(r)} | {r['upsample']} | {r['backend']} | {r['size']} | {r['params_m']:.2f} "
+        f"| {variant(r)} | {r['upsample']} | {backend_cell(r)} | {r['size']} | {r['params_m']:.2f} "
         f"| {r['gflops']:.1f} | {_fmt(r['file_mb'], '{:.1f}')} | {r['mean_ms']:.2f} | {r['p50_ms']:.2f} "
         f"| {r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['throughput_ips']:.2f} | {r['achieved_gflops']:.0f} "
         f"| {_fmt(r.get('share_of_peak'), '{:.0%}')} | {_memory(r)} |"
     )
+
+
+def backend_cell(row: dict[str, Any]) -> str:
+    """The row's backend, and for OpenVINO the precision it ran in where that is not the one asked for (a bf16
+    hint runs f32 on a CPU without AMX or AVX-512 BF16)."""
+    ran = row.get("backend_settings", {}).get("precision")
+    setting = BACKENDS.get(row["backend"])
+    asked = setting.precision_hint if setting else None
+    return f"{row['backend']} (runs {ran})" if asked and ran and ran != asked else row["backend"]
+
+
+def against_onnxruntime(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """ONNX Runtime CPU FP32 p50 ÷ each OpenVINO row's p50, per model × output × upsample × size."""
+    index = _index(rows)
+    found = []
+    for (model, head, output, upsample, backend, size), row in index.items():
+        base = index.get((model, head, output, upsample, "ort", size))
+        if backend.startswith("openvino") and base is not None:
+            found.append({"model": variant(row), "upsample": upsample, "size": size, "backend": backend_cell(row),
+                          "x": base["p50_ms"] / row["p50_ms"]})  # fmt: skip
+    return found
+
+
+def _against_onnxruntime(rows: list[dict[str, Any]]) -> list[str]:
+    faster = against_onnxruntime(rows)
+    if not faster:
+        return []
+    intro = (
+        "ONNX Runtime CPU FP32 p50 ÷ the OpenVINO row's p50, the same file format in the same run (above 1: faster)."
+    )
+    body = [f"| {s['model']} | {s['upsample']} | {s['size']} | {s['backend']} | {s['x']:.2f}× |" for s in faster]
+    return _section("OpenVINO against ONNX Runtime", intro, "model | upsample | size: | backend | speed-up:", body)
 
 
 def _memory(row: dict[str, Any]) -> str:

@@ -14,16 +14,17 @@ class BackendSetting:
 
     name: str
     label: str
-    framework: str  # torch, ort or trt
+    framework: str  # torch, ort, openvino or trt
     device: str  # cpu or cuda
-    precision: str  # fp32, fp16 or int8
+    precision: str  # fp32, fp16, bf16 or int8
     artifact: str  # the file it runs: the checkpoint (PyTorch) or what the exporter wrote
-    provider: str | None = None  # ONNX Runtime provider
+    provider: str | None = None  # --provider: an ONNX Runtime provider, or openvino:DEVICE
+    precision_hint: str | None = None  # OpenVINO's --precision (None: the device's own)
 
     @property
     def runs_in_runtime(self) -> bool:
         """`edgeseg run` can serve it, so its end-to-end throughput can be measured."""
-        return self.framework in ("ort", "trt")
+        return self.framework in ("ort", "openvino", "trt")
 
 
 BACKENDS: dict[str, BackendSetting] = {
@@ -36,6 +37,15 @@ BACKENDS: dict[str, BackendSetting] = {
         BackendSetting("ort-int8", "ONNX Runtime CPU INT8 (QDQ)", "ort", "cpu", "int8", "model.int8.onnx", "cpu"),
         BackendSetting("ort-cuda", "ONNX Runtime CUDA FP32", "ort", "cuda", "fp32", "model.onnx", "cuda"),
         BackendSetting("ort-trt", "ONNX Runtime TensorRT EP", "ort", "cuda", "fp32", "model.onnx", "tensorrt"),
+        # OpenVINO on the CPU: the FP32 file with f32 and bf16 hints (bf16 runs f32 on a CPU without AMX or
+        # AVX-512 BF16; the row records what ran), and model.int8.onnx with the CPU's own default precision.
+        BackendSetting("openvino", "OpenVINO CPU f32", "openvino", "cpu", "fp32", "model.onnx", "openvino:CPU", "f32"),
+        BackendSetting(
+            "openvino-bf16", "OpenVINO CPU bf16", "openvino", "cpu", "bf16", "model.onnx", "openvino:CPU", "bf16"
+        ),
+        BackendSetting(
+            "openvino-int8", "OpenVINO CPU INT8 (QDQ)", "openvino", "cpu", "int8", "model.int8.onnx", "openvino:CPU"
+        ),
         BackendSetting("trt", "TensorRT engine FP16", "trt", "cuda", "fp16", "model.engine"),
         BackendSetting("trt-int8", "TensorRT engine INT8", "trt", "cuda", "int8", "model.int8.engine"),
     )
@@ -63,6 +73,15 @@ def unavailable_reason(backend: BackendSetting) -> str | None:
                 f"this onnxruntime {onnxruntime.__version__} has no {wanted} "
                 f"(it has {', '.join(onnxruntime.get_available_providers())}; onnxruntime-gpu adds CUDA and TensorRT)"
             )
+        return None
+    if backend.framework == "openvino":
+        try:
+            import openvino
+        except ImportError:
+            return "openvino is not installed (pip install 'edgeseg[openvino]')"
+        device = (backend.provider or "openvino:CPU").partition(":")[2]
+        if device not in openvino.Core().available_devices:
+            return f"OpenVINO {openvino.get_version().split('-')[0]} finds no {device} here"
         return None
     from edgeseg.runtime.backends.tensorrt import import_tensorrt
     from edgeseg.runtime.cuda import cuda_api

@@ -177,6 +177,7 @@ def _measure(
         "device": "cuda" if backend.device == "cuda" else "cpu",
         "precision": backend.precision,
         "provider": backend.provider,
+        "precision_hint": backend.precision_hint,
         "artifact": str(artifact),
         "runs": config.runs,
         "warmup": config.warmup,

@@ -68,7 +68,13 @@ def open_job_model(job: dict[str, Any], spin: bool = True) -> Any:
     the exported file; the backend carries its `metadata`."""
     from edgeseg.runtime.backends import open_model
 
-    return open_model(job["artifact"], provider=job["provider"], threads=job["threads"], spin=spin)
+    return open_model(
+        job["artifact"],
+        provider=job["provider"],
+        threads=job["threads"],
+        spin=spin,
+        precision=job.get("precision_hint"),
+    )
 
 
 def _random_input(job: dict[str, Any]) -> np.ndarray:
@@ -238,7 +244,7 @@ def _onnxruntime_gemm(threads: int | None, n: int = 2048) -> float:
     return 2 * n**3 / min(time_calls(lambda: session.run(None, feed), runs=5, warmup=2)) / 1e9
 
 
-_FRAMEWORK_MODULES = {"torch": "torch", "ort": "onnxruntime", "trt": "tensorrt"}
+_FRAMEWORK_MODULES = {"torch": "torch", "ort": "onnxruntime", "openvino": "openvino", "trt": "tensorrt"}
 
 
 def measure(job: dict[str, Any]) -> dict[str, Any]:
@@ -252,6 +258,8 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     with backend:
         result = latency_stats(time_calls(call, job["runs"], job["warmup"]), job["batch"])
         result.update(memory())
+        if job["framework"] == "openvino":  # the precision the compiled model runs in, not only the hint
+            result["backend_settings"] = backend.settings
     result["peak_rss_mb"] = peak_rss_mb()
     result["memory_mb"] = result["peak_rss_mb"] - baseline
     if job.get("video") and job["e2e_frames"]:

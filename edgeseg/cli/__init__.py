@@ -9,9 +9,10 @@ import typer
 
 from edgeseg import __version__
 from edgeseg.cli import bench, data, doctor, export, models, quickstart, ros2, run, train
-from edgeseg.cli.data_import import import_command
+from edgeseg.cli.data_import import import_command as data_import_command
 from edgeseg.cli.eval import eval_command
 from edgeseg.cli.explain import explain_command
+from edgeseg.cli.import_ import import_command as import_onnx_command
 from edgeseg.errors import EdgesegError
 
 try:  # typer ≥ 0.20 carries its own copy of click; older ones use click itself
@@ -45,11 +46,12 @@ def _main(
 
 
 app.command("models")(models.models)
-data.app.command("import")(import_command)
+data.app.command("import")(data_import_command)
 app.add_typer(data.app, name="data")
 app.command("train")(train.train)
 app.command("eval")(eval_command)
 app.command("export")(export.export)
+app.command("import")(import_onnx_command)
 app.command("run")(run.run)
 app.command("explain")(explain_command)
 app.command("bench")(bench.bench)

@@ -13,7 +13,8 @@ def doctor(
     model: Optional[Path] = typer.Option(None, help="Also check that this .engine/.onnx/.pt loads here."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (for scripts)."),
 ) -> None:
-    """Check Python, numpy, OpenCV, TensorRT, CUDA, GPU, ONNX Runtime and cameras; exit 1 if edgeseg run cannot work."""
+    """Check Python, numpy, OpenCV, TensorRT, CUDA, GPU, ONNX Runtime, OpenVINO, the CPU and cameras; exit 1 if
+    edgeseg run cannot work."""
     from edgeseg.runtime.doctor import diagnose, format_report
 
     report = diagnose(model)

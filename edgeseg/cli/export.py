@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from edgeseg.cli.options import given_options, parse_size
-from edgeseg.runtime.metadata import INT8_PLACEMENTS, OUTPUT_KINDS
+from edgeseg.runtime.metadata import EXPORT_OUTPUTS, INT8_PLACEMENTS
 from edgeseg.schema import Field, check_options, one_of
 from edgeseg.writable import check_writable
 
@@ -20,7 +20,7 @@ OPTIONS = {
     "workspace": Field("float", low=0, low_open=True),
     "dla_core": Field("int", low=0),
     "size": Field("size", low=16),
-    "output": one_of(OUTPUT_KINDS),
+    "output": one_of(EXPORT_OUTPUTS),
     "max_int8_drop": Field("float", low=0),
     "int8_placement": one_of(INT8_PLACEMENTS),
 }

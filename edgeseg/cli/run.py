@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, List, Optional
 import typer
 
 from edgeseg.errors import EdgesegError
-from edgeseg.runtime.backends.onnxruntime import SHORT_NAMES
+from edgeseg.runtime.backends.providers import EXAMPLES, check_provider
 from edgeseg.schema import Field, check_options, one_of
 from edgeseg.writable import check_writable
 
@@ -22,7 +22,6 @@ OPTIONS = {
     "view": one_of(("overlay", "mask", "side")),  # runtime.render.VIEWS; that module imports OpenCV
     "alpha": Field("float", low=0, high=1),
     "max_frames": Field("int", low=1),
-    "provider": one_of(tuple(SHORT_NAMES)),
     "threads": Field("int", low=1),
     "reconnects": Field("int", low=0),
     "batch_timeout": Field("float", low=0),
@@ -30,7 +29,9 @@ OPTIONS = {
 
 
 def run(
-    model: Path = typer.Option(..., help="A .engine/.plan (TensorRT), .onnx (ONNX Runtime) or .pt (PyTorch)."),
+    model: Path = typer.Option(
+        ..., help="A .engine/.plan (TensorRT), .onnx (ONNX Runtime or OpenVINO) or .pt (PyTorch)."
+    ),
     camera: Optional[int] = typer.Option(None, help="V4L2 camera index (0 for /dev/video0)."),
     source: Optional[List[str]] = typer.Option(
         None,
@@ -48,8 +49,16 @@ def run(
     classes: Optional[str] = typer.Option(None, help="Colour only these classes, e.g. person,car."),
     stats_json: Optional[Path] = typer.Option(None, help="Write the run's latency and throughput statistics here."),
     max_frames: Optional[int] = typer.Option(None, help="Stop after this many frames (per stream)."),
-    provider: Optional[str] = typer.Option(None, help="ONNX Runtime provider: tensorrt, cuda or cpu [default: best]."),
-    threads: Optional[int] = typer.Option(None, help="ONNX Runtime CPU threads [default: one per core]."),
+    provider: Optional[str] = typer.Option(
+        None,
+        help=f"For .onnx: {EXAMPLES} [default: OpenVINO on an Intel CPU where installed, else ONNX Runtime's best].",
+    ),
+    precision: Optional[str] = typer.Option(
+        None, help="OpenVINO's precision hint: f32, bf16 or f16 [default: the device's own]."
+    ),
+    threads: Optional[int] = typer.Option(
+        None, help="CPU threads of ONNX Runtime or OpenVINO [default: one per core]."
+    ),
     reconnects: int = typer.Option(
         10, help="Times in a row to reopen a camera or stream that drops out before giving up (back-off 0.5–8 s)."
     ),
@@ -80,11 +89,11 @@ def run(
         view=view,
         alpha=alpha,
         max_frames=max_frames,
-        provider=provider,
         threads=threads,
         reconnects=reconnects,
         batch_timeout=batch_timeout,
     )
+    check_provider(provider, precision)
     uris: list[str] = [str(camera)] if camera is not None else list(source or [])
     saves = list(save or [])
     # Before the model loads and the cameras open: a permission is named as one, not blamed on a codec.
@@ -94,7 +103,7 @@ def run(
                 refuse_output_over_input(path, option, uri)
             check_writable(path, option, folder=option == "--save" and is_folder(path))
     # Idle ONNX Runtime threads must not spin: decoding and rendering need those cores.
-    backend = open_model(model, provider=provider, threads=threads, spin=False)
+    backend = open_model(model, provider=provider, threads=threads, spin=False, precision=precision)
     meta = backend.metadata
     with backend:
         renderer = Renderer(
@@ -128,7 +137,12 @@ def run(
                     "edgeseg does not read (32-bit or float samples); convert them to 8- or 16-bit PNG or JPEG"
                 )
         finally:  # a run that failed still reports what it did and wrote
-            about = {"model": str(model), "backend": type(backend).__name__, "input_size": meta.input_size}
+            about = {
+                "model": str(model),
+                "backend": type(backend).__name__,
+                "backend_settings": backend.settings,
+                "input_size": meta.input_size,
+            }
             _report(loop.stats, saves, stats_json, about)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,11 @@ class Backend(ABC):
     def max_batch(self) -> int | None:
         """The most images one call takes (None: any number); 1 for a model exported without --dynamic-batch."""
         return 1
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """How this backend runs the model (library, device, precision), as `--stats-json` and the bench record it."""
+        return {"backend": type(self).__name__}
 
     def close(self) -> None:  # noqa: B027  (a default that backends holding nothing need not override)
         """Free what the backend holds (sessions, device buffers, streams)."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edgeseg.errors import EdgesegError, describe, install_hint, require
 from edgeseg.runtime.backends.base import Backend
-from edgeseg.runtime.metadata import ModelMetadata, output_classes
+from edgeseg.runtime.metadata import onnx_model_metadata
 
 PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 SHORT_NAMES = {"tensorrt": PREFERENCE[0], "cuda": PREFERENCE[1], "cpu": PREFERENCE[2]}
@@ -58,14 +59,19 @@ class OnnxRuntimeBackend(Backend):
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.output_shape = list(self.session.get_outputs()[0].shape)  # dynamic axes are names, not ints
-        props = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.metadata = ModelMetadata.from_onnx_props(props, str(path))
-        self.metadata.check_outputs(output_classes(self.output_shape), str(path))
+        props = self.session.get_modelmeta().custom_metadata_map
+        self.metadata = onnx_model_metadata(props, self.output_shape, str(path))
 
     @property
     def max_batch(self) -> int | None:
         batch = self.session.get_inputs()[0].shape[0]
         return batch if isinstance(batch, int) else None  # a name ("batch") or None: a dynamic axis
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        import onnxruntime
+
+        return {"backend": type(self).__name__, "onnxruntime": onnxruntime.__version__, "provider": self.provider}
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         outputs = self.session.run(self.output_names, inputs)

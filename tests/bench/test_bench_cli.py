@@ -95,3 +95,27 @@ def test_bench_bad_input_is_one_line(run_edgeseg, tmp_path, args, message):
     result = run_edgeseg("bench", "--sizes", "32", "--out", str(tmp_path), *args, cwd=tmp_path)
     assert result.returncode == 1
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="needs the openvino extra")
+def test_bench_openvino_rows_beside_onnx_runtime(run_edgeseg, tmp_path):
+    out = tmp_path / "bench"
+    args = ["bench", "--models", "deeplabv3plus_mobilenetv2", "--upsample", "bilinear", "--heads", "separable"]
+    args += ["--outputs", "classes", "--backends", "ort,openvino,openvino-bf16,openvino-int8", "--sizes", "32"]
+    args += ["--runs", "2", "--warmup", "1", "--threads", "1", "--e2e-frames", "2", "--calib-images", "2"]
+    done = run_edgeseg(*args, "--out", out)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((out / "results.json").read_text())
+    rows = {r["backend"]: r for r in results["rows"]}
+    assert set(rows) == {"ort", "openvino", "openvino-bf16", "openvino-int8"} and not results["skipped"]
+    assert results["versions"]["openvino"] and results["machine"]["instruction_sets"]
+    for name in ("openvino", "openvino-bf16", "openvino-int8"):
+        assert rows[name]["p50_ms"] > 0 and rows[name]["e2e_fps"] > 0  # raw and through `edgeseg run`'s pipeline
+        assert rows[name]["backend_settings"]["device"] == "CPU"
+    assert rows["openvino"]["backend_settings"]["precision"] == "f32"
+    assert rows["openvino-bf16"]["backend_settings"]["precision_hint"] == "bf16"
+    assert rows["openvino-int8"]["file_mb"] < rows["openvino"]["file_mb"] / 2  # the model.int8.onnx ONNX Runtime ran
+    report = (out / "report.md").read_text()
+    assert "## OpenVINO against ONNX Runtime" in report
+    if rows["openvino-bf16"]["backend_settings"]["precision"] == "f32":
+        assert "openvino-bf16 (runs f32)" in report  # a CPU without bf16 hardware: said where the row is shown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 from pathlib import Path
 
@@ -55,7 +56,13 @@ def test_cli_fp16_int8_and_report(run_edgeseg, tiny_checkpoint, tiny_dataset, tm
     assert "no TensorRT engine built: TensorRT is not installed" in result.stdout
     report = json.loads((out / "export_report.json").read_text())
     names = [p["name"] for p in report["parity"]]
-    assert names == ["onnx fp32 vs pytorch", "onnx fp16 vs reference", "onnx int8 vs reference"]
+    assert names[:3] == ["onnx fp32 vs pytorch", "onnx fp16 vs reference", "onnx int8 vs reference"]
+    if importlib.util.find_spec("openvino") is None:
+        assert len(names) == 3
+    else:  # OpenVINO's rows: the FP32 file per precision hint, the INT8 file (a bf16 hint may run f32 here)
+        assert names[3] == "openvino f32 vs reference" and names[5] == "openvino int8 vs reference"
+        assert names[4] in ("openvino bf16 vs reference", "openvino bf16 (runs f32) vs reference")
+        assert f"{names[3]}: argmax agreement" in result.stdout
     for entry in report["parity"]:
         assert entry["argmax_agreement"] > 0.9 and entry["delta_mIoU"] is not None
         assert set(entry["per_class_delta_IoU"]) == {"background", "circle", "rectangle", "triangle"}

@@ -49,7 +49,8 @@ def test_classes_export_reports_task_level_parity(tiny_checkpoint, tiny_dataset,
     report = run_export(
         ExportOptions(tiny_checkpoint, out=tmp_path, engine=False, fp16=True, verify=tiny_dataset), log=lambda m: None
     )
-    fp32, fp16 = report["parity"]
+    fp32, fp16, *openvino = report["parity"]  # OpenVINO's rows follow where it is installed
+    assert all(row["argmax_agreement"] > 0.99 for row in openvino)
     assert fp32["argmax_agreement"] >= 0.999 and abs(fp32["delta_mIoU"]) < 1e-3
     assert fp32["max_abs_diff"] is None  # class maps have no logits to diff
     assert fp16["argmax_agreement"] > 0.99

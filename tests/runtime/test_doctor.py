@@ -6,12 +6,14 @@ copy of the /etc/nv_tegra_release file Jetson Linux writes.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 
 import pytest
 
 from edgeseg.errors import MissingDependencyError, install_hint, require
+from edgeseg.runtime.cpu import cpu_facts
 from edgeseg.runtime.jetson import TEGRA_RELEASE_ENV, jetson_release
 
 from ..export.fake_cuda import FakeLibCuda
@@ -21,6 +23,8 @@ from ..export.tiny_onnx import write_images, write_tiny_onnx
 JETPACK_6_1 = "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, DATE: Wed Jan  8 2025\n"
 JETPACK_6_0 = "# R36 (release), REVISION: 3.0, GCID: 36191598, BOARD: generic, EABI: aarch64, DATE: Mon May  6 2024\n"
 JETPACK_5_1 = "# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, DATE: Tue Aug  1 2023\n"
+OPENVINO = importlib.util.find_spec("openvino") is not None
+RUN_PATH = "ONNX Runtime (.onnx)" + (", OpenVINO (.onnx)" if OPENVINO else "")
 PIP_HINTS = ("pip install opencv-python", "edgeseg[gpu]", "pip install tensorrt", "edgeseg[cv]")
 
 
@@ -53,11 +57,12 @@ def test_doctor_table_here(run_edgeseg):
     assert result.returncode == 0, result.stdout + result.stderr  # ONNX Runtime and OpenCV run models here
     lines = result.stdout.splitlines()
     assert lines[0] == "edgeseg doctor: not a Jetson"
-    for name in ("python", "numpy", "opencv", "tensorrt", "cuda binding", "gpu", "dla cores", "onnxruntime", "torch"):
+    names = ("python", "numpy", "opencv", "tensorrt", "cuda binding", "gpu", "dla cores", "onnxruntime", "openvino")
+    for name in (*names, "cpu", "torch"):
         assert any(line.startswith(name + " ") for line in lines), name
     tensorrt = next(line for line in lines if line.startswith("tensorrt "))
     assert "missing" in tensorrt and "pip install tensorrt" in tensorrt
-    assert lines[-1] == "edgeseg run works here with: ONNX Runtime (.onnx)"
+    assert lines[-1] == f"edgeseg run works here with: {RUN_PATH}"
 
 
 def test_doctor_json_here(run_edgeseg):
@@ -65,7 +70,26 @@ def test_doctor_json_here(run_edgeseg):
     assert code == 0 and report["ok"] and report["jetson"] is None and report["gpu"] is None
     assert checks["tensorrt"]["status"] == "missing" and checks["gpu"]["status"] == "missing"
     assert checks["onnxruntime"]["status"] == "ok" and "CPU" in checks["onnxruntime"]["found"]
-    assert report["run_path"] == "ONNX Runtime (.onnx)"
+    assert report["run_path"] == RUN_PATH
+    if OPENVINO:
+        assert checks["openvino"]["status"] == "ok" and "devices: CPU" in checks["openvino"]["found"]
+    else:
+        assert checks["openvino"]["status"] == "info" and "edgeseg[openvino]" in checks["openvino"]["hint"]
+    assert checks["cpu"]["status"] == "info" and cpu_facts().model in checks["cpu"]["found"]
+
+
+def test_doctor_names_the_cpus_vnni_and_amx(run_edgeseg, tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "vendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Gold 6248\nflags\t\t: avx2 avx512f avx512_vnni\n"
+    )
+    monkeypatch.setenv("EDGESEG_CPUINFO", str(cpuinfo))
+    _, _, checks = _doctor(run_edgeseg)
+    assert checks["cpu"]["found"] == "Intel(R) Xeon(R) Gold 6248: AVX2, AVX-512, AVX-512 VNNI (no AMX)"
+    assert checks["cpu"]["hint"] == "no AMX: OpenVINO's INT8 (model.int8.onnx) uses VNNI; bf16 runs as f32"
+    cpuinfo.write_text(cpuinfo.read_text().replace("avx512_vnni", "avx512_vnni amx_tile amx_bf16 amx_int8"))
+    _, _, checks = _doctor(run_edgeseg)
+    assert "AMX, AMX-BF16, AMX-INT8" in checks["cpu"]["found"] and "bf16 (its default here)" in checks["cpu"]["hint"]
 
 
 def test_doctor_on_jetpack_6_names_jetpacks_packages(run_edgeseg, jetson):
@@ -168,14 +192,21 @@ def test_install_hints(jetson):
 
 def test_doctor_exits_1_when_nothing_can_run_a_model(run_python_without):
     result = run_python_without(
-        "import sys\n"
-        "sys.argv = ['edgeseg', 'doctor']\n"
-        "from edgeseg.cli import main\n"
-        "main()\n",
-        blocked=("onnxruntime", "tensorrt"),
+        "import sys\nsys.argv = ['edgeseg', 'doctor']\nfrom edgeseg.cli import main\nmain()\n",
+        blocked=("onnxruntime", "openvino", "tensorrt"),
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.strip().splitlines()[-1] == "edgeseg run cannot run a model here: fix the rows marked missing"
+
+
+@pytest.mark.skipif(not OPENVINO, reason="needs the openvino extra")
+def test_doctor_counts_openvino_as_a_way_to_run_onnx(run_python_without):
+    result = run_python_without(
+        "import sys\nsys.argv = ['edgeseg', 'doctor']\nfrom edgeseg.cli import main\nmain()\n",
+        blocked=("onnxruntime", "tensorrt"),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "edgeseg run works here with: OpenVINO (.onnx)"
 
 
 @pytest.mark.parametrize(

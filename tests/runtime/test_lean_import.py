@@ -24,8 +24,8 @@ def test_blocker_really_blocks(run_python_without):
 
 def test_runtime_imports_without_any_gpu_package(run_python_without):
     # A Jetson before JetPack's bindings are installed (what `edgeseg doctor` must still run on): TensorRT,
-    # the CUDA bindings and ONNX Runtime are imported only inside the functions that use them.
-    blocked = ("torch", "torchvision", "onnx", "tensorrt", "cuda", "pycuda", "onnxruntime")
+    # the CUDA bindings, ONNX Runtime and OpenVINO are imported only inside the functions that use them.
+    blocked = ("torch", "torchvision", "onnx", "tensorrt", "cuda", "pycuda", "onnxruntime", "openvino")
     result = run_python_without(
         "import edgeseg.runtime, importlib, pkgutil\n"
         "for mod in pkgutil.walk_packages(edgeseg.runtime.__path__, 'edgeseg.runtime.'):\n"
@@ -35,7 +35,7 @@ def test_runtime_imports_without_any_gpu_package(run_python_without):
         blocked=blocked,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "nothing"  # neither TensorRT nor ONNX Runtime: nothing can run a model
+    assert result.stdout.strip() == "nothing"  # no TensorRT, ONNX Runtime or OpenVINO: nothing can run a model
 
 
 def test_every_commands_help_works_on_the_base_install(run_python_without):
@@ -44,7 +44,8 @@ def test_every_commands_help_works_on_the_base_install(run_python_without):
     result = run_python_without(
         "from typer.testing import CliRunner\n"
         "from edgeseg.cli import app\n"
-        "for args in (['--help'], ['train', '--help'], ['bench', '--help'], ['export', '--help'], ['run', '--help']):\n"
+        "for args in (['--help'], ['train', '--help'], ['bench', '--help'], ['export', '--help'], ['run', '--help'],\n"
+        "             ['eval', '--help'], ['import', '--help']):\n"
         "    done = CliRunner().invoke(app, args)\n"
         "    assert done.exit_code == 0, (args, done.output, done.exception)\n"
         "print('ok')\n",
