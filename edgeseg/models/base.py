@@ -17,14 +17,25 @@ class Backbone(nn.Module):
 
     Subclasses set:
       feature_info      {name: (channels, stride)} for every map `forward` returns, in order.
-      torchvision_name  the torchvision model whose ImageNet state dict loads into this module.
+      torchvision_name  the torchvision model whose ImageNet state dict loads into this module (for a backbone
+                        with no torchvision counterpart, its own name).
       head_prefixes     key prefixes of that state dict that belong to the classification head
                         (not part of the backbone) and are dropped when loading it.
+      weights_hint      what to pass as a pretrained file, for error messages.
     """
 
     feature_info: dict[str, tuple[int, int]]
     torchvision_name: str
     head_prefixes: tuple[str, ...] = ()
+
+    @property
+    def weights_hint(self) -> str:
+        return f"torchvision's ImageNet {self.torchvision_name} .pth file"
+
+    def pretrained_entries(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The entries of a pretrained file's state dict that are meant for this backbone (by default all but the
+        classification head's); `load_backbone_weights` then requires them to fit it exactly."""
+        return {k: v for k, v in state.items() if not k.startswith(self.head_prefixes)}
 
     def cam_layers(self) -> dict[str, str]:
         """Module names (relative to the backbone) whose outputs Grad-CAM explains, shallow to deep,

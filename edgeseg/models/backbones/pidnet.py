@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgeseg.models.backbones.imagenet import authors_file
 from edgeseg.models.base import Backbone
 
 
@@ -146,12 +147,10 @@ class PIDNetEncoder(Backbone):
       p            4C, stride 8: the P branch's output
     """
 
-    torchvision_name = "pidnet"  # what error messages call it; the authors' files are not torchvision's
-
     def __init__(self, size: PIDNetSize, name: str) -> None:
         super().__init__()
         c, m, n = size.planes, size.basic_blocks, size.deep_blocks
-        self.torchvision_name = name
+        self.torchvision_name = name  # no torchvision counterpart: the model's name, for messages and weights
         # The stem's convs carry a bias before their BN, as in the authors' files.
         self.conv1 = nn.Sequential(
             nn.Conv2d(3, c, 3, 2, 1),
@@ -181,6 +180,20 @@ class PIDNetEncoder(Backbone):
             "p_mid": (2 * c, 8),
             "p": (4 * c, 8),
         }
+
+    @property
+    def weights_hint(self) -> str:
+        return f"the authors' ImageNet file for {self.torchvision_name}, {authors_file(self.torchvision_name)}"
+
+    def pretrained_entries(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The entries for this module in a file with the authors' names: their ImageNet file, or one of their
+        segmentation checkpoints (saved from a wrapper, so under "model." and maybe "module."). What belongs to
+        no module of this one (a classifier, the D branch, the heads) is left out; the rest must fit exactly."""
+        for prefix in ("module.", "model."):
+            if state and all(key.startswith(prefix) for key in state):
+                state = {key[len(prefix) :]: value for key, value in state.items()}
+        own = {name for name, _ in self.named_children()}
+        return {key: value for key, value in state.items() if key.split(".", 1)[0] in own}
 
     def cam_layers(self) -> dict[str, str]:
         """The stem, then every stage of the I branch and of the P branch, shallow to deep."""
