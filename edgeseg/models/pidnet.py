@@ -196,7 +196,7 @@ class PIDNet(SegmentationModel):
         return {
             "out": logits,
             # Both heads read their branch after its ReLU, as in the authors' training (an in-place ReLU there).
-            "aux": _up8(self.seghead_p(F.relu(f["p_mid"]))),
+            "aux": _up8(self.seghead_p(f["p_mid"])),
             "boundary": _up8(self.seghead_d(d_mid)),
         }
 

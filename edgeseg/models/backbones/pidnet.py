@@ -172,12 +172,15 @@ class PIDNetEncoder(Backbone):
         self.layer3_ = residual_stage(BasicBlock, 2 * c, 2 * c, m)
         self.layer4_ = residual_stage(BasicBlock, 2 * c, 2 * c, m)
         self.layer5_ = residual_stage(Bottleneck, 2 * c, 2 * c, 1)
+        # The activations between stages, as modules: Grad-CAM explains their (non-negative) outputs.
+        self.relu1, self.relu2, self.relu3, self.relu4 = (nn.ReLU() for _ in range(4))
+        self.relu_p3, self.relu_p4 = nn.ReLU(), nn.ReLU()
         self.feature_info = {
             "stem": (2 * c, 8),
             "i16": (4 * c, 16),
             "i32": (8 * c, 32),
             "i64": (16 * c, 64),
-            "p_mid": (2 * c, 8),
+            "p_mid": (2 * c, 8),  # after its ReLU
             "p": (4 * c, 8),
         }
 
@@ -196,23 +199,24 @@ class PIDNetEncoder(Backbone):
         return {key: value for key, value in state.items() if key.split(".", 1)[0] in own}
 
     def cam_layers(self) -> dict[str, str]:
-        """The stem, then every stage of the I branch and of the P branch, shallow to deep."""
-        labels = {"conv1": "stem", "layer1": "stem layer1", "layer2": "stem layer2"}
-        labels.update({f"layer{i}": f"I layer{i}" for i in (3, 4, 5)})
-        labels.update({f"layer{i}_": f"P layer{i}" for i in (3, 4, 5)})
-        return labels
+        """Each stage's output after its ReLU (a stage that ends un-activated: its sum), shallow to deep, the I and
+        P branches side by side from stage 3 on (P: after its fusion with I)."""
+        return {
+            "conv1": "stem",
+            "relu1": "stem layer1",
+            "relu2": "stem layer2",
+            "relu3": "I layer3",
+            "relu_p3": "P layer3 + Pag",
+            "relu4": "I layer4",
+            "relu_p4": "P layer4 + Pag",
+            "layer5": "I layer5",
+            "layer5_": "P layer5",
+        }
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        stem = F.relu(self.layer2(F.relu(self.layer1(self.conv1(x)))))
-        i16 = F.relu(self.layer3(stem))
-        p_mid = self.pag3(self.layer3_(stem), self.compression3(i16), factor=2)
-        i32 = F.relu(self.layer4(i16))
-        p = self.pag4(self.layer4_(F.relu(p_mid)), self.compression4(i32), factor=4)
-        return {
-            "stem": stem,
-            "i16": i16,
-            "i32": i32,
-            "i64": self.layer5(i32),
-            "p_mid": p_mid,
-            "p": self.layer5_(F.relu(p)),
-        }
+        stem = self.relu2(self.layer2(self.relu1(self.layer1(self.conv1(x)))))
+        i16 = self.relu3(self.layer3(stem))
+        p_mid = self.relu_p3(self.pag3(self.layer3_(stem), self.compression3(i16), factor=2))
+        i32 = self.relu4(self.layer4(i16))
+        p = self.relu_p4(self.pag4(self.layer4_(p_mid), self.compression4(i32), factor=4))
+        return {"stem": stem, "i16": i16, "i32": i32, "i64": self.layer5(i32), "p_mid": p_mid, "p": self.layer5_(p)}
