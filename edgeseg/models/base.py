@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -54,7 +54,12 @@ class SegmentationModel(nn.Module, ABC):
     Any input size works: the input is zero-padded at the bottom/right to a multiple of the
     network's stride, so every skip connection and ×2 upsample lines up exactly (for bilinear and
     transposed decoders alike), and the logits are cropped back to H×W.
+
+    training_only: names of the modules that run in training mode only (PIDNet's auxiliary and boundary heads):
+    never in an exported graph, and not counted in the deployed network's parameters.
     """
+
+    training_only: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self, backbone: Backbone, *, num_classes: int, upsample: str, pad_multiple: int, config: dict[str, Any]

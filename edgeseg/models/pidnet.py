@@ -154,6 +154,7 @@ class PIDNet(SegmentationModel):
 
     registered_name: ClassVar[str]
     size: ClassVar[PIDNetSize]
+    training_only = ("seghead_p", "seghead_d")
 
     def __init__(self, *, num_classes: int, upsample_mode: str) -> None:
         size = self.size
