@@ -1,5 +1,6 @@
 """PIDNet-S through every command, as a user runs it: train (from the authors' ImageNet file, two phases, with
-DDP), eval, export (FP32, FP16, INT8 with parity, the class map in the graph), run, the API and explain.
+DDP), eval, export (FP32 and INT8 with parity, the class map in the graph), run, the API and explain. (FP16 is
+the FP32 graph converted as for any model; benchmarks/pidnet.py measures what it keeps.)
 
 Tiny sizes (32² training, 48 px images): these tests check the paths, not the accuracy.
 """
@@ -55,11 +56,11 @@ def test_training_starts_from_the_file_and_runs_both_phases(trained, imagenet_fi
     assert float(rows[0]["train_loss"]) > float(rows[0]["val_loss"])
     payload = torch.load(trained / "weights" / "last.pt", weights_only=True)
     assert payload["metadata"]["model_config"] == {"model": "pidnet_s", "num_classes": 4, "upsample": "bilinear"}
-    # Frozen for one epoch, then four Adam steps of at most ~lr each: the file's (random-normal) weights are
-    # still there, where a fresh He initialisation would differ by about 1.
+    # Frozen for one epoch, then four Adam steps of at most ~lr each: the file's weights are still there, where a
+    # fresh He initialisation differs from them by several tenths somewhere in each tensor.
     for key in ("conv1.0.weight", "layer3.0.conv1.weight", "layer5_.0.conv3.weight", "pag4.f_y.0.weight"):
         moved = (payload["model"][f"backbone.{key}"] - imagenet_file[1][key]).abs().max()
-        assert moved < 0.05, key
+        assert moved < 0.03, key
 
 
 def test_eval_export_run_api_and_explain(run_edgeseg, trained, tiny_dataset, tmp_path):
@@ -70,18 +71,20 @@ def test_eval_export_run_api_and_explain(run_edgeseg, trained, tiny_dataset, tmp
 
     export = tmp_path / "export"
     result = run_edgeseg(
-        *("export", best, "--out", export, "--fp16", "--int8", "--calib", tiny_dataset, "--verify", tiny_dataset),
+        *("export", best, "--out", export, "--int8", "--calib", tiny_dataset, "--verify", tiny_dataset),
         *("--no-engine", "--max-int8-drop", "100"),
     )
     assert result.returncode == 0, result.stderr
     report = json.loads((export / "export_report.json").read_text())
     parity = {row["name"]: row for row in report["parity"]}
     assert parity["onnx fp32 vs pytorch"]["argmax_agreement"] > 0.999
-    assert {"onnx fp16 vs reference", "onnx int8 vs reference"} <= set(parity)
+    assert "onnx int8 vs reference" in parity
     check_exported_graphs(export)
 
     images = tiny_dataset / "VOCdevkit" / "VOC2012" / "JPEGImages"
-    result = run_edgeseg("run", "--model", export / "model.int8.onnx", "--source", images, "--save", tmp_path / "out")
+    result = run_edgeseg(
+        "run", "--model", export / "model.int8.onnx", "--source", images, "--save", tmp_path / "out", "--no-show"
+    )
     assert result.returncode == 0, result.stderr
     assert len(list((tmp_path / "out").rglob("*.png"))) >= len(list(images.glob("*.jpg")))
 
@@ -114,7 +117,7 @@ def check_exported_graphs(export: Path) -> None:
     """One output, the class map; nothing of the training-only heads; INT8 leaves standalone BN's weights be."""
     import onnx
 
-    for name in ("model.onnx", "model.fp16.onnx", "model.int8.onnx"):
+    for name in ("model.onnx", "model.int8.onnx"):
         graph = onnx.load(str(export / name)).graph
         assert [o.name for o in graph.output] == ["classes"], name
         names = [n.name for n in graph.node] + [i.name for i in graph.initializer]

@@ -25,13 +25,21 @@ SIZES = ("pidnet_s", "pidnet_m", "pidnet_l")
 
 
 def authors_state_dict(name: str, seed: int = 0, keep=lambda key: True) -> dict[str, torch.Tensor]:
-    """A state dict with the authors' key names and shapes (19 classes), filled with random values."""
+    """A state dict with the authors' key names and shapes (19 classes), filled with random values a network can
+    train from (positive variances, weights small enough that activations stay finite)."""
     generator = torch.Generator().manual_seed(seed)
-    return {
-        key: torch.tensor(3) if key.endswith("num_batches_tracked") else torch.randn(shape, generator=generator)
-        for key, shape in FIXTURE["models"][name]["keys"]
-        if keep(key)
-    }
+
+    def value(key: str, shape: list[int]) -> torch.Tensor:
+        if key.endswith("num_batches_tracked"):
+            return torch.tensor(3)
+        noise = torch.randn(shape, generator=generator)
+        if key.endswith("running_var"):
+            return 0.5 + noise.abs()
+        if len(shape) == 1 and key.endswith("weight"):  # a BatchNorm's scale
+            return 1 + 0.1 * noise
+        return 0.05 * noise
+
+    return {key: value(key, shape) for key, shape in FIXTURE["models"][name]["keys"] if keep(key)}
 
 
 def imagenet_part(key: str) -> bool:

@@ -200,7 +200,7 @@ class PIDNetEncoder(Backbone):
 
     def cam_layers(self) -> dict[str, str]:
         """Each stage's output after its ReLU (a stage that ends un-activated: its sum), shallow to deep, the I and
-        P branches side by side from stage 3 on (P: after its fusion with I)."""
+        P branches side by side from stage 3 on (P: after its fusion with I), the I branch's last stage last."""
         return {
             "conv1": "stem",
             "relu1": "stem layer1",
@@ -209,8 +209,8 @@ class PIDNetEncoder(Backbone):
             "relu_p3": "P layer3 + Pag",
             "relu4": "I layer4",
             "relu_p4": "P layer4 + Pag",
-            "layer5": "I layer5",
             "layer5_": "P layer5",
+            "layer5": "I layer5",  # the deepest: stride 64
         }
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
