@@ -1,4 +1,4 @@
-"""The Python API: `seg = edgeseg.load("model.onnx")`, then `mask = seg(image)`.
+"""The Python API: `seg = edgeseg.load("model.onnx")`, then `mask = seg(image)` or `result = seg.predict(image)`.
 
 A thin layer over the lean runtime (the backends' `open_model`, `Segmenter`, `Renderer`, `open_source`):
 the same pre- and post-processing as `edgeseg run`, so a script and the command give the same masks.
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 import numpy as np
 
@@ -21,8 +22,12 @@ from edgeseg.runtime.backends.base import Backend
 from edgeseg.runtime.images import read_image
 from edgeseg.runtime.metadata import ModelMetadata
 from edgeseg.runtime.render import Renderer
+from edgeseg.runtime.result import SegmentationResult
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sources import open_source
+
+if TYPE_CHECKING:
+    from edgeseg.runtime.stats import RunStats
 
 cv2 = require("cv2", extra="cv")
 
@@ -73,6 +78,40 @@ class Model:
             raise EdgesegError(f"{self.name} was closed (its `with` block ended); load it again")
         return self._segmenter(_to_bgr(image, color))
 
+    @property
+    def has_confidence(self) -> bool:
+        """Whether `predict` can give a confidence: the model returns logits, or was exported with --confidence."""
+        return self._segmenter.has_confidence
+
+    def predict(self, image: Image, color: str = "bgr", *, confidence: bool = True) -> SegmentationResult:
+        """The segmentation of `image` as a result: mask, confidence, shares per class, polygons on request.
+
+        result.mask is what `model(image)` returns. result.confidence is the top class's probability per pixel
+        (float32, the image's size) where the model can give one (`has_confidence`), else None; confidence=False
+        skips it (it costs a softmax over the logits on the host). `result.to_dict()` is the JSON form
+        `edgeseg run --jsonl` writes. image and color: as for `model(image)`.
+        """
+        captured = time.time()
+        bgr = _to_bgr(image, color)
+        return self._predict(bgr, captured, confidence and self.has_confidence, name=_name_of(image))
+
+    def _predict(
+        self, bgr: np.ndarray, captured: float, confidence: bool, *, index: int = 0, name: str = ""
+    ) -> SegmentationResult:
+        if self._backend is None:
+            raise EdgesegError(f"{self.name} was closed (its `with` block ended); load it again")
+        segmenter, seconds = self._segmenter, {}
+        started = time.perf_counter()
+        tensor, placement = segmenter.prepare(bgr)
+        seconds["pre"], started = time.perf_counter() - started, time.perf_counter()
+        output = segmenter.infer_outputs(tensor)
+        seconds["infer"], started = time.perf_counter() - started, time.perf_counter()
+        mask = segmenter.finish(output.scores, placement)
+        probability = segmenter.confidence(output, placement) if confidence else None
+        seconds["post"] = time.perf_counter() - started
+        names = self.metadata.class_names
+        return SegmentationResult(mask, names, probability, index, name, captured, seconds, bgr)
+
     def overlay(self, image: Image, mask: np.ndarray, color: str = "bgr", alpha: float = 0.7) -> np.ndarray:
         """`image` with `mask` blended in the model's palette (background left as is), in `color` order.
 
@@ -98,9 +137,13 @@ class Model:
         _check_color(color)
         frames = open_source(source)
         try:
-            for index, frame in enumerate(frames):
-                if max_frames is not None and index >= max_frames:
+            count = 0
+            for frame in frames:
+                if max_frames is not None and count >= max_frames:
                     break
+                if frame.image is None:
+                    continue  # unreadable (a corrupt file in a folder): skipped, as `edgeseg run` does
+                count += 1
                 mask = self(frame.image)
                 yield (cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB) if color == "rgb" else frame.image), mask
         finally:
@@ -157,6 +200,88 @@ class Model:
             runner.join()
         if handoff.error is not None:
             raise handoff.error
+
+    def results(
+        self, source: str | int, *, confidence: bool = True, max_frames: int | None = None
+    ) -> Iterator[SegmentationResult]:
+        """A `predict` result for each frame of `source`, in order, with its index, name and capture time.
+
+        source: as for `stream`. result.image is the frame (BGR). One frame at a time, like `stream`.
+        """
+        frames = open_source(source)
+        wanted = confidence and self.has_confidence
+        try:
+            iterator, count = iter(frames), 0
+            while max_frames is None or count < max_frames:
+                started = time.perf_counter()
+                frame = next(iterator, None)
+                if frame is None:
+                    break
+                if frame.image is None:
+                    continue  # unreadable (a corrupt file in a folder): skipped, as `edgeseg run` does
+                read = time.perf_counter() - started
+                result = self._predict(frame.image, frame.timestamp, wanted, index=frame.index, name=frame.name)
+                result.seconds = {"capture": read, **result.seconds}
+                count += 1
+                yield result
+        finally:
+            frames.close()
+
+    def serve(
+        self,
+        source: str | int,
+        *,
+        port: int = 8080,
+        host: str = "127.0.0.1",
+        token: str | None = None,
+        fps: float = 15.0,
+        view: str = "overlay",
+        max_frames: int | None = None,
+        stop: threading.Event | None = None,
+        on_ready: Callable[[str], None] | None = None,
+    ) -> RunStats:
+        """Segment `source` and show it live in a browser, as `edgeseg run --serve` does; blocks until the run ends.
+
+        source: what `stream` takes. port, host: where the page listens (127.0.0.1: this machine only; "0.0.0.0"
+            every network; port 0 picks a free one). token: required on every request (?token=…, or an
+            `Authorization: Bearer` header). fps: most frames a second sent to the page. view: the page's
+            default view (overlay, mask, side).
+        The socket is bound before the source opens: a port in use raises EdgesegError at once. on_ready(url) is
+        called once the page serves (the URL has the real port). The run ends at the end of the source, after
+        max_frames, when `stop` is set (from another thread), or on Ctrl-C / SIGTERM in the main thread; the
+        page closes with it. Returns the run's statistics (`.summary()` is what /stats.json showed).
+        """
+        from edgeseg.runtime.loop import RunLoop
+        from edgeseg.runtime.render import VIEWS
+        from edgeseg.runtime.web import ServeAddress, open_page
+
+        backend = self._open_backend()
+        if view not in VIEWS:
+            raise EdgesegError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise EdgesegError(f"port must be a whole number from 0 to 65535 (0: any free port), got {port!r}")
+        meta = self.metadata
+        with open_page(ServeAddress(host, port), token=token, fps=fps) as page:
+            frames = open_source(source)
+            renderer = Renderer(meta.class_names, meta.palette, view=view)
+            about = {"model": self.name, "backend": type(backend).__name__, "input_size": meta.input_size}
+            page.start(class_names=meta.class_names, palette=meta.palette, about=about)
+            loop = RunLoop(frames, self._segmenter, renderer, [page.output()], max_frames=max_frames)
+            page.watch(loop.stats)
+            if on_ready is not None:
+                on_ready(page.url)
+            ended = threading.Event()
+            if stop is not None:
+                threading.Thread(target=_stop_when, args=(stop, ended, loop.request_stop), daemon=True).start()
+            try:
+                return loop.run()
+            finally:
+                ended.set()
+
+    def _open_backend(self) -> Backend:
+        if self._backend is None:
+            raise EdgesegError(f"{self.name} was closed (its `with` block ended); load it again")
+        return self._backend
 
     def close(self) -> None:
         """Free what the model holds (ONNX Runtime session, TensorRT engine and device buffers)."""
@@ -225,6 +350,18 @@ class _Handoff:
 
     def close(self) -> None:
         pass
+
+
+def _name_of(image: Image) -> str:
+    return Path(image).name if isinstance(image, (str, Path)) else ""
+
+
+def _stop_when(stop: threading.Event, ended: threading.Event, request_stop: Callable[[], None]) -> None:
+    """Stop the run once `stop` is set; return when the run has ended by itself."""
+    while not ended.is_set():
+        if stop.wait(0.1):
+            request_stop()
+            return
 
 
 def _check_color(color: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgeseg.errors import EdgesegError
+from edgeseg.runtime.metadata import CONFIDENCE_NAME
 
 # PyTorch's align_corners=False is "half_pixel"; TensorRT and ONNX Runtime agree on it. pytorch_half_pixel
 # differs only for outputs of length 1. align_corners / asymmetric shift a bilinear resize by up to a pixel
@@ -56,8 +57,8 @@ def check_resize_nodes(proto: Any, strict: bool = True) -> list[str]:
 
 
 def check_interface(proto: Any, source: str) -> tuple[str, str]:
-    """One float input N×3×H×W and one output: N×C×H×W float logits or an N×H×W int32 class map;
-    returns their names."""
+    """One float input N×3×H×W and one output: N×C×H×W float logits or an N×H×W int32 class map (which may
+    have the N×H×W float confidence of `edgeseg export --confidence` beside it); returns their names."""
     initializers = {i.name for i in proto.graph.initializer}
     inputs = [i for i in proto.graph.input if i.name not in initializers]
     outputs = list(proto.graph.output)
@@ -65,6 +66,13 @@ def check_interface(proto: Any, source: str) -> tuple[str, str]:
     def dims(value: Any) -> list:
         return [d.dim_value or d.dim_param for d in value.type.tensor_type.shape.dim]
 
+    if len(outputs) == 2 and outputs[1].name == CONFIDENCE_NAME:
+        shape, kind = dims(outputs[1]), outputs[1].type.tensor_type.elem_type
+        if len(shape) != 3 or kind != 1 or dims(outputs[0]) != shape:  # TensorProto.FLOAT, the class map's shape
+            raise GraphError(
+                f"{source}: its {CONFIDENCE_NAME} output is {shape}, expected N×H×W float32 beside the class map"
+            )
+        outputs = outputs[:1]
     if len(inputs) != 1 or len(outputs) != 1:
         raise GraphError(
             f"{source} has {len(inputs)} input(s) and {len(outputs)} output(s); an edgeseg model has one "

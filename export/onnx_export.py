@@ -13,7 +13,7 @@ from edgeseg.atomic import atomic_path
 from edgeseg.errors import EdgesegError, describe, require
 from edgeseg.export.graph_checks import check_interface, check_resize_nodes
 from edgeseg.export.onnx_metadata import embed
-from edgeseg.runtime.metadata import INPUT_NAME, OUTPUT_NAMES, ModelMetadata
+from edgeseg.runtime.metadata import CONFIDENCE_NAME, INPUT_NAME, OUTPUT_NAMES, ModelMetadata
 
 DEFAULT_OPSET = 17  # TensorRT 8.6 (JetPack 5) reads up to opset 17
 # Opsets an export can be asked for. From 11 on, Resize states its coordinate transform (align_corners=False
@@ -22,12 +22,16 @@ OPSETS = range(11, 24)
 DEFAULT_OUTPUT = "classes"  # what deploys fastest: no host-side argmax, 1/C of the bytes to copy back
 
 
-def class_map_model(model: Any) -> Any:
+def class_map_model(model: Any, confidence: bool = False) -> Any:
     """`model` with the argmax over classes in the graph: N×3×H×W → N×H×W int32 class indices.
 
     int32 because TensorRT's ArgMax (a TopK underneath) returns int32, which TensorRT 8.5 cannot cast to
     anything narrower; ONNX's ArgMax returns int64, so the Cast makes both runtimes return the same type.
     Ties resolve to the lowest class index, as numpy's and PyTorch's argmax do.
+
+    confidence: also return the top class's softmax probability, N×H×W float32, as 1 / Σ exp(l − max l) (what
+    `edgeseg.runtime.confidence.top_probability` computes on the host): numerically stable, one value per pixel
+    instead of C, so an engine still hands back small tensors.
     """
     torch = require("torch", "train")
 
@@ -37,7 +41,12 @@ def class_map_model(model: Any) -> Any:
             self.model = model
 
         def forward(self, x: Any) -> Any:
-            return self.model(x).argmax(1).to(torch.int32)
+            logits = self.model(x)
+            classes = logits.argmax(1).to(torch.int32)
+            if not confidence:
+                return classes
+            shifted = logits - logits.amax(1, keepdim=True)
+            return classes, torch.reciprocal(torch.exp(shifted).sum(1))
 
     return ClassMap().eval()
 
@@ -46,7 +55,7 @@ def opset_of(proto: Any) -> int:
     return next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
 
 
-def _run_exporter(name: str, model: Any, dummy: Any, opset: int, dynamic_batch: bool, output: str) -> Any:
+def _run_exporter(name: str, model: Any, dummy: Any, opset: int, dynamic_batch: bool, outputs: list[str]) -> Any:
     """The ModelProto one of torch.onnx's two exporters ("dynamo" or "torchscript") writes at `opset`."""
     torch, onnx = require("torch", "train"), require("onnx", "export")
     dynamo = name == "dynamo"
@@ -55,7 +64,7 @@ def _run_exporter(name: str, model: Any, dummy: Any, opset: int, dynamic_batch: 
         shapes = ({0: torch.export.Dim("batch", min=1, max=64)},) if dynamic_batch else None
         particular: dict[str, Any] = {"dynamic_shapes": shapes, "verbose": False}
     else:
-        axes = {INPUT_NAME: {0: "batch"}, output: {0: "batch"}} if dynamic_batch else None
+        axes = {name: {0: "batch"} for name in (INPUT_NAME, *outputs)} if dynamic_batch else None
         particular = {"f": buffer, "dynamic_axes": axes, "do_constant_folding": True}
     # Quiet: TracerWarnings about the padding branch (the size is fixed here), the dynamo exporter's progress.
     with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
@@ -66,14 +75,14 @@ def _run_exporter(name: str, model: Any, dummy: Any, opset: int, dynamic_batch: 
             opset_version=opset,
             dynamo=dynamo,
             input_names=[INPUT_NAME],
-            output_names=[output],
+            output_names=outputs,
             **particular,
         )
     return program.model_proto if dynamo else onnx.load_from_string(buffer.getvalue())
 
 
 def _export_at(
-    model: Any, dummy: Any, opset: int, dynamic_batch: bool, output: str, log: Callable[[str], None]
+    model: Any, dummy: Any, opset: int, dynamic_batch: bool, outputs: list[str], log: Callable[[str], None]
 ) -> tuple[Any, str]:
     """(proto, exporter name): the first exporter that writes exactly `opset`, or EdgesegError naming why none did.
 
@@ -83,7 +92,7 @@ def _export_at(
     tried = []
     for name in names:
         try:
-            candidate = _run_exporter(name, model, dummy, opset, dynamic_batch, output)
+            candidate = _run_exporter(name, model, dummy, opset, dynamic_batch, outputs)
         except Exception as exc:
             tried.append(f"{name} exporter failed ({describe(exc)})")
             continue
@@ -102,12 +111,14 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     dynamic_batch: bool = False,
     output: str = DEFAULT_OUTPUT,
+    confidence: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Export `model` at metadata.input_size to `path`; returns what was done (exporter, opset, warnings).
 
     output: "classes" puts the argmax in the graph (see `class_map_model`), "logits" keeps the raw scores
-    (for Grad-CAM-style analysis or custom post-processing); the metadata records which.
+    (for Grad-CAM-style analysis or custom post-processing); the metadata records which. confidence: with
+    "classes", a second output CONFIDENCE_NAME, the top class's probability (see `class_map_model`).
 
     If the exporter tried first writes another opset than asked (the dynamo exporter moves 17 to 18), the
     other is used, and the switch is said; if neither gives the opset, the export fails rather than change
@@ -116,12 +127,18 @@ def export_onnx(
     torch, onnx = require("torch", "train"), require("onnx", "export")
     if output not in OUTPUT_NAMES:
         raise EdgesegError(f"--output must be one of {', '.join(OUTPUT_NAMES)}, got {output!r}")
+    if confidence and output != "classes":
+        raise EdgesegError(
+            "--confidence adds the top class's probability beside a class map; from --output logits the runtime "
+            "computes it on the host: leave --confidence out"
+        )
     model = model.eval().cpu()
     if output == "classes":
-        model = class_map_model(model)
+        model = class_map_model(model, confidence)
     height, width = metadata.input_size
     dummy = torch.zeros(1, 3, height, width)
-    proto, used = _export_at(model, dummy, opset, dynamic_batch, OUTPUT_NAMES[output], log)
+    outputs = [OUTPUT_NAMES[output], *([CONFIDENCE_NAME] if confidence else [])]
+    proto, used = _export_at(model, dummy, opset, dynamic_batch, outputs, log)
     optimizer = require("onnxscript.optimizer", "export")
     proto = optimizer.optimize(proto)  # constant folding and dead-node removal; the opset stays
     warnings_found = check_resize_nodes(proto)
@@ -131,6 +148,7 @@ def export_onnx(
         {
             **metadata.to_dict(),
             "output": output,
+            "confidence": confidence,
             "export": {
                 "opset": opset,
                 "exporter": used,
@@ -145,6 +163,7 @@ def export_onnx(
         "exporter": used,
         "opset": opset,
         "output": output,
+        "confidence": confidence,
         "warnings": warnings_found,
         "nodes": len(proto.graph.node),
     }

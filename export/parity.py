@@ -22,6 +22,7 @@ from edgeseg.errors import EdgesegError, describe
 from edgeseg.eval.metrics import SegmentationMetrics, confusion_matrix
 from edgeseg.runtime.backends.base import Backend
 from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
+from edgeseg.runtime.metadata import OUTPUT_NAMES
 from edgeseg.runtime.preprocess import Placement, postprocess
 
 Predict = Callable[[np.ndarray], np.ndarray]  # 1×3×H×W float32 → 1×C×H×W logits or a 1×H×W class map
@@ -155,7 +156,10 @@ def onnx_session(path: Path) -> Iterator[Predict]:
 
 
 def _predictor(backend: Backend) -> Predict:
-    name, output = backend.input_names[0], backend.output_names[0]
+    # By name where edgeseg named it (a --confidence export has a second output), else the graph's first output
+    # (a file made by another tool, `edgeseg import`).
+    wanted = OUTPUT_NAMES.get(backend.metadata.output)
+    name, output = backend.input_names[0], wanted if wanted in backend.output_names else backend.output_names[0]
     return lambda x: backend.infer({name: x})[output]
 
 

@@ -54,6 +54,7 @@ class ExportOptions:
     dla_core: int | None = None
     min_agreement: float = 0.999
     output: str = DEFAULT_OUTPUT  # "classes" (argmax in the graph) or "logits"
+    confidence: bool = False  # with "classes": the top class's probability as a second output
     max_int8_drop: float = 1.0  # mIoU points an INT8 file may lose against FP32 before it is removed
     int8_placement: str = "tensorrt"  # where model.int8.onnx's Q/DQ pairs sit (`quantize_int8`'s placement)
 
@@ -100,6 +101,11 @@ def _check_before_writing(options: ExportOptions) -> None:
         raise EdgesegError(f"source not found: {options.source}")
     if options.source.suffix not in (".pt", ".pth", ".onnx"):
         raise EdgesegError(f"SOURCE must be a checkpoint (.pt) or an ONNX file (.onnx), got {options.source.name}")
+    if options.confidence and options.output != "classes" and options.source.suffix != ".onnx":
+        raise EdgesegError(
+            "--confidence adds the top class's probability beside a class map; from --output logits the runtime "
+            "computes it on the host: leave --confidence out"
+        )
     if options.int8 and options.calib is None:
         raise EdgesegError("--int8 needs --calib DIR: a folder of representative images (or a VOC dataset)")
     if options.engine:
@@ -219,13 +225,21 @@ def _from_checkpoint(options: ExportOptions, onnx_path: Path, log: Log) -> Sourc
         meta = replace(meta, input_size=list(options.size))
     check_verify_classes(options.verify, meta)
     done = export_onnx(
-        model, meta, onnx_path, opset=options.opset, dynamic_batch=options.dynamic_batch, output=options.output, log=log
+        model,
+        meta,
+        onnx_path,
+        opset=options.opset,
+        dynamic_batch=options.dynamic_batch,
+        output=options.output,
+        confidence=options.confidence,
+        log=log,
     )
-    meta = replace(meta, output=options.output)
+    meta = replace(meta, output=options.output, confidence=options.confidence)
     for warning in done["warnings"]:
         log(f"warning: {warning}")
+    out = done["output"] + (" + confidence" if done["confidence"] else "")
     log(
-        f"wrote {onnx_path} ({done['output']} out, opset {done['opset']}, {done['exporter']} exporter, "
+        f"wrote {onnx_path} ({out} out, opset {done['opset']}, {done['exporter']} exporter, "
         f"{done['nodes']} nodes, checker passed)"
     )
     model.eval()
@@ -264,6 +278,11 @@ def _from_onnx(options: ExportOptions, onnx_path: Path, log: Log) -> Source:
     for warning in check_resize_nodes(proto, strict="imported" not in meta.model_config):
         log(f"warning: {warning}")
     meta.check_outputs(output_classes(_output_shape(proto)), str(options.source))
+    if options.confidence and not meta.confidence:
+        raise EdgesegError(
+            f"{options.source} has no confidence output, and an ONNX file's graph is fixed: export it again from "
+            "its checkpoint with --confidence"
+        )
     check_verify_classes(options.verify, meta)
     if options.source.resolve() != onnx_path.resolve():
         onnx.save(proto, str(onnx_path))

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from edgeseg.errors import EdgesegError, install_hint
 from edgeseg.runtime.gpu import GpuFacts, gpu_facts
 from edgeseg.runtime.jetson import JetsonRelease, jetson_release
+from edgeseg.runtime.stream_url import HARDWARE, SOFTWARE, gst_element_exists
 
 OK, MISSING, WARN, INFO = "ok", "missing", "warning", "info"
 MIN_TENSORRT = (8, 5)
@@ -103,6 +104,42 @@ def check_opencv(jetson: JetsonRelease | None) -> Check:
             return Check("opencv", WARN, found, "csi:// cameras need GStreamer: " + install_hint("cv2", "cv"))
         return Check("opencv", INFO, found, "csi:// and GStreamer pipelines need an OpenCV built with GStreamer")
     return Check("opencv", OK, found)
+
+
+def _opencv_gstreamer() -> str | None:
+    """OpenCV's own line on GStreamer ("YES (1.20.3)", "NO"), or None without OpenCV."""
+    cv2 = _import("cv2")
+    if cv2 is None:
+        return None
+    for line in cv2.getBuildInformation().splitlines():
+        if line.strip().startswith("GStreamer:"):
+            return line.split(":", 1)[1].strip()
+    return "NO"
+
+
+def check_stream_encoders(
+    jetson: JetsonRelease | None, exists: Callable[[str], bool | None] = gst_element_exists
+) -> Check:
+    """The H.264 encoders `--save rtsp://… / rtp:// / udp://` can use: GStreamer's (gst-inspect-1.0), through OpenCV."""
+    found = {HARDWARE: exists(HARDWARE), SOFTWARE: exists(SOFTWARE)}
+    if None in found.values():
+        listed = "encoders unknown (no gst-inspect-1.0)"
+    else:
+        listed = ", ".join(f"{e}{' (hardware)' if e == HARDWARE else ''}" for e, ok in found.items() if ok) or "none"
+    in_opencv = _opencv_gstreamer()
+    if not in_opencv or not in_opencv.upper().startswith("YES"):
+        hint = "--save rtsp:// rtp:// udp:// need an OpenCV built with GStreamer"
+        hint += ": " + install_hint("cv2", "cv") if jetson else " (not pip's opencv-python)"
+        return Check("stream encoders", INFO, f"{listed}; OpenCV without GStreamer", hint)
+    found_text = f"{listed}; OpenCV GStreamer {in_opencv}"
+    if None in found.values():
+        return Check("stream encoders", INFO, found_text, "sudo apt-get install gstreamer1.0-tools to list them")
+    if not any(found.values()):
+        hint = "sudo apt-get install gstreamer1.0-plugins-ugly (x264enc)" + (
+            "; the Orin Nano has no hardware encoder" if jetson else ""
+        )
+        return Check("stream encoders", WARN, found_text, hint)
+    return Check("stream encoders", OK, found_text)
 
 
 def check_tensorrt() -> tuple[Check, Any]:
@@ -303,6 +340,7 @@ def diagnose(model: Path | None = None, probe_gpu: Callable[[], GpuFacts | None]
         check_cpu(),
         check_torch(jetson),
         check_cameras(),
+        check_stream_encoders(jetson),
     ]
     by_name = {c.name: c for c in checks}
     report = Report(jetson, gpu, checks, _run_path(by_name))

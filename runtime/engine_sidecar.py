@@ -14,6 +14,16 @@ from typing import Any
 
 from edgeseg.atomic import write_text_atomic
 from edgeseg.errors import EdgesegError
+from edgeseg.runtime.metadata_checks import Rules, check_fields, is_text, is_whole, json_object, remedy_for
+
+# The facts of the build the sidecar adds to the model's metadata (ModelMetadata checks its own fields).
+BUILD_RULES: Rules = {
+    "tensorrt": (is_text, "a TensorRT version text"),
+    "gpu": (is_text, "a GPU name"),
+    "compute_capability": (is_text, "a compute capability text such as 8.7"),
+    "onnx": (is_text, "the name of the ONNX file it was built from"),
+    "dla_core": (lambda v: v is None or is_whole(v, 0, 64), "null or a DLA core number"),
+}
 
 
 class EngineMismatch(EdgesegError):
@@ -38,10 +48,13 @@ def read_sidecar(engine: str | Path) -> dict[str, Any]:
             f"{engine} has no sidecar {path.name}: edgeseg cannot tell its classes, input size or the GPU it "
             f"was built for; build it with `edgeseg export model.onnx`"
         )
+    remedy = remedy_for(".engine")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise EdgesegError(f"{path} is not valid JSON ({exc}); rebuild with `edgeseg export model.onnx`") from exc
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise EdgesegError(f"cannot read {path} ({exc.strerror or exc}); {remedy}") from None
+    sidecar = json_object(raw, str(path), remedy)
+    return check_fields(sidecar, BUILD_RULES, f"{path}: its field", remedy)
 
 
 def check_compatible(

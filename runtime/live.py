@@ -14,8 +14,15 @@ from typing import Callable
 
 from edgeseg.errors import describe
 from edgeseg.runtime.record import FrameRecord
-from edgeseg.runtime.sinks import Sink
+from edgeseg.runtime.sinks import RecordDropped, Sink
 from edgeseg.runtime.stats import ConsumerStats
+
+
+def note_drop(stats: ConsumerStats, exc: RecordDropped, warn: Callable[[str], None]) -> None:
+    """Count a record an output dropped, and say so the 1st, 10th, 100th… time."""
+    reason = str(exc) or type(exc).__name__
+    if stats.drop(reason):
+        warn(f"warning: output {stats.name} dropped {stats.dropped} record(s) so far ({reason}); the run goes on")
 
 
 class LiveOutput:
@@ -23,6 +30,8 @@ class LiveOutput:
 
     def __init__(self, sink: Sink, stats: ConsumerStats, warn: Callable[[str], None]) -> None:
         self.sink, self.stats, self.warn = sink, stats, warn
+        self.every = max(1, int(getattr(sink, "every", 1)))  # offered the 1st, (N+1)th, … finished frame
+        self._offered = 0
         self._slot: FrameRecord | None = None
         self._ready = threading.Condition()
         self._closing = False
@@ -31,6 +40,9 @@ class LiveOutput:
 
     def offer(self, record: FrameRecord) -> None:
         """Hand over the newest record; never waits. An unread older record is skipped."""
+        self._offered += 1
+        if (self._offered - 1) % self.every:
+            return  # not one of every Nth: neither offered nor counted
         with self._ready:
             if self.stats.failed is not None or self._closing:
                 return
@@ -53,6 +65,9 @@ class LiveOutput:
                 return
             try:
                 self.sink.write(record)
+            except RecordDropped as exc:
+                note_drop(self.stats, exc, self.warn)
+                continue
             except Exception as exc:
                 self._fail(exc)
                 return
@@ -71,12 +86,16 @@ class LiveOutput:
                 self.stats.failed = f"closing: {describe(exc)}"
 
     def close(self, timeout: float = 2.0) -> None:
-        """Let the output finish the frame it holds, then close it (an output that hangs is left behind)."""
+        """Let the output finish the frame it holds and the newest one waiting (the run's last result: a file
+        source's last frame is published too), then close it; an output that hangs is left behind."""
         with self._ready:
             self._closing = True
-            self._slot = None
             self._ready.notify()
         self._thread.join(timeout)
+        with self._ready:
+            if self._slot is not None:  # never taken: the output hung on the one before
+                self.stats.skipped += 1
+                self._slot = None
         if self._thread.is_alive():  # closing under a write in progress could crash it: leave it to exit
             self.stats.failed = self.stats.failed or f"still writing {timeout:g} s after the run ended; left behind"
         elif self.stats.failed is None:

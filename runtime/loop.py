@@ -32,12 +32,12 @@ import numpy as np
 from edgeseg.errors import EdgesegError, describe
 from edgeseg.interrupt import StopOnInterrupt
 from edgeseg.runtime.batcher import StreamSlots
-from edgeseg.runtime.live import LiveOutput
+from edgeseg.runtime.live import LiveOutput, note_drop
 from edgeseg.runtime.preprocess import Placement
 from edgeseg.runtime.record import FrameRecord
 from edgeseg.runtime.render import Renderer
-from edgeseg.runtime.segmenter import Segmenter
-from edgeseg.runtime.sinks import Sink, WindowClosed
+from edgeseg.runtime.segmenter import NetworkOutput, Segmenter
+from edgeseg.runtime.sinks import RecordDropped, Sink, WindowClosed
 from edgeseg.runtime.sources import Frame, Source
 from edgeseg.runtime.stats import ConsumerStats, RunStats
 
@@ -65,7 +65,7 @@ class Packet:
     frame: Frame
     tensor: np.ndarray  # the network input (prepare)
     placement: Placement  # where the frame sits in that input, to undo it (prepare)
-    output: np.ndarray | None = None  # logits or class map (infer)
+    output: NetworkOutput | None = None  # logits or class map, and the graph's confidence if any (infer)
     seconds: dict[str, float] = field(default_factory=dict)  # stage → time it took, in stage order
 
 
@@ -126,6 +126,10 @@ class RunLoop:
         self.batch_timeout = 1.0 / fastest if batch_timeout is None else batch_timeout
         self.sinks = list(sinks)
         self.outputs = {self._register(sink): sink for sink in self.sinks}
+        # Confidence costs host time (a softmax over the logits): only when an output uses it.
+        self.confidence = any(getattr(sink, "wants_confidence", False) for sink in self.sinks)
+        if self.confidence:
+            segmenter.require_confidence()
         self.failure: tuple[str, BaseException] | None = None
         self.stream_failures: dict[int, tuple[str, BaseException]] = {}
         self._failure_lock = threading.Lock()
@@ -177,7 +181,9 @@ class RunLoop:
 
     def finish(self, packet: Packet) -> FrameRecord:
         started = time.perf_counter()
-        mask = self.segmenter.finish(packet.output, packet.placement)
+        assert packet.output is not None  # the infer stage filled it
+        mask = self.segmenter.finish(packet.output.scores, packet.placement)
+        confidence = self.segmenter.confidence(packet.output, packet.placement) if self.confidence else None
         packet.seconds["post"] = time.perf_counter() - started
         banner = None
         if self.banner:
@@ -187,7 +193,7 @@ class RunLoop:
         assert frame.image is not None  # unreadable frames never reach a packet
         return FrameRecord(
             packet.stream, frame.index, frame.name, frame.captured, frame.timestamp, frame.image, mask,
-            packet.seconds, self.renderer, banner,
+            packet.seconds, self.renderer, banner, confidence,
         )  # fmt: skip
 
     def write(self, record: FrameRecord, live: dict[str, LiveOutput]) -> None:
@@ -198,7 +204,11 @@ class RunLoop:
         for name, sink in self.outputs.items():
             if not sink.live and _takes(sink, record):
                 self._writing = name
-                sink.write(record)
+                try:
+                    sink.write(record)
+                except RecordDropped as exc:
+                    note_drop(self.stats.consumers[name], exc, self.warn)
+                    continue
                 self.stats.consumers[name].written += 1
         done = time.perf_counter()
         record.seconds.update(render=done - started, end_to_end=done - record.captured)

@@ -42,7 +42,6 @@ class McapSink:
     """A lossless output: every frame's messages, in the order the frames finished."""
 
     name, live = "mcap", False
-    wants_confidence = True  # the loop computes it only for outputs that ask
 
     def __init__(
         self,
@@ -53,7 +52,11 @@ class McapSink:
         streams: Sequence[str] = ("",),
         frame_id: str = "camera",
         force: bool = False,
+        confidence: bool = False,
     ) -> None:
+        """confidence: record the confidence topic (where the model can give one: logits, or a --confidence export;
+        the loop computes it only for outputs that want it)."""
+        self.wants_confidence = confidence
         writer_class, storage, self.types = _rosbags()
         if path.suffix.lower() != ".mcap":
             raise EdgesegError(f"--save {path}: a recording is named *.mcap")

@@ -16,8 +16,10 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def write_palette_png(path: str | Path, indices: np.ndarray, palette: np.ndarray) -> None:
-    """Write an H×W uint8 index map with an N×3 RGB palette (N ≤ 256) as an 8-bit palette PNG."""
+def write_palette_png(path: str | Path, indices: np.ndarray, palette: np.ndarray, durable: bool = True) -> None:
+    """Write an H×W uint8 index map with an N×3 RGB palette (N ≤ 256) as an 8-bit palette PNG.
+
+    Atomically; durable=False for a mask per frame (edgeseg.atomic says why)."""
     if indices.ndim != 2 or indices.dtype != np.uint8:
         raise ValueError(f"palette PNGs hold H×W uint8 indices, got {indices.dtype} {indices.shape}")
     height, width = indices.shape
@@ -32,5 +34,5 @@ def write_palette_png(path: str | Path, indices: np.ndarray, palette: np.ndarray
         + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
         + _chunk(b"IEND", b"")
     )
-    with atomic_path(path) as tmp:
+    with atomic_path(path, durable) as tmp:
         tmp.write_bytes(data)

@@ -7,12 +7,15 @@ and only if one does: a run that only writes masks, or streams JSON, never pays 
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from edgeseg.runtime.render import Renderer
+from edgeseg.runtime.result import SegmentationResult
 
 
 @dataclass
@@ -31,6 +34,7 @@ class FrameRecord:
     banner: str | None = None
     confidence: np.ndarray | None = None  # the top class's probability, float32 H×W, where computed
     _drawn: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _serialized: dict[str, str] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def overlay(self, view: str | None = None) -> np.ndarray:
@@ -42,3 +46,26 @@ class FrameRecord:
                 drawn = self.renderer.draw(self.image, self.mask, self.banner, view=view)
                 self._drawn[view] = drawn
         return drawn
+
+    def result(self) -> SegmentationResult:
+        """This frame as the Python API's result (sharing its arrays): what the JSON outputs serialize."""
+        return SegmentationResult(
+            self.mask, self.renderer.class_names, self.confidence, self.index, self.name, self.timestamp,
+            self.seconds, self.image, self.stream,
+        )  # fmt: skip
+
+    def to_dict(self, *, polygons: bool = False) -> dict[str, Any]:
+        """The JSON record of this frame (docs/outputs.md), as a dict (a new one each call)."""
+        return self.result().to_dict(polygons=polygons)
+
+    def to_json(self, *, polygons: bool = False) -> str:
+        """The JSON record as one line of compact JSON, made once per frame and shared by every output that
+        asks (JSON lines and MQTT pay for one). Raises ValueError for NaN or infinite values (a model that
+        returned NaN): JSON has no such numbers."""
+        key = f"json polygons={polygons}"
+        with self._lock:  # live outputs ask from their own threads
+            text = self._serialized.get(key)
+            if text is None:
+                text = json.dumps(self.to_dict(polygons=polygons), separators=(",", ":"), allow_nan=False)
+                self._serialized[key] = text
+        return text

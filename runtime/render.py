@@ -34,6 +34,7 @@ class Renderer:
         if not 0 <= alpha <= 1:
             raise EdgesegError(f"--alpha must be between 0 and 1, got {alpha}")
         self.view, self.alpha = view, alpha
+        self.class_names = list(class_names)
         # Lookup tables, applied with cv2.LUT (SIMD): class → BGR colour, and class → shown or not.
         self.lut = np.zeros((256, 1, 3), np.uint8)
         self.lut[: len(palette), 0] = np.asarray(palette, np.uint8)[:, ::-1]  # RGB → BGR

@@ -16,7 +16,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from edgeseg.errors import EdgesegError, require
+from edgeseg.errors import EdgesegError, describe, require
 from edgeseg.runtime.preprocess import Placement
 from edgeseg.runtime.render import Renderer
 from edgeseg.runtime.ros_images import (
@@ -84,6 +84,7 @@ class NodeCounts:
     received: int = 0
     skipped: int = 0  # replaced by a newer image before inference took it
     unreadable: int = 0  # an encoding or size the node cannot read
+    failed: int = 0  # an error while segmenting or publishing it (logged)
     processed: int = 0
 
 
@@ -144,6 +145,9 @@ class SegmentationNode:
                 self.counts.unreadable += 1
                 if self.counts.unreadable in (1, 10, 100) or self.counts.unreadable % 1000 == 0:
                     self.port.log("warn", f"skipped {self.counts.unreadable} image(s): {exc}")
+            except Exception as exc:  # one image's failure (an engine error, a publisher gone) is not the node's end
+                self.counts.failed += 1
+                self.port.log("error", f"image {self.counts.received} failed: {describe(exc)}")
 
     def _subscribed(self, name: str) -> bool:
         publisher = self.publishers.get(name)

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from edgeseg.atomic import atomic_path
 from edgeseg.errors import EdgesegError, require
 from edgeseg.runtime.media import UniqueNames, check_writable_video, partial_path
 from edgeseg.runtime.png import write_palette_png
@@ -32,7 +33,10 @@ class Sink(Protocol):
 
     name: what messages and the stats call it. live: True for an output that must never hold the run back
     (the loop runs it behind a newest-frame slot on its own thread, and a failure closes only it).
-    An output may also have `stream`: the index of the one stream it takes (absent or None: every stream's).
+    Optional attributes, read with getattr so that outputs without them need nothing: stream (the index of the one
+    stream it takes; absent or None: every stream's), wants_confidence (True: the loop computes
+    `record.confidence` for every frame, which costs host time) and every (N: a live output is offered every Nth
+    finished frame only).
     """
 
     name: str
@@ -47,6 +51,14 @@ class Sink(Protocol):
 
 class WindowClosed(Exception):
     """The viewer closed the window or pressed q / Esc."""
+
+
+class RecordDropped(Exception):
+    """An output could not deliver this one record (a broker away, a record that could not be made).
+
+    Raised by `Sink.write`; the run loop counts it in the output's stats, logs it (the 1st, 10th, 100th… time)
+    and goes on, for lossless and live outputs alike. Anything else an output raises is a failure (see
+    docs/architecture.md, "The run loop")."""
 
 
 class DisplaySink:
@@ -209,13 +221,18 @@ class FolderSink:
 
     def write(self, record: FrameRecord) -> None:
         base = self.names.claim(record.name)
-        if not cv2.imwrite(str(self.folder / f"{base}.jpg"), record.overlay()):
-            raise EdgesegError(f"cannot write {self.folder / base}.jpg (is the disk full?)")
-        write_palette_png(self.folder / "masks" / f"{base}.png", record.mask, self.palette)
+        encoded, jpeg = cv2.imencode(".jpg", record.overlay())
+        if not encoded:
+            raise EdgesegError(f"cannot encode the overlay of {record.name} as JPEG")
+        # Atomic, not synced per frame (edgeseg.atomic): a killed run leaves whole files only; close() syncs.
+        with atomic_path(self.folder / f"{base}.jpg", durable=False) as tmp:
+            tmp.write_bytes(jpeg.tobytes())
+        write_palette_png(self.folder / "masks" / f"{base}.png", record.mask, self.palette, durable=False)
         self.frames += 1
 
     def close(self) -> None:
-        pass
+        if hasattr(os, "sync"):  # the frames' data and names reach the disk once, at the end (not on Windows)
+            os.sync()
 
 
 def _outputs(folder: Path) -> list[Path]:
@@ -254,6 +271,7 @@ def open_sinks(
     palette: np.ndarray,
     *,
     force: bool = False,
+    confidence: bool = False,
 ) -> list[Sink]:
     """The outputs --save and --show ask for (none: the run still measures).
 
@@ -285,7 +303,7 @@ def open_sinks(
         for recording in recordings:
             from edgeseg.runtime.mcap_sink import McapSink
 
-            sinks.append(McapSink(recording, class_names, palette, streams=names, force=force))
+            sinks.append(McapSink(recording, class_names, palette, streams=names, force=force, confidence=confidence))
         if show:
             sinks.append(DisplaySink(streams=len(sources)))
     except BaseException:

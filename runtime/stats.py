@@ -94,7 +94,7 @@ class RecentRate:
 
     def rate(self, now: float | None = None) -> float:
         now = time.perf_counter() if now is None else now
-        recent = [t for t in self.times if now - t < self.seconds]
+        recent = [t for t in list(self.times) if now - t < self.seconds]  # copied at once: ticks come meanwhile
         if len(recent) < 2:
             return 0.0
         return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-9)
@@ -109,9 +109,25 @@ class ConsumerStats:
     written: int = 0
     skipped: int = 0  # frames a live output passed over because a newer one was ready
     failed: str | None = None  # the one line that closed it
+    dropped: int = 0  # records it took but could not deliver (RecordDropped: a broker away, a record that failed)
+    last_drop: str | None = None  # why the latest one was dropped
+
+    def drop(self, reason: str) -> bool:
+        """Count one dropped record; True when it should be logged (the 1st, 10th, 100th…: a broker away for an
+        hour at 30 FPS must not print 100 000 lines)."""
+        self.dropped += 1
+        self.last_drop = reason
+        return math.log10(self.dropped).is_integer()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"live": self.live, "written": self.written, "skipped": self.skipped, "failed": self.failed}
+        return {
+            "live": self.live,
+            "written": self.written,
+            "skipped": self.skipped,
+            "dropped": self.dropped,
+            "last_drop": self.last_drop,
+            "failed": self.failed,
+        }
 
 
 def merged(summaries: Sequence[LatencySummary]) -> LatencySummary:
@@ -164,7 +180,7 @@ class StreamStats:
             "unreadable": self.unreadable,
             "reopened": self.reopened,
             "error": self.error,
-            "stages": {stage: summary.to_dict() for stage, summary in self.stages.items() if summary.count},
+            "stages": {stage: summary.to_dict() for stage, summary in list(self.stages.items()) if summary.count},
         }
 
 
@@ -213,7 +229,7 @@ class RunStats:
         """Every stream's latencies together."""
         if len(self.streams) == 1:
             return self.streams[0].stages
-        names = dict.fromkeys(stage for stream in self.streams for stage in stream.stages)
+        names = dict.fromkeys(stage for stream in self.streams for stage in list(stream.stages))
         return {stage: merged([s.stages[stage] for s in self.streams if stage in s.stages]) for stage in names}
 
     def frame_done(self, seconds: dict[str, float], stream: int = 0) -> None:
@@ -242,9 +258,10 @@ class RunStats:
             "reopened": self.reopened,
             "interrupted": self.interrupted,
             "error": self.error,
-            "stages": {stage: summary.to_dict() for stage, summary in self.stages.items() if summary.count},
+            # list(…) copies in one step: the page's server reads this while the run adds to it.
+            "stages": {stage: summary.to_dict() for stage, summary in list(self.stages.items()) if summary.count},
             "streams": [stream.to_dict(seconds) for stream in self.streams],
-            "outputs": {name: consumer.to_dict() for name, consumer in self.consumers.items()},
+            "outputs": {name: consumer.to_dict() for name, consumer in list(self.consumers.items())},
         }
 
     def table(self) -> str:
@@ -265,7 +282,8 @@ class RunStats:
         for stage, values in data["stages"].items():
             lines.append(f"{stage:<11}{values['p50_ms']:>9.2f}{values['p95_ms']:>9.2f}")
         for name, consumer in self.consumers.items():
-            if consumer.live or consumer.failed:
+            if consumer.live or consumer.failed or consumer.dropped:
                 state = f"failed: {consumer.failed}" if consumer.failed else "ok"
-                lines.append(f"output {name}: wrote {consumer.written}, skipped {consumer.skipped}; {state}")
+                dropped = f", dropped {consumer.dropped} ({consumer.last_drop})" if consumer.dropped else ""
+                lines.append(f"output {name}: wrote {consumer.written}, skipped {consumer.skipped}{dropped}; {state}")
         return "\n".join(lines)

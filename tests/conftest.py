@@ -126,6 +126,17 @@ def tiny_onnx(tiny_checkpoint, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_onnx_confidence(tiny_checkpoint, tmp_path_factory) -> Path:
+    """The tiny checkpoint exported with `--confidence` (class map + top probability), with its FP16 file."""
+    from edgeseg.export.steps import ExportOptions, run_export
+
+    out = tmp_path_factory.mktemp("onnx_confidence")
+    options = ExportOptions(tiny_checkpoint, out=out, engine=False, confidence=True, fp16=True)
+    run_export(options, log=lambda m: None)
+    return out / "model.onnx"
+
+
+@pytest.fixture(scope="session")
 def tiny_video(tmp_path_factory) -> Path:
     """A 40-frame 96×72 video of synthetic scenes, written with OpenCV."""
     import cv2

@@ -9,8 +9,8 @@ default outputs such as runs/ would land) and in every shared fixture.
 
 Cases live in `cases_*.py` beside this file, each a module with `CASES: list[dict]`: `name`, `args`
 (placeholders {tmp} {data} {ckpt} {onnx} {ro} {file} {full}), optional `files` ({relative path under
-{tmp}: text, or bytes for a binary file} made first) and `expect`. Writes DIR/results.json and DIR/report.md;
-exits 0.
+{tmp}: text, bytes, or a function of the placeholders' values returning either} made first) and `expect`.
+Writes DIR/results.json and DIR/report.md; exits 0.
 """
 
 from __future__ import annotations
@@ -87,10 +87,11 @@ def run_case(case: dict[str, Any], fixtures: dict[str, str], fixture_root: Path)
         for relative, content in case.get("files", {}).items():
             target = Path(tmp) / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):  # an image or another binary file, as is
-                target.write_bytes(content)
+            made = content(values) if callable(content) else content  # a damaged artifact made from a fixture
+            if isinstance(made, bytes):
+                target.write_bytes(made)
             else:
-                target.write_text(fill(content, values))
+                target.write_text(fill(made, values))
         args = [fill(arg, values) for arg in case["args"]]
         before = snapshot(Path(tmp), fixture_root)
         env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}

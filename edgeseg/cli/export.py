@@ -48,6 +48,12 @@ def export(
     output: str = typer.Option(
         "classes", help="Network output: classes (argmax in the graph, fastest to deploy) or logits (raw scores)."
     ),
+    confidence: bool = typer.Option(
+        False,
+        "--confidence",
+        help="With --output classes: the top class's probability per pixel as a second output (edgeseg run's "
+        "--confidence, the API's result.confidence).",
+    ),
     max_int8_drop: float = typer.Option(
         1.0, help="Remove model.int8.onnx if it loses more mIoU points than this against FP32 (unlabelled: % pixels)."
     ),

@@ -20,12 +20,16 @@ def ros2(
     -r __ns:=/front. Parameters: image_topic, camera_info_topic, mask_size (input|network), alpha, classes, reliable
     (docs/ros2.md).
     """
-    from edgeseg.runtime.backends import open_model
+    from edgeseg.errors import EdgesegError
+    from edgeseg.runtime.backends import check_provider, open_model
     from edgeseg.runtime.ros2_node import NodeSettings, SegmentationNode
     from edgeseg.runtime.ros2_rclpy import RclpyPort
     from edgeseg.runtime.segmenter import Segmenter
 
-    port = RclpyPort(name, args=["edgeseg", *ctx.args])  # before the model: no ROS 2, no long wait first
+    if not model.is_file():  # the cheap checks first, then ROS 2, then the model's long load
+        raise EdgesegError(f"model not found: {model}")
+    check_provider(provider, None)
+    port = RclpyPort(name, args=["edgeseg", *ctx.args])
     try:
         settings = NodeSettings.from_port(port)
         with open_model(model, provider=provider, spin=False) as backend:
@@ -38,7 +42,7 @@ def ros2(
             counts = node.counts
             typer.echo(
                 f"{counts.processed} images segmented of {counts.received} received; skipped {counts.skipped} "
-                f"(a newer one arrived first), unreadable {counts.unreadable}"
+                f"(a newer one arrived first), unreadable {counts.unreadable}, failed {counts.failed} (logged)"
             )
     finally:
         port.close()

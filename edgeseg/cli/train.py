@@ -79,7 +79,7 @@ def train(
     """Train a model; writes runs/<name>/ with weights/best.pt, last.pt, results.csv, curves.png, TensorBoard."""
     require("torch", extra="train")
     from edgeseg.train.config import load_yaml, merge
-    from edgeseg.train.resume import config_for_resume, resume_payload
+    from edgeseg.train.resume import config_for_resume, resume_folder, resume_payload
     from edgeseg.train.trainer import Trainer
     from edgeseg.writable import check_writable
 
@@ -89,7 +89,7 @@ def train(
     overrides["model_kwargs"] = builder or None  # None: none given, keep the config's
     if resume:
         payload = resume_payload(resume)
-        run_dir = resume.resolve().parent.parent
+        run_dir = resume_folder(resume, payload)
         settings = config_for_resume(payload, overrides)
         check_writable(run_dir, "--resume's run folder", folder=True)
         trainer = Trainer(settings, payload, run_dir=run_dir)

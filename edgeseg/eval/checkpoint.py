@@ -6,10 +6,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import DataLoader
-
 from edgeseg.data.loader import EvalDataset, SampleStore, collate_eval
 from edgeseg.data.voc import load_split
+from edgeseg.data.workers import SignalSafeLoader
 from edgeseg.errors import EdgesegError
 from edgeseg.eval.evaluate import evaluate
 from edgeseg.eval.metrics import SegmentationMetrics
@@ -56,7 +55,7 @@ def evaluate_checkpoint(
         std=tuple(meta.std),
         resize=meta.resize,
     )
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate_eval)
+    loader = SignalSafeLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate_eval)
     metrics, _ = evaluate(model, loader, tuple(meta.class_names), torch_device)
     info = {
         "checkpoint": str(checkpoint),

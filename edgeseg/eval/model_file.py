@@ -80,7 +80,7 @@ def evaluate_backend(
         prepared = [preprocess_for(image, meta) for image, _ in read]  # RGB images, as read_sample gives
         outputs = segmenter.infer_batch([tensor for tensor, _ in prepared])
         for output, (_, placement), (_, label) in zip(outputs, prepared, read):
-            confusion += confusion_matrix(segmenter.finish(output, placement), label, k)
+            confusion += confusion_matrix(segmenter.finish(output.scores, placement), label, k)
     settings = backend.settings
     metrics = SegmentationMetrics(tuple(meta.class_names), confusion)
     info = {

@@ -18,9 +18,11 @@ from edgeseg.atomic import write_bytes_atomic
 from edgeseg.errors import EdgesegError, describe
 from edgeseg.models import SegmentationModel, rebuild_model
 from edgeseg.runtime.metadata import ModelMetadata
+from edgeseg.runtime.metadata_checks import REMEDIES
 from edgeseg.runtime.palette import voc_palette
 
 FORMAT = "edgeseg-checkpoint/1"
+DAMAGED = REMEDIES[".pt"]  # what to do about a checkpoint whose contents are not what edgeseg wrote
 
 
 class CheckpointError(EdgesegError):
@@ -126,7 +128,28 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path} is not an edgeseg checkpoint (no {FORMAT!r} format tag); "
             f"pass runs/<name>/weights/best.pt or last.pt from `edgeseg train`"
         )
+    _check_contents(payload, path)
     return payload
+
+
+def _check_contents(payload: dict[str, Any], path: Path) -> None:
+    """The parts every reader relies on, of the types edgeseg writes: a tagged file can still be damaged or
+    assembled by hand (docs/architecture.md, rule 7)."""
+    metadata, weights = payload.get("metadata"), payload.get("model")
+    if metadata is None:
+        raise CheckpointError(f"{path} has the edgeseg format tag but no metadata; {DAMAGED}")
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{path}: its metadata is a {type(metadata).__name__}, not a mapping; {DAMAGED}")
+    ModelMetadata.from_dict(metadata, str(path), DAMAGED)  # every field's type and range
+    if weights is None:
+        raise CheckpointError(f"{path} has the edgeseg format tag but no weights; {DAMAGED}")
+    if not isinstance(weights, dict):
+        raise CheckpointError(f"{path}: its weights are a {type(weights).__name__}, not a state dict; {DAMAGED}")
+    for name, value in weights.items():
+        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+            raise CheckpointError(
+                f"{path}: its weights are not tensors ({name!r} is {type(value).__name__}); {DAMAGED}"
+            )
 
 
 def load_weights(model: torch.nn.Module, state: dict[str, Any], path: str | Path, what: str) -> None:
@@ -147,7 +170,7 @@ def load_weights(model: torch.nn.Module, state: dict[str, Any], path: str | Path
 def model_from_checkpoint(path: str | Path) -> tuple[SegmentationModel, ModelMetadata, dict[str, Any]]:
     """Rebuild the network from the checkpoint's metadata and load its weights (on the CPU)."""
     payload = load_checkpoint(path)
-    metadata = ModelMetadata.from_dict(payload["metadata"], source=str(path))
+    metadata = ModelMetadata.from_dict(payload["metadata"], str(path), DAMAGED)
     config = {k: v for k, v in metadata.model_config.items() if k != "model"}
     try:
         model = rebuild_model(metadata.model, config)

@@ -63,7 +63,7 @@ MODEL_KWARGS: dict[str, Field] = {
 def _check_model_kwargs(value: Any, source: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise OptionError(f"model_kwargs in {source} must be a mapping such as {{output_stride: 8}}, got {value!r}")
-    unknown = sorted(set(value) - set(MODEL_KWARGS))
+    unknown = sorted((k for k in value if k not in MODEL_KWARGS), key=str)  # keys of a YAML file may be numbers
     if unknown:
         known = ", ".join(MODEL_KWARGS)
         raise OptionError(f"model_kwargs in {source}: unknown {', '.join(map(str, unknown))} (known: {known})")
@@ -153,6 +153,9 @@ class TrainConfig:
 def merge(base: TrainConfig, updates: dict[str, Any], source: str) -> TrainConfig:
     """A copy of `base` with `updates` (keys may use - or _); None values are skipped."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    numbered = [k for k in updates if not isinstance(k, str)]  # YAML reads `1: 2` as a number key
+    if numbered:
+        raise ConfigError(f"{source}: option names must be text, got {numbered[0]!r}")
     clean = {k.replace("-", "_"): v for k, v in updates.items() if v is not None}
     unknown = sorted(set(clean) - fields)
     if unknown:
@@ -165,10 +168,20 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = f"byte {exc.start} is {raw[exc.start]:#04x}"
+        raise ConfigError(f"{path} is not UTF-8 text ({where}); save it as UTF-8") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+    except RecursionError:
+        raise ConfigError(f"{path} nests too deeply to be an options file (option: value per line)") from None
+    if data is None:  # an empty file: no options
+        return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of option: value")
+        raise ConfigError(f"{path} must hold a mapping of option: value, not a {type(data).__name__}")
     return data

@@ -17,13 +17,16 @@ from tqdm import tqdm
 from edgeseg.atomic import write_text_atomic
 from edgeseg.data.loader import EpochSampler, EvalDataset, SampleStore, TrainDataset, collate_eval
 from edgeseg.data.voc import DataError, Split, load_split
-from edgeseg.errors import EdgesegError, require
+from edgeseg.data.workers import SignalSafeLoader
+from edgeseg.errors import EdgesegError, describe, require
 from edgeseg.eval.evaluate import evaluate
-from edgeseg.interrupt import StopOnInterrupt, StopRequested, ignore_interrupts_in_worker
+from edgeseg.interrupt import StopOnInterrupt, StopRequested
 from edgeseg.models import build_model
 from edgeseg.models.base import SegmentationModel
 from edgeseg.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from edgeseg.train.checkpoint import (
+    DAMAGED,
+    CheckpointError,
     load_weights,
     make_metadata,
     save_checkpoint,
@@ -31,6 +34,7 @@ from edgeseg.train.checkpoint import (
 from edgeseg.train.config import ConfigError, TrainConfig
 from edgeseg.train.distributed import init_distributed, resolve_device, shutdown
 from edgeseg.train.losses import SegmentationLoss
+from edgeseg.train.resume import check_processes, restore_scaler
 from edgeseg.train.runlog import RunLog
 from edgeseg.train.schedule import learning_rate
 
@@ -74,6 +78,9 @@ class Trainer:
         self.config = config.check()
         wants_cuda = config.device.startswith("cuda") or (config.device == "auto" and torch.cuda.is_available())
         self.ddp = init_distributed("cuda" if wants_cuda else "cpu")
+        self.resume_path = (run_dir / "weights" / "last.pt") if run_dir else "last.pt"
+        if resume_from:
+            check_processes(resume_from, self.ddp.world_size, self.resume_path)
         self.device = resolve_device(config.device, self.ddp)
         self.amp = config.amp and self.device.type == "cuda"
         torch.manual_seed(config.seed)
@@ -101,7 +108,6 @@ class Trainer:
         )
         self.val_loader = self._val_loader()
         self.position = {"epoch": 0, "step": 0, "loss_sum": 0.0, "loss_count": 0, "best_miou": -1.0}
-        self.resume_path = (run_dir / "weights" / "last.pt") if run_dir else "last.pt"
         if resume_from:
             self._restore(resume_from)
         self.run_dir = run_dir or new_run_dir(config.project, config.name or config.model, config.exist_ok)
@@ -152,29 +158,37 @@ class Trainer:
 
     def _loader(self, dataset, batch_size: int, **kwargs: Any) -> DataLoader:
         # A generator of its own keeps the loader from drawing on the global RNG (exact resume).
-        return DataLoader(
+        return SignalSafeLoader(
             dataset,
             batch_size=batch_size,
             num_workers=self.config.workers,
             pin_memory=self.device.type == "cuda",
             generator=torch.Generator().manual_seed(self.config.seed),
-            worker_init_fn=ignore_interrupts_in_worker,
             **kwargs,
         )
 
     def _restore(self, payload: dict[str, Any]) -> None:
         state = payload["train_state"]
         load_weights(self.model, payload["model"], self.resume_path, self.config.model)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            restore_scaler(self.scaler, state["scaler"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:  # torch's own checks of what it loads
+            raise CheckpointError(
+                f"{self.resume_path}: its optimizer or AMP state does not fit this model ({describe(exc)}); {DAMAGED}"
+            ) from exc
         self.position = dict(state["position"])
         torch.set_rng_state(state["rng"]["torch"])
-        if self.device.type == "cuda" and state["rng"]["cuda"]:
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        if self.device.type == "cuda":
+            # One state per GPU the saving machine had; this one may have fewer (or, saved on the CPU, none).
+            for index, cuda_state in enumerate(state["rng"]["cuda"][: torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(cuda_state, index)
 
     def _train_state(self) -> dict[str, Any]:
         return {
             "config": self.config.to_dict(),
+            "run_dir": str(self.run_dir.resolve()),  # the only folder it resumes into (train/resume.py)
+            "world_size": self.ddp.world_size,  # and only with as many processes
             "position": dict(self.position),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -277,24 +291,32 @@ class Trainer:
             raise StopRequested
 
     def _epoch(self, log: RunLog | None) -> None:
-        """Train one epoch, validate, save last.pt (and best.pt when mIoU improved), log and print the row."""
+        """Train one epoch, validate, then save best.pt (when mIoU improved), log the row and save last.pt.
+
+        In that order: until last.pt moves on, a resumed run repeats this epoch exactly and rewrites best.pt and
+        the row, so an interruption between any two writes leaves nothing behind (docs/training.md)."""
         epoch = self.position["epoch"]
         phase = self._phase_for(epoch)
         started = time.perf_counter()
         lr = self._train(phase, epoch)
         metrics, val_loss = evaluate(self.model, self.val_loader, self.class_names, self.device, self.loss_fn)
         train_loss = self.position["loss_sum"] / max(self.position["loss_count"], 1)
-        improved = self._end_epoch(metrics.miou)
-        if not self.ddp.is_main:
-            return
+        improved = metrics.miou > self.position["best_miou"]
         row = _row(epoch + 1, phase.name, lr, train_loss, val_loss, metrics.to_dict(), time.perf_counter() - started)
-        log.add(row)
-        print(
-            f"epoch {epoch + 1}/{self.config.epochs} {phase.name:8s} lr {lr:.2e}  train loss {train_loss:.4f}  "
-            f"val loss {val_loss:.4f}  mIoU {row['val_mIoU']}  mPA {row['val_mPA']}  "
-            f"acc {row['val_pixel_accuracy']}  {row['seconds']}s{'  *best' if improved else ''}",
-            flush=True,
-        )
+        if self.ddp.is_main:
+            if improved:
+                save_checkpoint(self.weights_dir / "best.pt", self.model, self.metadata)
+            log.add(row)
+        best = metrics.miou if improved else self.position["best_miou"]
+        self.position = {"epoch": epoch + 1, "step": 0, "loss_sum": 0.0, "loss_count": 0, "best_miou": best}
+        self._save_last()
+        if self.ddp.is_main:
+            print(
+                f"epoch {epoch + 1}/{self.config.epochs} {phase.name:8s} lr {lr:.2e}  train loss {train_loss:.4f}  "
+                f"val loss {val_loss:.4f}  mIoU {row['val_mIoU']}  mPA {row['val_mPA']}  "
+                f"acc {row['val_pixel_accuracy']}  {row['seconds']}s{'  *best' if improved else ''}",
+                flush=True,
+            )
 
     def _train(self, phase: Phase, epoch: int) -> float:
         """The optimizer steps of one epoch (from where a resumed run stopped); returns the last LR."""
@@ -352,18 +374,6 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return value
-
-    def _end_epoch(self, miou: float) -> bool:
-        """The position moved to the next epoch, last.pt saved, best.pt too if `miou` is the best; improved?"""
-        pos = self.position
-        improved = miou > pos["best_miou"]
-        self.position = {**pos, "epoch": pos["epoch"] + 1, "step": 0, "loss_sum": 0.0, "loss_count": 0}
-        if improved:
-            self.position["best_miou"] = miou
-        self._save_last()
-        if improved and self.ddp.is_main:
-            save_checkpoint(self.weights_dir / "best.pt", self.model, self.metadata)
-        return improved
 
 
 def _row(

@@ -10,6 +10,7 @@ import numpy as np
 from edgeseg.errors import EdgesegError, describe, install_hint, require
 from edgeseg.runtime.backends.base import Backend
 from edgeseg.runtime.metadata import onnx_model_metadata
+from edgeseg.runtime.metadata_checks import MetadataError, remedy_for
 
 PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 SHORT_NAMES = {"tensorrt": PREFERENCE[0], "cuda": PREFERENCE[1], "cpu": PREFERENCE[2]}
@@ -59,7 +60,13 @@ class OnnxRuntimeBackend(Backend):
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.output_shape = list(self.session.get_outputs()[0].shape)  # dynamic axes are names, not ints
-        props = self.session.get_modelmeta().custom_metadata_map
+        try:
+            props = self.session.get_modelmeta().custom_metadata_map
+        except UnicodeDecodeError as exc:  # ONNX Runtime hands every value over as text
+            raise MetadataError(
+                f"{path}: its metadata_props are not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}); "
+                f"{remedy_for('.onnx')}"
+            ) from None
         self.metadata = onnx_model_metadata(props, self.output_shape, str(path))
 
     @property

@@ -29,7 +29,8 @@ flags\t\t: fpu vme sse4_1 sse4_2 avx f16c sse4a avx2 fma
 
 
 def test_instruction_sets_are_read_from_cpuinfo():
-    assert instruction_sets(XEON) == ["AVX2", "AVX-512", "AVX-512 VNNI", "AVX-512 BF16", "AMX", "AMX-BF16", "AMX-INT8"]
+    xeon = ["AVX2", "AVX-512", "AVX-512 VNNI", "AVX-512 BF16", "AVX-512 FP16", "AMX", "AMX-BF16", "AMX-INT8"]
+    assert instruction_sets(XEON) == xeon
     assert instruction_sets(EPYC) == ["AVX2"]
     assert instruction_sets("processor : 0\n") is None  # no flags line: unknown, not "none"
     here = machine()
@@ -41,7 +42,7 @@ def test_machine_description_names_what_the_cpu_has_and_lacks():
     amd = describe_machine({**base, "cpu": "AMD EPYC", "instruction_sets": ["AVX2"]})
     assert amd == "AMD EPYC (AVX2; no AVX-512, VNNI or AMX), 2 cores, Linux 6, no GPU"
     xeon = describe_machine({**base, "cpu": "Xeon", "instruction_sets": instruction_sets(XEON)})
-    assert xeon.startswith("Xeon (AVX2, AVX-512, AVX-512 VNNI, AVX-512 BF16, AMX, AMX-INT8, AMX-BF16), 2 cores")
+    assert xeon.startswith("Xeon (AVX2, AVX-512, AVX-512 VNNI, AVX-512 BF16, AVX-512 FP16, AMX, AMX-BF16, AMX-INT8), 2")
     vnni_only = describe_machine({**base, "cpu": "Core", "instruction_sets": ["AVX2", "AVX-VNNI"]})
     assert "(AVX2, AVX-VNNI; no AVX-512 or AMX)" in vnni_only
     assert "(instruction sets not readable here)" in describe_machine({**base, "cpu": "M2", "instruction_sets": None})

@@ -64,7 +64,8 @@ def test_an_engine_is_evaluated_through_the_tensorrt_backend(tiny_dataset, tmp_p
     engine.write_bytes(b"serialized")
     names = ["background", "circle", "rectangle", "triangle"]
     metadata = {"model": "fake", "model_config": {}, "class_names": names, "palette": [[0, 0, 0]] * 4}
-    metadata |= {"input_size": [8, 8], "mean": [0.5] * 3, "std": [0.5] * 3, "resize": "letterbox", "upsample": "x"}
+    metadata |= {"input_size": [8, 8], "mean": [0.5] * 3, "std": [0.5] * 3, "resize": "letterbox"}
+    metadata["upsample"] = "bilinear"  # a mode metadata may name (checked when the sidecar is read)
     metadata["output"] = "classes"  # the double's engine returns an int32 class map (of its two classes)
     sidecar = {**metadata, "tensorrt": "10.3.0", "gpu": "Fake Orin", "compute_capability": "8.7"}
     engine.with_name("model.engine.json").write_text(json.dumps(sidecar))

@@ -287,11 +287,14 @@ class FakeTensorRT:
         batch: int = 1,
         output: str = "logits",
         output_dtype: str = "FLOAT",
+        confidence: bool = False,
     ):
         self.__version__ = version
         self.major = major = int(version.split(".")[0])
         self.dla_cores, self.dynamic, self.fail_build, self.capability = dla_cores, dynamic, fail_build, capability
-        self.batch, self.output, self.output_dtype = batch, output, output_dtype
+        self.batch, self.output_dtype = batch, output_dtype
+        # confidence: the engine of a `--confidence` class-map export (fake_tensorrt_engine.FakeEngine)
+        self.output, self.confidence = ("classes" if confidence else output), confidence
         self.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level=2: None})
         self.NetworkDefinitionCreationFlag = _creation_flags(major)
         self.MemoryPoolType = SimpleNamespace(WORKSPACE="WORKSPACE")

@@ -38,22 +38,26 @@ class FakeEngine:
     """A deserialized engine: images (N×3×H×W float32) → logits (N×2×H×W, class c = (c+1)·channel 0, in the
     double's `output_dtype`), or, with output="classes", the class map of those logits (N×H×W int32), the
     default output of edgeseg's export. The batch is the double's fixed `batch`, or dynamic (profile 1…4,
-    opt 2) when the double is made with dynamic=True."""
+    opt 2) when the double is made with dynamic=True. Made from a `--confidence` export (confidence=True), it also
+    returns `confidence` (N×H×W float32: the top softmax probability of those logits), in the graph's order."""
 
     PROFILE = (1, 2, 4)
 
     def __init__(self, trt: Any, size: tuple[int, int] = (8, 8)) -> None:
         self.trt, self.size = trt, size
         self.owner = trt.gpu.runtime_current()
-        self.num_io_tensors = 2
         self.output = trt.output
+        self.names = ("images", self.output, *(("confidence",) if trt.confidence else ()))
+        self.num_io_tensors = len(self.names)
         batch = -1 if trt.dynamic else trt.batch
         out_shape = (batch, *size) if self.output == "classes" else (batch, 2, *size)
         self.shapes = {"images": (batch, 3, *size), self.output: out_shape}
         self.dtypes = {"images": "FLOAT", self.output: "INT32" if self.output == "classes" else trt.output_dtype}
+        if trt.confidence:
+            self.shapes["confidence"], self.dtypes["confidence"] = (batch, *size), "FLOAT"
 
     def get_tensor_name(self, index: int) -> str:
-        return ("images", self.output)[index]
+        return self.names[index]
 
     def get_tensor_mode(self, name: str) -> str:
         return "INPUT" if name == "images" else "OUTPUT"
@@ -148,10 +152,14 @@ class FakeContext:
         logits = np.stack([images[:, 0] * (c + 1) for c in range(2)], axis=1)
         output = self.engine.output
         if output == "classes":
-            result = logits.argmax(axis=1).astype(np.int32)
+            results = {output: logits.argmax(axis=1).astype(np.int32)}
         else:
-            result = logits.astype(nptype(10, self.engine.dtypes[output]))
-        memory[self.addresses[output]][: result.nbytes] = np.frombuffer(result.tobytes(), np.uint8)
+            results = {output: logits.astype(nptype(10, self.engine.dtypes[output]))}
+        if "confidence" in self.engine.shapes:
+            shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+            results["confidence"] = (1 / shifted.sum(axis=1)).astype(np.float32)
+        for name, result in results.items():
+            memory[self.addresses[name]][: result.nbytes] = np.frombuffer(result.tobytes(), np.uint8)
         self.trt.executions += 1
         return True
 

@@ -122,7 +122,10 @@ def _write_onnx(path: Path, inputs: int = 1, resize_mode: str | None = None) -> 
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
         initializer=initializers,
     )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    if resize_mode:  # an edgeseg file in every other way: the Resize node is what is wrong with it
+        helper.set_model_props(model, {KEY: json.dumps(small_metadata(("a", "b", "c")).to_dict())})
+    onnx.save(model, str(path))
 
 
 @pytest.mark.parametrize(

@@ -69,3 +69,17 @@ def test_an_existing_recording_is_kept(run_edgeseg, tiny_onnx, tiny_video, tmp_p
     before = snapshot(tmp_path)
     result = run_edgeseg("run", "--model", tiny_onnx, "--source", tiny_video, "--no-show", "--save", recording)
     assert_refused(result, "--force", before, tmp_path)
+
+
+def test_a_model_with_logits_records_its_confidence(run_edgeseg, tiny_checkpoint, tiny_video, tmp_path):
+    from edgeseg.export.steps import ExportOptions, run_export
+
+    run_export(ExportOptions(tiny_checkpoint, out=tmp_path, engine=False, output="logits"), log=lambda m: None)
+    recording = tmp_path / "run.mcap"
+    args = ["--source", tiny_video, "--no-show", "--save", recording, "--max-frames", "5"]
+    result = run_edgeseg("run", "--model", tmp_path / "model.onnx", *args)
+    assert result.returncode == 0, result.stderr
+    confidences = [m for topic, _, m, _ in _messages(recording) if topic == "/edgeseg/confidence"]
+    assert len(confidences) == 5
+    values = _image(confidences[0])
+    assert values.shape == (72, 96) and values.min() >= 255 // 4  # the top of 4 classes is at least a quarter

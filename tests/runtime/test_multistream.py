@@ -188,8 +188,8 @@ def test_the_batch_buffer_is_allocated_once(batch_onnx):
         second = segmenter.infer_batch(tensors[:2])
         assert segmenter._batch is buffer
         for batched, tensor in zip(first, tensors):
-            np.testing.assert_allclose(batched, segmenter.infer(tensor), atol=1e-4)
-        np.testing.assert_allclose(second[1], first[1], atol=1e-5)
+            np.testing.assert_allclose(batched.scores, segmenter.infer(tensor), atol=1e-4)
+        np.testing.assert_allclose(second[1].scores, first[1].scores, atol=1e-5)
 
 
 def test_grid_of_streams():

@@ -44,6 +44,7 @@ def _metadata_only(payload: dict) -> None:
 )
 def test_resume_on_another_architecture_is_one_line(run_edgeseg, one_epoch, tmp_path, edit, message):
     last = _edited(one_epoch / "last.pt", tmp_path / "run" / "weights" / "last.pt", edit)
+    (tmp_path / "run" / "args.yaml").write_text("epochs: 1\n")  # a run folder: resume writes only into one
     before = snapshot(tmp_path)
     result = run_edgeseg("train", "--resume", last)
     assert_refused(result, message, before, tmp_path)

@@ -254,6 +254,7 @@ def test_two_process_gloo_run_trains(tiny_dataset, tmp_path):
     assert len(rows) == 2  # written once, by rank 0
     payload = torch.load(tmp_path / "ddp" / "weights" / "last.pt", weights_only=True)
     assert payload["train_state"]["position"]["epoch"] == 2
+    assert payload["train_state"]["world_size"] == 2  # a resume with another count is refused
 
 
 def test_new_run_dirs_never_overwrite(tmp_path):
