@@ -66,7 +66,7 @@ def edgeseg(*args: str, background: bool = False) -> subprocess.Popen | None:
 
 
 def train_and_evaluate(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Val metrics and training wall time per model, trained at once (reused from --work when there)."""
+    """Val metrics and training time per model, trained at once (reused from --work, resumed where it stopped)."""
     data = args.work / "data"
     if not (data / "VOCdevkit").is_dir():
         edgeseg(
@@ -75,11 +75,14 @@ def train_and_evaluate(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         )
     done_path = args.work / "trained.json"
     done = json.loads(done_path.read_text()) if done_path.is_file() else {}
-    running, started = {}, {}
+    running = {}
     for name in MODELS.values():
         if name in done:
             continue
-        started[name] = time.perf_counter()
+        last = args.work / "runs" / name / "weights" / "last.pt"
+        if last.is_file():  # an interrupted run of this script: the product resumes it where it stopped
+            running[name] = edgeseg("train", "--resume", str(last), background=True)
+            continue
         running[name] = edgeseg(
             *("train", "--model", name, "--data", str(data), "--size", str(args.size), "--epochs", str(args.epochs)),
             *("--batch-size", str(args.batch_size), "--lr", str(args.lr), "--seed", str(args.seed)),
@@ -91,9 +94,17 @@ def train_and_evaluate(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             raise SystemExit(f"training {name} failed with exit status {process.returncode}")
         metrics = args.work / "runs" / name / "val_metrics.json"
         edgeseg("eval", str(best(args, name)), "--data", str(data), "--json", str(metrics))
-        done[name] = {"train_seconds": round(time.perf_counter() - started[name], 1), **json.loads(metrics.read_text())}
+        done[name] = {"train_seconds": train_seconds(args.work / "runs" / name), **json.loads(metrics.read_text())}
         done_path.write_text(json.dumps(done, indent=2))
     return done
+
+
+def train_seconds(run: Path) -> float:
+    """The epochs' own times from results.csv: right across a resume, unlike the wall time of one process."""
+    import csv
+
+    with open(run / "results.csv", newline="") as handle:
+        return round(sum(float(row["seconds"]) for row in csv.DictReader(handle)), 1)
 
 
 def best(args: argparse.Namespace, name: str) -> Path:
@@ -308,7 +319,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
         f"`edgeseg data synth` ({settings['images']} images at {settings['size']}², 4 classes, seed "
         f"{settings['seed']}), then per model `edgeseg train --size {settings['size']} --epochs "
         f"{settings['epochs']} --batch-size {settings['batch_size']} --lr {settings['lr']} --seed "
-        f"{settings['seed']}` (no pretrained weights; both at once, so the training times overlap) and "
+        f"{settings['seed']}` (no pretrained weights; both at once, so the training times overlap: train s is the sum of its "
+        "epochs' times in results.csv, a resumed run's included) and "
         "`edgeseg eval` of its best.pt on the val split. Agreement: `edgeseg export --fp16 --int8 --verify` of "
         "that best.pt at its training size, each file's class maps against FP32 (ONNX FP32: against PyTorch) on "
         "the whole val split, ΔmIoU in points on its labels.",
