@@ -319,8 +319,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
         f"`edgeseg data synth` ({settings['images']} images at {settings['size']}², 4 classes, seed "
         f"{settings['seed']}), then per model `edgeseg train --size {settings['size']} --epochs "
         f"{settings['epochs']} --batch-size {settings['batch_size']} --lr {settings['lr']} --seed "
-        f"{settings['seed']}` (no pretrained weights; both at once, so the training times overlap: train s is the sum of its "
-        "epochs' times in results.csv, a resumed run's included) and "
+        f"{settings['seed']}` (no pretrained weights; both at once, so the training times overlap: train s is "
+        "the sum of its epochs' times in results.csv, a resumed run's included) and "
         "`edgeseg eval` of its best.pt on the val split. Agreement: `edgeseg export --fp16 --int8 --verify` of "
         "that best.pt at its training size, each file's class maps against FP32 (ONNX FP32: against PyTorch) on "
         "the whole val split, ΔmIoU in points on its labels.",
