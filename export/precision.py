@@ -79,6 +79,10 @@ CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 FP32_INPUT_CONVS = 9
 FP32_INPUT_SHARE = 0.05
 ACTIVATIONS = ("Relu", "Clip")  # what TensorRT fuses into the convolution before them
+# Left unquantized: a BatchNormalization no convolution absorbed (PIDNet's pre-activation BN → ReLU → conv). Its
+# scale, bias, mean and variance must stay initializers: TensorRT's ONNX parser folds such a node into a per-channel
+# scale only then (older parsers refuse it otherwise), and 8 bits would only round a per-channel affine map.
+UNQUANTIZED = ("BatchNormalization",)
 
 
 def output_tail(proto: object) -> list[str]:
@@ -229,7 +233,9 @@ def static_settings(method: str, excluded: Sequence[str], placement: str) -> dic
         # the outputs of weighted ones), so that is what this file holds: argmax agreement 97.1 → 98.7 % on
         # the separable DeepLabV3+ (benchmarks/results/int8_accuracy.md).
         placed = {
-            "op_types_to_quantize": sorted((set(QLinearOpsRegistry) | set(QDQRegistry)) - set(ACTIVATIONS)),
+            "op_types_to_quantize": sorted(
+                (set(QLinearOpsRegistry) | set(QDQRegistry)) - set(ACTIVATIONS) - set(UNQUANTIZED)
+            ),
             "OpTypesToExcludeOutputQuantization": ["Conv", "ConvTranspose"],
         }
     methods = {

@@ -61,7 +61,9 @@ def train(
         None, help=f"Linear warm-up epochs at the start of each phase {_default('warmup_epochs')}."
     ),
     step_gamma: Optional[float] = Opt(None, help=f"LR factor per epoch for --scheduler step {_default('step_gamma')}."),
-    loss: Optional[str] = Opt(None, help=f"ce, dice, focal, or a sum such as ce+dice {_default('loss')}."),
+    loss: Optional[str] = Opt(
+        None, help=f"ce, ohem (CE on the hard pixels), dice, focal, or a sum such as ce+dice {_default('loss')}."
+    ),
     class_weights: Optional[str] = Opt(None, help="Comma-separated CE/focal weight per class."),
     device: Optional[str] = Opt(None, help=f"auto, cpu or cuda[:N] {_default('device')}."),
     amp: Optional[bool] = Opt(None, "--amp/--no-amp", help=f"Mixed precision on CUDA {_default('amp')}."),

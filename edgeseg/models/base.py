@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -17,14 +17,25 @@ class Backbone(nn.Module):
 
     Subclasses set:
       feature_info      {name: (channels, stride)} for every map `forward` returns, in order.
-      torchvision_name  the torchvision model whose ImageNet state dict loads into this module.
+      torchvision_name  the torchvision model whose ImageNet state dict loads into this module (for a backbone
+                        with no torchvision counterpart, its own name).
       head_prefixes     key prefixes of that state dict that belong to the classification head
                         (not part of the backbone) and are dropped when loading it.
+      weights_hint      what to pass as a pretrained file, for error messages.
     """
 
     feature_info: dict[str, tuple[int, int]]
     torchvision_name: str
     head_prefixes: tuple[str, ...] = ()
+
+    @property
+    def weights_hint(self) -> str:
+        return f"torchvision's ImageNet {self.torchvision_name} .pth file"
+
+    def pretrained_entries(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The entries of a pretrained file's state dict that are meant for this backbone (by default all but the
+        classification head's); `load_backbone_weights` then requires them to fit it exactly."""
+        return {k: v for k, v in state.items() if not k.startswith(self.head_prefixes)}
 
     def cam_layers(self) -> dict[str, str]:
         """Module names (relative to the backbone) whose outputs Grad-CAM explains, shallow to deep,
@@ -43,7 +54,12 @@ class SegmentationModel(nn.Module, ABC):
     Any input size works: the input is zero-padded at the bottom/right to a multiple of the
     network's stride, so every skip connection and ×2 upsample lines up exactly (for bilinear and
     transposed decoders alike), and the logits are cropped back to H×W.
+
+    training_only: names of the modules that run in training mode only (PIDNet's auxiliary and boundary heads):
+    never in an exported graph, and not counted in the deployed network's parameters.
     """
+
+    training_only: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self, backbone: Backbone, *, num_classes: int, upsample: str, pad_multiple: int, config: dict[str, Any]
@@ -67,20 +83,25 @@ class SegmentationModel(nn.Module, ABC):
             **config,
         }
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
+        """(N, num_classes, H, W) logits; in training mode, a model with training-only heads (PIDNet) returns
+        them too: {"out": logits, "aux": ..., "boundary": ...}, each at H×W (edgeseg/train/losses.py)."""
         height, width = x.shape[-2:]
         pad_h = (-height) % self.pad_multiple
         pad_w = (-width) % self.pad_multiple
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
-        logits = self.forward_padded(x)
+        outputs = self.forward_padded(x)
         if pad_h or pad_w:
-            logits = logits[..., :height, :width]
-        return logits
+            if isinstance(outputs, dict):
+                return {name: value[..., :height, :width] for name, value in outputs.items()}
+            outputs = outputs[..., :height, :width]
+        return outputs
 
     @abstractmethod
-    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits for an input whose height and width are multiples of `pad_multiple`."""
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
+        """Logits for an input whose height and width are multiples of `pad_multiple` (in training mode, with
+        the outputs of training-only heads in a dict, as `forward` says)."""
 
     def freeze_backbone(self) -> None:
         """Stop training the backbone: no gradients, and its BatchNorm statistics stay fixed."""

@@ -14,6 +14,11 @@ def count_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def deployed_params(model: torch.nn.Module) -> int:
+    """Parameters of the network as exported: without the modules that run in training only."""
+    return count_params(model) - sum(count_params(getattr(model, n)) for n in getattr(model, "training_only", ()))
+
+
 def count_flops(model: torch.nn.Module, height: int, width: int, batch: int = 1) -> int:
     """FLOPs of one forward pass (a multiply-add counts as 2), from torch.utils.flop_counter."""
     device = next(model.parameters()).device
@@ -37,16 +42,19 @@ def head_variants(name: str) -> list[dict[str, Any]]:
 
 
 def describe_model(name: str, *, upsample: str, height: int, width: int, **kwargs: Any) -> dict[str, Any]:
-    """One row of `edgeseg models`: parameters (total, backbone) and GFLOPs at height × width."""
+    """One row of `edgeseg models`: parameters (of the deployed network, and of its backbone) and GFLOPs at
+    height × width. A model's training-only heads are not deployed: "training_only_params" counts them apart."""
     with torch.device("meta"):
         model = build_model(name, upsample=upsample, **kwargs)
     flops = count_flops(model, height, width)
+    params = deployed_params(model)
     return {
         "model": name,
         "upsample": upsample,
         "head": head_of(model),
-        "params": count_params(model),
-        "params_m": round(count_params(model) / 1e6, 3),
+        "params": params,
+        "params_m": round(params / 1e6, 3),
+        "training_only_params": count_params(model) - params,
         "backbone_params_m": round(count_params(model.backbone) / 1e6, 3),
         "flops": flops,
         "gflops": round(flops / 1e9, 2),

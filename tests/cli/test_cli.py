@@ -6,6 +6,8 @@ import json
 
 from edgeseg import __version__
 
+ZOO = ("deeplabv3plus_mobilenetv2", "pidnet_s", "pidnet_m", "pidnet_l", "unet_vgg16", "unet_resnet50", "unet_classic")
+
 
 def test_help_lists_only_working_commands(run_edgeseg):
     result = run_edgeseg("--help")
@@ -24,7 +26,7 @@ def test_models_table(run_edgeseg):
     result = run_edgeseg("models", "--size", "128")
     assert result.returncode == 0, result.stderr
     assert "at 128×128" in result.stdout
-    for name in ("deeplabv3plus_mobilenetv2", "unet_vgg16", "unet_resnet50", "unet_classic"):
+    for name in ZOO:
         assert name in result.stdout
 
 
@@ -32,11 +34,7 @@ def test_models_json(run_edgeseg):
     result = run_edgeseg("models", "--size", "64x96", "--json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
-    assert {(r["model"], r["upsample"]) for r in rows} == {
-        (m, u)
-        for m in ("deeplabv3plus_mobilenetv2", "unet_vgg16", "unet_resnet50", "unet_classic")
-        for u in ("bilinear", "transposed")
-    }
+    assert {(r["model"], r["upsample"]) for r in rows} == {(m, u) for m in ZOO for u in ("bilinear", "transposed")}
     assert all(r["input"] == [64, 96] and r["gflops"] > 0 for r in rows)
 
 

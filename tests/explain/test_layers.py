@@ -41,7 +41,8 @@ def test_the_default_is_the_last_activation_before_the_logits(name, kwargs):
     default = last_decoder_layer(model)
     assert ran[-1][0] == default  # what the classifier reads, not merely the last ReLU declared
     height, width = ran[-1][1][-2:]
-    assert 4 * height >= 64 and 4 * width >= 64  # the decoder's resolution (stride ≤ 4), not the deep features'
+    # The decoder's finest resolution (stride 4 in DeepLabV3+, 8 in PIDNet, 1 in the U-Nets), not the deep features'.
+    assert height * width == max(h * w for _, (*_, h, w) in ran) and 8 * height >= 64
     assert default not in encoder_layers(model)
 
 

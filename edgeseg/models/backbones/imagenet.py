@@ -23,6 +23,14 @@ IMAGENET_FILES = {
     "vgg16": "vgg16-397923af.pth",
     "resnet50": "resnet50-11ad3fa6.pth",
 }
+# Published without a checksum (the authors share them from Google Drive, github.com/XuJiacong/PIDNet's README):
+# nothing to check a download against, so they are not downloaded; a user passes the file's path instead.
+AUTHORS_FILES = {
+    "pidnet_s": "PIDNet_S_ImageNet.pth.tar",
+    "pidnet_m": "PIDNet_M_ImageNet.pth.tar",
+    "pidnet_l": "PIDNet_L_ImageNet.pth.tar",
+}
+AUTHORS_SOURCE = "linked from github.com/XuJiacong/PIDNet's README"
 DEFAULT_BASE_URL = "https://download.pytorch.org/models/"
 MIRROR_VARIABLE = "EDGESEG_WEIGHTS_URL"  # base URL of a mirror holding the same file names
 TIMEOUT_S = 60.0  # a firewall that drops packets would otherwise stall the download forever
@@ -52,6 +60,11 @@ def imagenet_file(arch: str, progress: bool | None = None) -> Path:
     arch: torchvision's architecture name (mobilenet_v2, vgg16, resnet50).
     progress: show a progress bar on stderr (default: when stderr is a terminal).
     """
+    if arch in AUTHORS_FILES:
+        raise WeightsDownloadError(
+            f"{arch}'s ImageNet weights are published without a checksum, so edgeseg does not download them: "
+            f"get {authors_file(arch)} and pass its path: --pretrained-backbone PATH/{AUTHORS_FILES[arch]}"
+        )
     if arch not in IMAGENET_FILES:
         raise WeightsDownloadError(
             f"no ImageNet weights known for {arch} (known: {', '.join(IMAGENET_FILES)}); pass a .pth file instead"
@@ -63,6 +76,11 @@ def imagenet_file(arch: str, progress: bool | None = None) -> Path:
     show = sys.stderr.isatty() if progress is None else progress
     _download(weights_url(file_name), cached, _hash_prefix(file_name), show)
     return cached
+
+
+def authors_file(arch: str) -> str:
+    """Which file of the model's authors holds `arch`'s ImageNet weights, and where it is published."""
+    return f"{AUTHORS_FILES[arch]} ({AUTHORS_SOURCE})"
 
 
 def _hash_prefix(file_name: str) -> str:

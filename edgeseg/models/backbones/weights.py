@@ -27,7 +27,7 @@ def load_backbone_weights(backbone: Backbone, source: str | Path) -> None:
     PretrainedWeightsError lists the first mismatches.
     """
     state = _imagenet_state_dict(backbone) if str(source) == "imagenet" else _read_state_dict(Path(source))
-    state = {k: v for k, v in state.items() if not k.startswith(backbone.head_prefixes)}
+    state = backbone.pretrained_entries(state)
     expected = backbone.state_dict()
     problems = [f"missing {k}" for k in expected if k not in state]
     problems += [f"unexpected {k}" for k in state if k not in expected]
@@ -40,7 +40,7 @@ def load_backbone_weights(backbone: Backbone, source: str | Path) -> None:
         raise PretrainedWeightsError(
             f"{source} does not fit the {backbone.torchvision_name} backbone ({len(problems)} mismatches: "
             f"{'; '.join(problems[:_SHOW])}{'; …' if len(problems) > _SHOW else ''}); "
-            f"pass torchvision's ImageNet {backbone.torchvision_name} .pth file"
+            f"pass {backbone.weights_hint}"
         )
     backbone.load_state_dict(state, strict=True)
 
