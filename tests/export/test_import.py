@@ -83,7 +83,10 @@ def test_unet_like_model_imported_then_run_api_eval_and_export(run_edgeseg, tmp_
     assert scored.returncode == 0, scored.stderr
     assert json.loads((tmp_path / "eval.json").read_text())["model"] == "unet"
     # `edgeseg export` on it, as a Jetson builds its engine (no TensorRT here): parity, INT8 on its input "input".
-    built = run_edgeseg("export", out, "--out", tmp_path / "exp", "--int8", "--calib", images, "--no-engine")
+    # The INT8 accuracy guard is tested on trained models elsewhere; this stand-in's untrained scores sit near ties,
+    # so 2 calibration images leave it at about 1 % of pixels changed, either side of the default limit.
+    build = ["export", out, "--out", tmp_path / "exp", "--int8", "--calib", images, "--no-engine"]
+    built = run_edgeseg(*build, "--max-int8-drop", "100")
     assert built.returncode == 0, built.stderr
     report = json.loads((tmp_path / "exp" / "export_report.json").read_text())
     assert report["parity"][0]["name"] == "onnx int8 vs reference" and (tmp_path / "exp" / "model.int8.onnx").is_file()
