@@ -312,7 +312,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
     lines = [
         "# Separable DeepLabV3+ against segmentation_models_pytorch's DeepLabV3Plus(mobilenet_v2)",
         "",
-        f"**Issue 15's target is {'met' if met else 'not met'}.** edgeseg's separable head: {sep['gflops']} GFLOPs "
+        f"**The target (≤ 15 GFLOPs, no slower than smp) is {'met' if met else 'not met'}.** "
+        f"edgeseg's separable head: {sep['gflops']} GFLOPs "
         f"at 512² (≤ {target['gflops_max']:g}: {_verdict(target['gflops_met'])}); ONNX Runtime CPU FP32 p50 "
         f"{sep['p50_ms']:.1f} ms against smp's {smp['p50_ms']:.1f} ms in the same run, {sep['p50_over_smp']:.3f}× "
         f"smp's time (≤ 1.000: {_verdict(target['latency_met'])}); faster than smp in "

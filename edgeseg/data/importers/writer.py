@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -38,7 +39,7 @@ from edgeseg.runtime.palette import voc_palette
 SPLITS = ("train", "val")
 
 
-class ImportSource:
+class ImportSource(ABC):
     """What a format gives the writer. Subclasses set the attributes in __init__ (in the main process, where
     problems with the whole source are errors) and convert one item in `convert` (in a worker)."""
 
@@ -53,11 +54,13 @@ class ImportSource:
     seed: int = 0
     remarks: list[str] = []  # noqa: RUF012 -- read only; a source that has remarks sets its own list
 
+    @abstractmethod
     def items(self) -> list[Item]:
-        raise NotImplementedError
+        """Every image of the source with what its labels are, listed in the main process."""
 
+    @abstractmethod
     def convert(self, item: Item) -> Converted:
-        raise NotImplementedError
+        """One item's image and class-index mask (in a worker)."""
 
 
 @dataclass
