@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeseg.data.importers.common import NATIVE_IGNORE, Converted, Item, Skip, Tally, safe_id
-from edgeseg.data.importers.images import declared_frame, orient, read_image_file
+from edgeseg.data.importers.common import NATIVE_IGNORE, Converted, Item, Tally, safe_id
+from edgeseg.data.importers.images import read_image_file, read_index_label
 from edgeseg.data.importers.writer import ImportSource
 from edgeseg.data.voc import DataError
-from edgeseg.errors import describe, require
 
 FOLDER = "ADEChallengeData2016"
 SPLITS = (("training", "train"), ("validation", "val"))
@@ -71,15 +70,8 @@ class Ade20kSource(ImportSource):
     def convert(self, item: Item) -> Converted:
         image_path, label_path = (Path(p) for p in item.payload)
         image = read_image_file(image_path, str(image_path))
-        pil_image = require("PIL.Image", extra="train")
-        try:
-            with pil_image.open(label_path) as img:
-                values = np.asarray(img.convert("L") if img.mode not in ("L", "P") else img)
-        except Exception as exc:
-            raise Skip("malformed file", f"cannot read label {label_path} ({describe(exc)})") from None
-        stored = declared_frame((values.shape[1], values.shape[0]), image, f"label {label_path}")
-        label = self.lut[values]
-        converted = Converted(image, orient(label, image.orientation) if stored else label)
+        values, label = read_index_label(label_path, image, self.lut)
+        converted = Converted(image, label)
         strange = np.unique(values[values > len(CLASSES)])
         if strange.size:
             for value in strange.tolist():

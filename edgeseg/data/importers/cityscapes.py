@@ -11,11 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeseg.data.importers.common import NATIVE_IGNORE, Converted, Item, Skip, Tally, safe_id
-from edgeseg.data.importers.images import declared_frame, orient, read_image_file
+from edgeseg.data.importers.common import NATIVE_IGNORE, Converted, Item, Tally, safe_id
+from edgeseg.data.importers.images import read_image_file, read_index_label
 from edgeseg.data.importers.writer import ImportSource
 from edgeseg.data.voc import DataError
-from edgeseg.errors import describe, require
 
 # (labelId, name, colour) of the 19 training classes, in trainId order (trainId = position).
 TRAIN_CLASSES = (
@@ -83,14 +82,8 @@ class CityscapesSource(ImportSource):
     def convert(self, item: Item) -> Converted:
         image_path, label_path = (Path(p) for p in item.payload)
         image = read_image_file(image_path, str(image_path))
-        pil_image = require("PIL.Image", extra="train")
-        try:
-            with pil_image.open(label_path) as img:
-                ids = np.asarray(img.convert("L") if img.mode not in ("L", "P") else img)
-        except Exception as exc:
-            raise Skip("malformed file", f"cannot read label {label_path} ({describe(exc)})") from None
-        stored = declared_frame((ids.shape[1], ids.shape[0]), image, f"label {label_path}")
-        converted = Converted(image, orient(self.lut[ids], image.orientation) if stored else self.lut[ids])
+        ids, label = read_index_label(label_path, image, self.lut)
+        converted = Converted(image, label)
         strange = np.unique(ids[ids >= LABEL_IDS])
         if strange.size:
             for value in strange.tolist():

@@ -127,3 +127,16 @@ def write_image(image: SourceImage, folder: Path, image_id: str) -> Path:
             path = folder / f"{image_id}.png"
             upright.save(path)
     return path
+
+
+def read_index_label(label_path: Path, image: SourceImage, lut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A label PNG of ids (8-bit gray or palette indices, as Cityscapes and ADE20K store them): the ids as stored,
+    and the ids mapped through `lut` in the image's frame. An unreadable file is a Skip."""
+    pil_image = require("PIL.Image", extra="train")
+    try:
+        with pil_image.open(label_path) as img:
+            ids = np.asarray(img.convert("L") if img.mode not in ("L", "P") else img)
+    except Exception as exc:
+        raise Skip("malformed file", f"cannot read label {label_path} ({describe(exc)})") from None
+    stored = declared_frame((ids.shape[1], ids.shape[0]), image, f"label {label_path}")
+    return ids, orient(lut[ids], image.orientation) if stored else lut[ids]
