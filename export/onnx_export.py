@@ -19,6 +19,7 @@ DEFAULT_OPSET = 17  # TensorRT 8.6 (JetPack 5) reads up to opset 17
 # Opsets an export can be asked for. From 11 on, Resize states its coordinate transform (align_corners=False
 # needs half_pixel); 23 is the newest opset PyTorch's exporters write (torch.onnx's ONNX_MAX_OPSET).
 OPSETS = range(11, 24)
+PLANEWISE_CLASSES = 64  # see class_map_model
 DEFAULT_OUTPUT = "classes"  # what deploys fastest: no host-side argmax, 1/C of the bytes to copy back
 
 
@@ -31,7 +32,10 @@ def class_map_model(model: Any, confidence: bool = False) -> Any:
 
     confidence: also return the top class's softmax probability, N×H×W float32, as 1 / Σ exp(l − max l) (what
     `edgeseg.runtime.confidence.top_probability` computes on the host): numerically stable, one value per pixel
-    instead of C, so an engine still hands back small tensors.
+    instead of C, so an engine still hands back small tensors. Up to `PLANEWISE_CLASSES` classes the max and the
+    sum run plane by plane, as elementwise Max and Add: ONNX Runtime's ReduceMax and ReduceSum over the class
+    axis of N×C×H×W take 2.5 ms each at 21×256² on one CPU thread, the planewise tail 2.1 ms in all (the same
+    values); beyond that many classes the graph would grow by five nodes a class, so it reduces.
     """
     torch = require("torch", "train")
 
@@ -45,8 +49,17 @@ def class_map_model(model: Any, confidence: bool = False) -> Any:
             classes = logits.argmax(1).to(torch.int32)
             if not confidence:
                 return classes
-            shifted = logits - logits.amax(1, keepdim=True)
-            return classes, torch.reciprocal(torch.exp(shifted).sum(1))
+            if logits.shape[1] > PLANEWISE_CLASSES:
+                shifted = logits - logits.amax(1, keepdim=True)
+                return classes, torch.reciprocal(torch.exp(shifted).sum(1))
+            planes = logits.unbind(1)
+            top = planes[0]
+            for plane in planes[1:]:
+                top = torch.maximum(top, plane)
+            total = torch.exp(planes[0] - top)
+            for plane in planes[1:]:
+                total = total + torch.exp(plane - top)
+            return classes, torch.reciprocal(total)
 
     return ClassMap().eval()
 

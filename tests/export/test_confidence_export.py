@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from edgeseg.export.onnx_export import PLANEWISE_CLASSES, class_map_model
 from edgeseg.export.steps import ExportOptions, run_export
 from edgeseg.runtime.backends import open_model
 from edgeseg.runtime.backends.tensorrt import TensorRTBackend
@@ -58,6 +59,28 @@ def test_the_graph_returns_the_class_map_and_its_confidence(exports, tiny_checkp
     assert out["confidence"].dtype == np.float32 and out["confidence"].shape == (1, 32, 32)
     np.testing.assert_array_equal(out["classes"][0], logits.argmax(0))
     np.testing.assert_allclose(out["confidence"][0], top_probability(logits), atol=1e-5)
+
+
+@pytest.mark.parametrize("classes", [3, 21, PLANEWISE_CLASSES + 1])
+def test_the_graphs_confidence_is_the_hosts_planewise_and_reduced(classes):
+    """Both forms of the graph's tail (plane by plane up to PLANEWISE_CLASSES classes, reductions beyond) give
+    the host's top-class probability and argmax, under ONNX Runtime."""
+    import io
+
+    import onnxruntime as ort
+
+    torch.manual_seed(classes)
+    head = torch.nn.Conv2d(3, classes, 1)
+    x = 4 * torch.randn(1, 3, 16, 24)
+    buffer = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(class_map_model(head, confidence=True), (x,), buffer, opset_version=17, dynamo=False)
+        logits = head(x).numpy()[0]
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    classes_out, confidence = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    np.testing.assert_array_equal(classes_out[0], logits.argmax(0))
+    np.testing.assert_allclose(confidence[0], top_probability(logits), rtol=1e-5)
+    assert confidence.min() < 0.9  # the classes compete somewhere: the sum over planes is tested, not one term
 
 
 def test_every_backend_gives_the_same_confidence(exports, tiny_checkpoint, frame):
