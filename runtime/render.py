@@ -38,6 +38,7 @@ class Renderer:
         # Lookup tables, applied with cv2.LUT (SIMD): class → BGR colour, and class → shown or not.
         self.lut = np.zeros((256, 1, 3), np.uint8)
         self.lut[: len(palette), 0] = np.asarray(palette, np.uint8)[:, ::-1]  # RGB → BGR
+        self.rgb_lut = np.ascontiguousarray(self.lut[..., ::-1])
         shown = set(range(1, len(class_names)))
         if classes:
             unknown = [c for c in classes if c not in class_names]
@@ -49,10 +50,12 @@ class Renderer:
         self.hidden = np.full(256, 255, np.uint8)
         self.hidden[list(shown)] = 0
 
-    def colour(self, mask: np.ndarray) -> np.ndarray:
+    def colour(self, mask: np.ndarray, rgb: bool = False) -> np.ndarray:
+        """The mask in the palette's colours, BGR (or RGB: a table of its own, since reversing the channels of the
+        result afterwards is a strided copy that costs more than the colouring)."""
         # One pass from the 1-channel mask (OpenCV ≥ 4.1); merging 3 copies first and LUT-ing those
         # costs twice as long for the same pixels.
-        return cv2.applyColorMap(mask, self.lut)
+        return cv2.applyColorMap(mask, self.rgb_lut if rgb else self.lut)
 
     def draw(
         self, frame: np.ndarray, mask: np.ndarray, banner: str | None = None, view: str | None = None

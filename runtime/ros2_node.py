@@ -166,7 +166,7 @@ class SegmentationNode:
         if self._subscribed("class_mask"):
             self._publish("class_mask", header, mask, "mono8")
         if self._subscribed("color_mask"):
-            self._publish("color_mask", header, self.renderer.colour(mask)[..., ::-1], "rgb8")
+            self._publish("color_mask", header, self.renderer.colour(mask, rgb=True), "rgb8")
         if self._subscribed("overlay"):
             self._publish("overlay", header, self.renderer.draw(image, mask), "bgr8")
         if self._subscribed("confidence"):

@@ -66,8 +66,11 @@ class RclpyPort:
 
     def byte_sequence(self, data: np.ndarray) -> Any:
         # array.array('B') is what a generated uint8[] field takes at once; anything else is checked element by
-        # element in Python (tens of ms for one camera frame), and a numpy array is refused.
-        return array.array("B", np.ascontiguousarray(data, np.uint8).tobytes())
+        # element in Python (tens of ms for one camera frame), and a numpy array is refused. frombytes copies
+        # from the array's own buffer: one copy of the frame, where tobytes() first would make two.
+        sequence = array.array("B")
+        sequence.frombytes(np.ascontiguousarray(data, np.uint8).reshape(-1))
+        return sequence
 
     def float_sequence(self, data: np.ndarray) -> Any:
         return array.array("d", np.ascontiguousarray(data, np.float64).tobytes())

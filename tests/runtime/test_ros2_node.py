@@ -190,10 +190,14 @@ def test_a_slow_model_skips_images_and_unreadable_ones_are_counted(ros, tiny_onn
         for i in range(20):
             robot.send(ros, _frame(), stamp=(i, 0))
         deadline, seen = time.monotonic() + 60, None
-        while seen != (node.counts.received, node.counts.processed, node.counts.skipped) or node._slot is not None:
-            seen = (node.counts.received, node.counts.processed, node.counts.skipped)
-            assert time.monotonic() < deadline
-            time.sleep(0.5)  # until the node has taken everything it received
+        while True:  # until the node has taken everything it received and finished the image it was working on
+            c = node.counts
+            now = (c.received, c.processed, c.skipped, c.unreadable)
+            if now == seen and node._slot is None and c.processed + c.skipped + c.unreadable == c.received:
+                break
+            seen = now
+            assert time.monotonic() < deadline, f"the node did not settle: {c}"
+            time.sleep(0.5)
     finally:
         node.close()
         backend.close()

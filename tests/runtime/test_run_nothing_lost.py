@@ -377,4 +377,3 @@ def test_a_source_with_no_readable_image_is_an_error(run_edgeseg, tiny_onnx, tmp
         result = run_edgeseg("run", "--model", tiny_onnx, "--source", source, "--no-show")
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert result.stderr.strip().splitlines()[-1].startswith("error: none of the")
-
