@@ -9,8 +9,11 @@ published message is serialized to CDR (what rclpy does before DDS takes it; ros
 rclpy's C one) and dropped. A 640×480 bgr8 camera image with a camera_info goes through `SegmentationNode.process`
 (message → image, inference, mask) with no output subscribed (the baseline: what inference alone needs) and with
 each output subscribed, then all of them; the cost is the median over interleaved rounds of the extra CPU time
-per image over the baseline of the same round. The model: a DeepLabV3+ (MobileNetV2) exported by edgeseg with the
-confidence output, on ONNX Runtime CPU, as in outputs_cost. Writes benchmarks/results/RESULT.{json,md}.
+per image over the baseline of the same round. That difference of two totals swings with this machine's load by
+more than an output costs, so each output is also timed inside the same calls: with all five subscribed, the
+time from the mask being ready (or the previous output's publish) to this output's publish, against the
+inference path of that call (message in to mask ready). The model: a DeepLabV3+ (MobileNetV2) exported by edgeseg
+with the confidence output, on ONNX Runtime CPU, as in outputs_cost. Writes benchmarks/results/RESULT.{json,md}.
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ CONFIGS = {"none (inference path)": [], **{name: [name] for name in OUTPUTS}, "a
 class Publisher:
     """A publisher with a settable subscriber count; publish() serializes the message as rclpy would."""
 
-    def __init__(self, store: Any, msgtype: str) -> None:
+    def __init__(self, store: Any, msgtype: str, topic: str, marks: list[tuple[str, float]]) -> None:
         self.store, self.msgtype, self.subscribers, self.sent = store, msgtype, 0, 0
+        self.topic, self.marks = topic, marks
 
     def get_subscription_count(self) -> int:
         return self.subscribers
@@ -42,6 +46,7 @@ class Publisher:
     def publish(self, message: Any) -> None:
         self.store.serialize_cdr(message, self.msgtype)
         self.sent += 1
+        self.marks.append((self.topic, time.perf_counter()))
 
 
 class MessagePort:
@@ -56,6 +61,7 @@ class MessagePort:
         types = self.store.types
         self.Image, self.CameraInfo = types["sensor_msgs/msg/Image"], types["sensor_msgs/msg/CameraInfo"]
         self.RegionOfInterest = types["sensor_msgs/msg/RegionOfInterest"]
+        self.marks: list[tuple[str, float]] = []  # (output, when its publish returned), in publishing order
         self.publishers: dict[str, Publisher] = {}
         # The conversions rclpy's port makes (array.array for sequences): the same code, not a copy of it.
         self.byte_sequence = lambda data: np.frombuffer(RclpyPort.byte_sequence(self, data), np.uint8)
@@ -69,7 +75,8 @@ class MessagePort:
 
     def publisher(self, msg_type: type, topic: str, reliable: bool) -> Publisher:
         kind = "sensor_msgs/msg/CameraInfo" if msg_type is self.CameraInfo else "sensor_msgs/msg/Image"
-        self.publishers[topic.removeprefix("~/")] = publisher = Publisher(self.store, kind)
+        name = topic.removeprefix("~/")
+        self.publishers[name] = publisher = Publisher(self.store, kind, name, self.marks)
         return publisher
 
     def log(self, level: str, message: str) -> None:
@@ -94,6 +101,33 @@ def camera_messages(port: MessagePort, count: int) -> tuple[list[Any], Any]:
     roi = port.RegionOfInterest(0, 0, 0, 0, False)
     info = port.CameraInfo(messages[0].header, 480, 640, "plumb_bob", np.zeros(5), k, np.eye(3).ravel(), p, 0, 0, roi)
     return messages, info
+
+
+def timed_in_call(node: Any, port: MessagePort, messages: list[Any], rounds: int) -> dict[str, list[float]]:
+    """Per call with all five outputs subscribed: the inference path (message in to mask ready) and each output's
+    own time (from the mask, or the output published before it, to its publish), ms."""
+    finish = node.segmenter.finish
+
+    def timed_finish(*args: Any) -> Any:
+        mask = finish(*args)
+        port.marks.append(("mask", time.perf_counter()))
+        return mask
+
+    node.segmenter.finish = timed_finish
+    for publisher in port.publishers.values():
+        publisher.subscribers = 1
+    times: dict[str, list[float]] = {"inference path": [], **{name: [] for name in OUTPUTS}}
+    for _ in range(rounds):
+        for message in messages:
+            port.marks.clear()
+            start = time.perf_counter()
+            node.process(message)
+            previous = start
+            for name, when in port.marks:
+                times["inference path" if name == "mask" else name].append(1000 * (when - previous))
+                previous = when
+    node.segmenter.finish = finish
+    return times
 
 
 def main() -> None:
@@ -129,7 +163,13 @@ def main() -> None:
             for message in messages:
                 node.process(message)
             per_round[name].append(1000 * (time.process_time() - start) / len(messages))
+    in_call = timed_in_call(node, port, messages, args.rounds)
     backend.close()
+    path_ms = statistics.median(in_call["inference path"])
+    timed = {
+        name: {"ms": round(statistics.median(t), 3), "share": round(statistics.median(t) / path_ms, 4)}
+        for name, t in in_call.items()
+    }
     base = per_round["none (inference path)"]
     rows = []
     for name, times in per_round.items():
@@ -151,6 +191,7 @@ def main() -> None:
         "frames": args.frames,
         "rounds": args.rounds,
         "rows": rows,
+        "timed_in_call": timed,
         "messages_serialized": sent,
     }
     rerun = "nice -n 5 python benchmarks/ros2_node_cost.py"
@@ -174,7 +215,21 @@ def main() -> None:
         extra = "—" if row["extra_ms"] is None else f"{row['extra_ms']:.2f}"
         cost = "—" if row["cost"] is None else f"{100 * row['cost']:+.1f} %"
         markdown.append(f"| {row['outputs']} | {row['cpu_ms_per_image']:.2f} | {extra} | {cost} |")
+    outputs = [t for name, t in timed.items() if name != "inference path"]
+
+    def share(t: dict[str, float]) -> str:
+        return "—" if t is timed["inference path"] else f"{100 * t['share']:.1f} %"
+
     markdown += [
+        "",
+        f"Timed inside the same calls (all five subscribed, {args.frames * args.rounds} calls; medians, wall time "
+        "on the node's one thread): each output from the mask being ready, or the output before it being "
+        "published, to its own publish, against the call's inference path.",
+        "",
+        "| part of the call | ms / image | share of the inference path |",
+        "| --- | ---: | ---: |",
+        *(f"| {name} | {t['ms']:.2f} | {share(t)} |" for name, t in timed.items()),
+        f"| all five outputs | {sum(t['ms'] for t in outputs):.2f} | {100 * sum(t['share'] for t in outputs):.1f} % |",
         "",
         "An output nobody subscribes to is not computed, so the baseline is also what the node costs when only "
         "some outputs are used. class_mask and confidence are mono8, color_mask rgb8 and overlay bgr8, all at "
