@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import json
@@ -128,7 +129,7 @@ def module_path(node: object) -> list[str]:
     name-scope metadata, or from the TorchScript exporter's node name ("/model/backbone/pag4/Mul_1")."""
     for prop in node.metadata_props:
         if prop.key == "pkg.torch.onnx.name_scopes":
-            return json.loads(prop.value.replace("'", '"'))[1:-1]
+            return list(ast.literal_eval(prop.value))[1:-1]  # a Python list's repr
     return node.name.strip("/").split("/")[:-1]
 
 
