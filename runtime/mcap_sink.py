@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.errors import EdgesegError, MissingDependencyError, require
+from edgeseg.errors import EdgesegError, MissingDependencyError
 from edgeseg.runtime.record import FrameRecord
+from edgeseg.runtime.render import Renderer
 from edgeseg.runtime.ros_images import image_fields, stamp_fields
 
 TOPICS = ("image", "class_mask", "color_mask", "confidence")
@@ -57,7 +58,6 @@ class McapSink:
         """confidence: record the confidence topic (where the model can give one: logits, or a --confidence export;
         the loop computes it only for outputs that want it)."""
         self.wants_confidence = confidence
-        self._cv2 = require("cv2", extra="cv")
         writer_class, storage, self.types = _rosbags()
         if path.suffix.lower() != ".mcap":
             raise EdgesegError(f"--save {path}: a recording is named *.mcap")
@@ -78,8 +78,7 @@ class McapSink:
         image = self.Image.__msgtype__
         self.topics = [{topic: self._connect(f"{prefix}/{topic}", image) for topic in TOPICS} for prefix in prefixes]
         self.palette = np.asarray(palette, np.uint8)
-        self._lut = np.zeros((256, 1, 3), np.uint8)  # in RGB order: applyColorMap maps to whatever the table holds
-        self._lut[: len(self.palette), 0] = self.palette
+        self._colours = Renderer(class_names, self.palette)
         self._write_classes(class_names)
         self.frames = 0
 
@@ -99,7 +98,7 @@ class McapSink:
         images = {
             "image": (record.image, "bgr8"),
             "class_mask": (record.mask, "mono8"),
-            "color_mask": (self._cv2.applyColorMap(record.mask, self._lut), "rgb8"),  # 1 ms; lut[mask] takes 7
+            "color_mask": (self._colours.colour(record.mask, rgb=True), "rgb8"),
         }
         if record.confidence is not None:
             images["confidence"] = (np.rint(record.confidence * 255).astype(np.uint8), "mono8")
