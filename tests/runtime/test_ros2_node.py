@@ -187,6 +187,10 @@ def test_a_slow_model_skips_images_and_unreadable_ones_are_counted(ros, tiny_onn
     monkeypatch.setattr(backend, "infer", lambda inputs: (time.sleep(0.2), infer(inputs))[1])
     try:
         robot.send(ros, np.zeros((4, 4), np.uint16).view(np.uint8).reshape(4, 8), "16UC1")
+        deadline = time.monotonic() + 60
+        while node.counts.unreadable == 0:  # taken before the next image: keep-last-1 would drop it otherwise
+            assert time.monotonic() < deadline, "the unreadable image never reached the node"
+            time.sleep(0.01)
         for i in range(20):
             robot.send(ros, _frame(), stamp=(i, 0))
         deadline, seen = time.monotonic() + 60, None
