@@ -214,7 +214,7 @@ def main() -> None:
             for round_ in range(args.rounds):
                 for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
                     kind, extra, baseline = configs[name]
-                    pair = [(configs[baseline][0], configs[baseline][1]), (kind, extra)]
+                    pair = [configs[baseline][:2], (kind, extra)]
                     filled = [
                         (k, [a.replace("{tmp}", made).replace("{mqtt}", broker.url or "") for a in e]) for k, e in pair
                     ]
