@@ -8,6 +8,9 @@ compiled with a per-user model cache (`cache_dir`), so a second start loads the 
 precision: OpenVINO's inference precision hint: "f32", "bf16", "f16", or None for the device's own default (bf16 on
 a CPU with AMX or AVX-512 BF16, f32 on other CPUs, f16 on a GPU). A CPU without bf16 hardware runs f32 whatever
 the hint says; `settings` reports the precision the compiled model runs in, not only the one asked for.
+
+A QDQ INT8 file gets 7-bit weights as it loads where the CPU has no VNNI (`openvino_int8`): 8-bit ones saturate
+there.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import numpy as np
 
 from edgeseg.errors import EdgesegError, require
 from edgeseg.runtime.backends.base import Backend
+from edgeseg.runtime.backends.openvino_int8 import halve_int8_weights, needs_7bit_weights
 from edgeseg.runtime.backends.providers import PRECISIONS
+from edgeseg.runtime.cpu import cpu_facts
 from edgeseg.runtime.metadata import onnx_model_metadata
 
 DEVICES = ("CPU", "GPU", "NPU", "AUTO")  # what --provider openvino:DEVICE names; GPU.1, AUTO:GPU,CPU work too
@@ -116,6 +121,7 @@ class OpenVinoBackend(Backend):
     precision: the inference precision hint (see the module's docstring); None: the device's default.
     threads: inference threads on the CPU (None: OpenVINO's default, one per physical core).
     cache: use the model cache (`cache_dir`).
+    weights_7bit: give INT8 weights 7 bits (`openvino_int8`); None: where the device may be a CPU without VNNI.
     """
 
     def __init__(
@@ -125,6 +131,7 @@ class OpenVinoBackend(Backend):
         precision: str | None = None,
         threads: int | None = None,
         cache: bool = True,
+        weights_7bit: bool | None = None,
     ) -> None:
         path = Path(path)
         if not path.is_file():
@@ -142,6 +149,9 @@ class OpenVinoBackend(Backend):
             model = frontend.convert(frontend.load(str(path)))
         except Exception as exc:
             raise EdgesegError(f"OpenVINO cannot read {path} as ONNX ({reason(exc)})") from exc
+        if weights_7bit is None:
+            weights_7bit = needs_7bit_weights(self.device, cpu_facts().vnni)
+        self.weights_7bit = halve_int8_weights(model, ov) if weights_7bit else 0
         self.input_names = [port.get_any_name() for port in model.inputs]
         self.output_names = [port.get_any_name() for port in model.outputs]
         self.metadata = onnx_model_metadata(_framework_props(model), _shape(model.outputs[0]), str(path))
@@ -181,6 +191,7 @@ class OpenVinoBackend(Backend):
             "precision_hint": self.precision_hint or "default",
             "precision": self.precision or "chosen by the device",
             "loaded_from_cache": self.loaded_from_cache,
+            **({"int8_weights": f"7-bit in {self.weights_7bit} operations"} if self.weights_7bit else {}),
         }
 
     @property
