@@ -212,9 +212,8 @@ def markdown(result: dict) -> list[str]:
     for r in rows:
         ran = r["settings"].get("precision", "f32")
         if r["file"] == "model.int8.onnx":  # the Q/DQ-wrapped layers run INT8; the precision is the other layers'
-            bits = "7-bit weights" if "int8_weights" in r["settings"] else "8-bit weights"
-            ran = ran if r["settings"]["backend"] == "OnnxRuntimeBackend" else f"{ran}, {bits}"
-            ran = f"INT8, other layers {ran}"
+            bits = " (7-bit weights)" if "int8_weights" in r["settings"] else ""
+            ran = f"INT8{bits}, other layers {ran}"
         agree = f"{100 * r['argmax_agreement']:.2f} %" if "argmax_agreement" in r else "reference"
         delta = "—" if r.get("delta_miou_points") is None else f"{r['delta_miou_points']:+.2f}"
         lines.append(
