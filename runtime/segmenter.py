@@ -16,7 +16,7 @@ from edgeseg.errors import EdgesegError
 from edgeseg.runtime.backends.base import Backend
 from edgeseg.runtime.confidence import confidence_at_image, top_probability
 from edgeseg.runtime.metadata import CONFIDENCE_NAME, OUTPUT_NAMES
-from edgeseg.runtime.preprocess import Placement, postprocess, preprocess_for
+from edgeseg.runtime.preprocess import Placement, class_indices, postprocess, preprocess_for
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class Segmenter:
     @staticmethod
     def class_map(output: np.ndarray) -> np.ndarray:
         """h×w class indices at the network's resolution, from logits or from an in-graph argmax."""
-        return output if output.ndim == 2 else output.argmax(0)
+        return output if output.ndim == 2 else class_indices(output)
 
     @staticmethod
     def finish(output: np.ndarray, placement: Placement) -> np.ndarray:

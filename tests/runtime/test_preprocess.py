@@ -11,6 +11,7 @@ from edgeseg.runtime.preprocess import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     PAD_GRAY,
+    class_indices,
     fit,
     place,
     postprocess,
@@ -65,3 +66,19 @@ def test_preprocess_refuses_what_is_not_rgb_uint8():
         preprocess(np.zeros((10, 10), np.uint8), (32, 32))
     with pytest.raises(ValueError, match="RGB uint8"):
         preprocess(np.zeros((10, 10, 3), np.float32), (32, 32))
+
+
+@pytest.mark.parametrize("classes", [1, 2, 21, 255, 300])
+def test_class_indices_are_numpys_argmax_ties_included(classes):
+    rng = np.random.default_rng(classes)
+    scores = rng.integers(-3, 4, size=(classes, 31, 47)).astype(np.float32)  # few values: many ties
+    scores[:, 0, :] = 1.5  # a row where every class ties: the lowest index wins
+    want = scores.argmax(axis=0)
+    got = class_indices(scores)
+    assert got.dtype == np.uint8 and got.shape == (31, 47)
+    if classes <= 256:
+        np.testing.assert_array_equal(got, want)
+        assert (got[0] == 0).all()
+    else:  # a uint8 class map cannot hold index 300: what it held before, numpy's argmax cast
+        np.testing.assert_array_equal(got, want.astype(np.uint8))
+    np.testing.assert_array_equal(class_indices(scores.astype(np.float16)), got)  # FP16 logits, as an engine's
