@@ -51,19 +51,20 @@ def _constant_under(node: Any) -> Any:
 
 def _weight_dequantization(op: Any, ov: Any) -> tuple[Any, Any, Any] | None:
     """(the Convert of the INT8 weights, the Constant of those weights, the Constant of their scale) where `op`'s
-    weights are OpenVINO's form of a symmetric DequantizeLinear: Constant(i8) → Convert → Subtract(0) →
+    weights are OpenVINO's form of a symmetric DequantizeLinear: Constant(i8) → Convert [→ Subtract(0)] →
     Multiply(scale) [→ Reshape]; None for weights in float or with a zero point."""
     node = op.input_value(1).get_node()
     while node.get_type_name() in ("Reshape", "Transpose"):
         node = node.input_value(0).get_node()
     if node.get_type_name() != "Multiply":
         return None
-    subtract = node.input_value(0).get_node()
-    scale = _constant_under(node.input_value(1).get_node())
-    if subtract.get_type_name() != "Subtract" or scale is None:
-        return None
-    convert, zero_point = subtract.input_value(0).get_node(), _constant_under(subtract.input_value(1).get_node())
-    if convert.get_type_name() != "Convert" or zero_point is None or np.any(zero_point.get_data() != 0):
+    convert, scale = node.input_value(0).get_node(), _constant_under(node.input_value(1).get_node())
+    if convert.get_type_name() == "Subtract":
+        zero_point = _constant_under(convert.input_value(1).get_node())
+        if zero_point is None or np.any(zero_point.get_data() != 0):
+            return None
+        convert = convert.input_value(0).get_node()
+    if convert.get_type_name() != "Convert" or scale is None:
         return None
     weights = convert.input_value(0).get_node()
     if weights.get_type_name() != "Constant" or weights.get_output_element_type(0) != ov.Type.i8:
