@@ -137,3 +137,29 @@ def test_confidence_options_that_cannot_work_are_refused(run_edgeseg, tiny_check
     before = snapshot(tmp_path)
     fixed = run_edgeseg("export", copy, "--confidence", "--no-engine")
     assert_refused(fixed, "has no confidence output", before, tmp_path)
+
+
+def test_int8_keeps_the_confidence_tail_in_fp32(tiny_onnx_confidence, tmp_path):
+    """The tail's MatMul, Exp and Sub are quantizable: INT8 export must leave them FP32 (`output_tail` walks from
+    both outputs to the classifier), or the probabilities would be rounded to 8 bits."""
+    import onnx
+
+    from edgeseg.export.precision import quantize_int8
+
+    rng = np.random.default_rng(0)
+    calibration = [rng.standard_normal((1, 3, 32, 32)).astype(np.float32) for _ in range(4)]
+    quantized = tmp_path / "model.int8.onnx"
+    quantize_int8(tiny_onnx_confidence, quantized, calibration, "images")
+    graph = onnx.load(str(quantized)).graph
+    producers = {output: node for node in graph.node for output in node.output}
+    behind, frontier = [], ["confidence"]
+    while frontier:  # every node between the confidence output and the last convolution
+        node = producers.get(frontier.pop())
+        if node is None or node in behind:
+            continue
+        behind.append(node)
+        if node.op_type != "Conv":
+            frontier += list(node.input)
+    kinds = {node.op_type for node in behind}
+    assert {"MatMul", "Exp", "GatherElements"} <= kinds
+    assert not kinds & {"QuantizeLinear", "DequantizeLinear"}, kinds
