@@ -41,16 +41,16 @@ from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from edgeseg.runtime.backends.openvino import OpenVinoBackend
 from edgeseg.runtime.cpu import cpu_facts
 
-# Label, file, backend: what a CPU deployment picks from.
+# Label, file, backend: None for ONNX Runtime, else OpenVINO's (precision hint, weights_7bit) with None for its
+# defaults (weights_7bit=False: the file's 8-bit weights, whatever the CPU). What a CPU deployment picks from.
 SETTINGS = [
     ("ONNX Runtime FP32", "model.onnx", None),
-    ("OpenVINO f32", "model.onnx", "f32"),
-    ("OpenVINO bf16", "model.onnx", "bf16"),
-    ("OpenVINO INT8 (model.int8.onnx, default precision)", "model.int8.onnx", "default"),
+    ("OpenVINO f32", "model.onnx", ("f32", None)),
+    ("OpenVINO bf16", "model.onnx", ("bf16", None)),
+    ("OpenVINO INT8 (model.int8.onnx, default precision)", "model.int8.onnx", (None, None)),
     ("ONNX Runtime INT8 (the same model.int8.onnx)", "model.int8.onnx", None),
-    ("OpenVINO INT8, the file's 8-bit weights kept", "model.int8.onnx", "default, 8-bit weights"),
+    ("OpenVINO INT8, the file's 8-bit weights kept", "model.int8.onnx", (None, False)),
 ]
-EIGHT_BIT = ", 8-bit weights"  # a hint's tail: OpenVinoBackend(weights_7bit=False), whatever the CPU
 TARGETS = {"speed_x_with_amx": 2.5, "bf16_agreement": 0.998, "int8_agreement": 0.99, "int8_delta_miou_points": -1.0}
 
 
@@ -97,12 +97,11 @@ def prepare(args: argparse.Namespace) -> tuple[Path, Path]:
 
 def open_backends(export: Path, threads: int) -> dict[str, Backend]:
     backends: dict[str, Backend] = {}
-    for label, file, hint in SETTINGS:
-        if hint is None:  # spin=False: idle ONNX Runtime threads must not burn the cores OpenVINO runs on
+    for label, file, openvino in SETTINGS:
+        if openvino is None:  # spin=False: idle ONNX Runtime threads must not burn the cores OpenVINO runs on
             backends[label] = OnnxRuntimeBackend(export / file, provider="cpu", threads=threads, spin=False)
         else:
-            precision = None if hint.startswith("default") else hint
-            weights_7bit = False if hint.endswith(EIGHT_BIT) else None
+            precision, weights_7bit = openvino
             backends[label] = OpenVinoBackend(
                 export / file, device="CPU", precision=precision, threads=threads, weights_7bit=weights_7bit
             )
@@ -150,7 +149,7 @@ def main() -> None:
     parity = agreement(backends, inputs, labels, meta.class_names)
     base = statistics.median(times[SETTINGS[0][0]])
     rows = []
-    for label, file, _hint in SETTINGS:
+    for label, file, _backend in SETTINGS:
         backend = backends[label]
         row: dict[str, Any] = {
             "label": label,

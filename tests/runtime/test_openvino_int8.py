@@ -20,7 +20,9 @@ from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from edgeseg.runtime.backends.openvino import OpenVinoBackend
 from edgeseg.runtime.backends.openvino_int8 import halve_int8_weights, needs_7bit_weights
 from edgeseg.runtime.cpu import cpu_facts
+from edgeseg.runtime.metadata import ONNX_KEY
 from tests.runtime.test_openvino import AMD_CPUINFO, INTEL_CPUINFO
+from tests.small_metadata import small_metadata
 
 CHANNELS, CLASSES, SIZE = 16, 3, 8
 # Every input at the top of its INT8 range (1.27 / 0.01 = 127), where u8 × s8 pairs overflow 16 bits.
@@ -63,13 +65,8 @@ def write_qdq_conv(path, group: int = 1, seed: int = 0, weight_zero: int = 0):
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    metadata = {
-        "model": "qdq_conv", "model_config": {}, "class_names": ["a", "b", "c"],
-        "palette": [[0, 0, 0], [255, 0, 0], [0, 255, 0]], "input_size": [SIZE, SIZE], "mean": [0, 0, 0],
-        "std": [1, 1, 1], "resize": "resize", "upsample": "bilinear", "versions": {}, "output": "logits",
-    }  # fmt: skip
     entry = model.metadata_props.add()
-    entry.key, entry.value = "edgeseg.metadata", json.dumps(metadata)
+    entry.key, entry.value = ONNX_KEY, json.dumps(small_metadata(("a", "b", "c"), SIZE).to_dict())
     onnx.save(model, str(path))
     return path
 
