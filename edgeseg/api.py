@@ -106,11 +106,14 @@ class Model:
         seconds["pre"], started = time.perf_counter() - started, time.perf_counter()
         output = segmenter.infer_outputs(tensor)
         seconds["infer"], started = time.perf_counter() - started, time.perf_counter()
-        mask = segmenter.finish(output.scores, placement)
-        probability = segmenter.confidence(output, placement) if confidence else None
+        if confidence:
+            mask, confidence_map = segmenter.finish_with_confidence(output, placement)
+            probability = confidence_map.at_image()
+        else:
+            mask, confidence_map, probability = segmenter.finish(output.scores, placement), None, None
         seconds["post"] = time.perf_counter() - started
         names = self.metadata.class_names
-        return SegmentationResult(mask, names, probability, index, name, captured, seconds, bgr)
+        return SegmentationResult(mask, names, probability, index, name, captured, seconds, bgr, 0, confidence_map)
 
     def overlay(self, image: Image, mask: np.ndarray, color: str = "bgr", alpha: float = 0.7) -> np.ndarray:
         """`image` with `mask` blended in the model's palette (background left as is), in `color` order.

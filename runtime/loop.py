@@ -182,8 +182,10 @@ class RunLoop:
     def finish(self, packet: Packet) -> FrameRecord:
         started = time.perf_counter()
         assert packet.output is not None  # the infer stage filled it
-        mask = self.segmenter.finish(packet.output.scores, packet.placement)
-        confidence = self.segmenter.confidence(packet.output, packet.placement) if self.confidence else None
+        if self.confidence:
+            mask, confidence = self.segmenter.finish_with_confidence(packet.output, packet.placement)
+        else:
+            mask, confidence = self.segmenter.finish(packet.output.scores, packet.placement), None
         packet.seconds["post"] = time.perf_counter() - started
         banner = None
         if self.banner:

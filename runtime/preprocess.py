@@ -135,7 +135,7 @@ def class_indices(scores: np.ndarray) -> np.ndarray:
     """
     if scores.shape[0] > 256:  # more classes than a uint8 class map holds: numpy's argmax, as before
         return scores.argmax(axis=0).astype(np.uint8)
-    scores = np.ascontiguousarray(scores, dtype=np.float32)
+    scores = np.asarray(scores, dtype=np.float32)  # a cropped view stays one: OpenCV takes strided rows
     top = scores[0].copy()
     classes = np.zeros(top.shape, np.uint8)
     greater = np.empty(top.shape, np.uint8)
@@ -146,14 +146,32 @@ def class_indices(scores: np.ndarray) -> np.ndarray:
     return classes
 
 
+def image_pixels(array: np.ndarray, placement: Placement) -> np.ndarray:
+    """The part of a network-resolution array (…×h×w) that holds the image, the letterbox cut off: a view."""
+    top, left = placement.top, placement.left
+    return array[..., top : top + placement.height, left : left + placement.width]
+
+
+def image_classes(logits: np.ndarray, placement: Placement) -> np.ndarray:
+    """C×h×w logits (or an h×w class map) → uint8 class map at the network's resolution, the letterbox cut off.
+
+    Cropped first: a 4:3 frame in a square input leaves a quarter of the network's pixels to padding, and the
+    argmax of logits (0.8 ms at 21×256² on one core) need not look at them.
+    """
+    cropped = image_pixels(logits, placement)
+    return cropped.astype(np.uint8) if logits.ndim == 2 else class_indices(cropped)
+
+
+def to_image_size(classes: np.ndarray, placement: Placement) -> np.ndarray:
+    """`image_classes`' map → the original image's size, nearest neighbour (class indices do not blend)."""
+    height, width = placement.image_size
+    return cv2.resize(classes, (width, height), interpolation=NEAREST)
+
+
 def postprocess(logits: np.ndarray, placement: Placement) -> np.ndarray:
     """C×h×w logits (or an h×w class map) → uint8 class map at the original image size.
 
     Argmax first, at the network's resolution (cheap: one byte per pixel to resize, not C floats),
-    then crop the letterbox padding and resize the class map with nearest neighbour.
+    then the class map resized with nearest neighbour.
     """
-    classes = logits.astype(np.uint8) if logits.ndim == 2 else class_indices(logits)
-    top, left = placement.top, placement.left
-    cropped = classes[top : top + placement.height, left : left + placement.width]
-    height, width = placement.image_size
-    return cv2.resize(cropped, (width, height), interpolation=NEAREST)
+    return to_image_size(image_classes(logits, placement), placement)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeseg.runtime.confidence import ConfidenceMap
 from edgeseg.runtime.render import Renderer
 from edgeseg.runtime.result import SegmentationResult
 
@@ -32,7 +33,7 @@ class FrameRecord:
     seconds: dict[str, float]  # stage → seconds it took, in stage order
     renderer: Renderer
     banner: str | None = None
-    confidence: np.ndarray | None = None  # the top class's probability, float32 H×W, where computed
+    confidence_map: ConfidenceMap | None = None  # the top class's probability, where computed
     _drawn: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _serialized: dict[str, str] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -47,16 +48,23 @@ class FrameRecord:
                 self._drawn[view] = drawn
         return drawn
 
-    def result(self) -> SegmentationResult:
-        """This frame as the Python API's result (sharing its arrays): what the JSON outputs serialize."""
+    @property
+    def confidence(self) -> np.ndarray | None:
+        """The top class's probability, float32 H×W at the frame's size (made on first use), where computed."""
+        return None if self.confidence_map is None else self.confidence_map.at_image()
+
+    def result(self, *, confidence_at_image: bool = True) -> SegmentationResult:
+        """This frame as the Python API's result (sharing its arrays). confidence_at_image=False leaves its
+        `confidence` None (its JSON form still summarises it): what the JSON outputs serialize, at no resize."""
+        confidence = self.confidence if confidence_at_image else None
         return SegmentationResult(
-            self.mask, self.renderer.class_names, self.confidence, self.index, self.name, self.timestamp,
-            self.seconds, self.image, self.stream,
+            self.mask, self.renderer.class_names, confidence, self.index, self.name, self.timestamp,
+            self.seconds, self.image, self.stream, self.confidence_map,
         )  # fmt: skip
 
     def to_dict(self, *, polygons: bool = False) -> dict[str, Any]:
         """The JSON record of this frame (docs/outputs.md), as a dict (a new one each call)."""
-        return self.result().to_dict(polygons=polygons)
+        return self.result(confidence_at_image=False).to_dict(polygons=polygons)
 
     def to_json(self, *, polygons: bool = False) -> str:
         """The JSON record as one line of compact JSON, made once per frame and shared by every output that

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict
+from typing import TYPE_CHECKING, Any, Dict
 
 import numpy as np
 
 from edgeseg.errors import require
+
+if TYPE_CHECKING:
+    from edgeseg.runtime.confidence import ConfidenceMap
 
 cv2 = require("cv2", extra="cv")
 
@@ -45,6 +48,7 @@ def class_shares(mask: np.ndarray, class_names: Sequence[str]) -> dict[str, floa
 def confidence_summary(mask: np.ndarray, confidence: np.ndarray, class_names: Sequence[str]) -> dict[str, Any]:
     """The mean confidence over the frame, and over the pixels of each class present in it.
 
+    mask and confidence: the same pixels, at the image's size or (`ConfidenceMap.summary`) at the network's.
     Over a regular grid of at most SUMMARY_PIXELS pixels (every k-th row and column): the mask and confidence at
     the image's size are the network's, scaled up, so a grid at about the network's pitch holds all they say,
     at a fraction of the cost (a weighted bincount of a full-HD frame takes longer than the rest of a record).
@@ -116,6 +120,8 @@ class SegmentationResult:
     captured: wall-clock time (time.time(), seconds since the Unix epoch) when the frame was read.
     seconds: how long each stage took for this frame (capture, pre, infer, post), in seconds.
     image: the frame itself (BGR), where the producer kept it.
+    confidence_map: the confidence at the network's resolution, where the producer kept it: the JSON form's
+        summary is taken from it (`ConfidenceMap.summary`), so the run's outputs and the API say the same.
     """
 
     mask: np.ndarray
@@ -127,6 +133,7 @@ class SegmentationResult:
     seconds: dict[str, float] = field(default_factory=dict)
     image: np.ndarray | None = field(default=None, repr=False)
     stream: int = 0
+    confidence_map: ConfidenceMap | None = field(default=None, repr=False, compare=False)
 
     def shares(self) -> dict[str, float]:
         """The share of the frame (0–1) each class covers, by class name (every class, zeros included)."""
@@ -150,7 +157,9 @@ class SegmentationResult:
             "latency_ms": latency,
             "shares": self.shares(),
         }
-        if self.confidence is not None:
+        if self.confidence_map is not None:
+            data["confidence"] = self.confidence_map.summary(self.class_names)
+        elif self.confidence is not None:
             data["confidence"] = confidence_summary(self.mask, self.confidence, self.class_names)
         if polygons:
             data["polygons"] = self.polygons(tolerance)

@@ -14,9 +14,17 @@ import numpy as np
 
 from edgeseg.errors import EdgesegError
 from edgeseg.runtime.backends.base import Backend
-from edgeseg.runtime.confidence import confidence_at_image, top_probability
+from edgeseg.runtime.confidence import ConfidenceMap, top_probability
 from edgeseg.runtime.metadata import CONFIDENCE_NAME, OUTPUT_NAMES
-from edgeseg.runtime.preprocess import Placement, class_indices, postprocess, preprocess_for
+from edgeseg.runtime.preprocess import (
+    Placement,
+    class_indices,
+    image_classes,
+    image_pixels,
+    postprocess,
+    preprocess_for,
+    to_image_size,
+)
 
 
 @dataclass(frozen=True)
@@ -114,18 +122,29 @@ class Segmenter:
     def finish(output: np.ndarray, placement: Placement) -> np.ndarray:
         return postprocess(output, placement)
 
+    def finish_with_confidence(self, output: NetworkOutput, placement: Placement) -> tuple[np.ndarray, ConfidenceMap]:
+        """`finish`'s class mask, and the confidence over the same pixels (at the image's size when asked)."""
+        classes = image_classes(output.scores, placement)
+        confidence = ConfidenceMap(self._confidence(output, placement), placement.image_size, classes)
+        return to_image_size(classes, placement), confidence
+
     def confidence(self, output: NetworkOutput, placement: Placement) -> np.ndarray:
         """The top class's probability per pixel, float32 in [0, 1] at the image's size.
 
         Computed at the network's resolution (from logits on the host, or the graph's own output) and then
         resized: a 512² map is cheaper than a full-HD one. Raises NoConfidence for a class map without it.
         """
+        return ConfidenceMap(self._confidence(output, placement), placement.image_size).at_image()
+
+    def _confidence(self, output: NetworkOutput, placement: Placement) -> np.ndarray:
+        """The confidence over the network's pixels that hold the image (the letterbox never computed)."""
         if output.confidence is not None:
-            return confidence_at_image(output.confidence, placement)
+            return image_pixels(output.confidence, placement)
         self.require_confidence()
+        scores = image_pixels(output.scores, placement)
         if self.output_kind == "probs":  # the graph's softmax already: its top value is the confidence
-            return confidence_at_image(output.scores.max(axis=0), placement)
-        return confidence_at_image(top_probability(output.scores), placement)
+            return scores.max(axis=0)
+        return top_probability(scores)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         tensor, placement = self.prepare(frame)

@@ -13,9 +13,11 @@ from edgeseg.runtime.preprocess import (
     PAD_GRAY,
     class_indices,
     fit,
+    image_classes,
     place,
     postprocess,
     preprocess,
+    to_image_size,
 )
 
 
@@ -82,3 +84,15 @@ def test_class_indices_are_numpys_argmax_ties_included(classes):
     else:  # a uint8 class map cannot hold index 300: what it held before, numpy's argmax cast
         np.testing.assert_array_equal(got, want.astype(np.uint8))
     np.testing.assert_array_equal(class_indices(scores.astype(np.float16)), got)  # FP16 logits, as an engine's
+
+
+@pytest.mark.parametrize("image_size", [(48, 64), (64, 48), (64, 64)])
+def test_the_class_map_is_taken_from_the_images_pixels_only(image_size):
+    rng = np.random.default_rng(1)
+    scores = rng.integers(-3, 4, size=(21, 64, 64)).astype(np.float32)  # ties, as above
+    placement = place(image_size, (64, 64))
+    cropped = image_classes(scores, placement)  # a strided view of the logits where the image sits beside padding
+    top, left = placement.top, placement.left
+    want = scores.argmax(axis=0)[top : top + placement.height, left : left + placement.width]
+    np.testing.assert_array_equal(cropped, want)
+    np.testing.assert_array_equal(postprocess(scores, placement), to_image_size(want.astype(np.uint8), placement))

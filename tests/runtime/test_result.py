@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
-from edgeseg.runtime.confidence import confidence_at_image, top_probability
-from edgeseg.runtime.preprocess import place
+from edgeseg.runtime.confidence import ConfidenceMap, confidence_at_image, top_probability
+from edgeseg.runtime.preprocess import image_classes, image_pixels, place
 from edgeseg.runtime.result import SegmentationResult, class_polygons, class_shares, confidence_summary
 
 NAMES = ["background", "road", "person"]
@@ -125,17 +126,41 @@ def test_confidence_summary_means_per_class():
     assert summary == {"mean": pytest.approx(0.775), "classes": {"background": 0.6, "road": 0.95}}
 
 
-def test_confidence_summary_of_a_large_frame_is_the_exact_mean_within_a_thousandth():
-    import cv2
-
+@pytest.mark.parametrize("image_size", [(1080, 1920), (1920, 1080)])  # letterboxed above and below, or beside
+def test_confidence_summary_of_a_large_frame_is_the_exact_mean_within_a_thousandth(image_size):
     from edgeseg.runtime.preprocess import postprocess
 
     rng = np.random.default_rng(4)  # a 256² network's output scaled up to full HD, as the run loop makes it
     logits = cv2.GaussianBlur(rng.standard_normal((256, 256, 3)).astype(np.float32), (0, 0), 6).transpose(2, 0, 1)
-    placement = place((1080, 1920), (256, 256))
-    mask = postprocess(np.ascontiguousarray(logits) * 20, placement)
-    confidence = confidence_at_image(top_probability(logits * 20), placement)
-    summary = confidence_summary(mask, confidence, NAMES)
-    assert summary["mean"] == pytest.approx(confidence.mean(), abs=1e-3)
-    for c, name in enumerate(NAMES):
-        assert summary["classes"][name] == pytest.approx(confidence[mask == c].mean(), abs=1e-3)
+    logits = np.ascontiguousarray(logits) * 20
+    placement = place(image_size, (256, 256))
+    mask = postprocess(logits, placement)
+    confidence = confidence_at_image(top_probability(logits), placement)
+    # on the frame's pixels (the API's form without a map) and on the network's (what the run loop's outputs use)
+    probability, classes = image_pixels(top_probability(logits), placement), image_classes(logits, placement)
+    network = ConfidenceMap(probability, image_size, classes)
+    for summary in (confidence_summary(mask, confidence, NAMES), network.summary(NAMES)):
+        assert summary["mean"] == pytest.approx(confidence.mean(), abs=1e-3)
+        for c, name in enumerate(NAMES):
+            assert summary["classes"][name] == pytest.approx(confidence[mask == c].mean(), abs=1e-3)
+    np.testing.assert_array_equal(network.at_image(), confidence)
+
+
+def test_a_records_json_summarises_the_confidence_without_resizing_it():
+    from edgeseg.runtime.record import FrameRecord
+    from edgeseg.runtime.render import Renderer
+
+    rng = np.random.default_rng(5)
+    logits = rng.standard_normal((3, 32, 32)).astype(np.float32) * 3
+    placement = place((48, 64), (32, 32))
+    classes = image_classes(logits, placement)
+    mask = cv2.resize(classes, (64, 48), interpolation=cv2.INTER_NEAREST_EXACT)
+    made = ConfidenceMap(image_pixels(top_probability(logits), placement), (48, 64), classes)
+    renderer = Renderer(NAMES, np.array([[0, 0, 0], [0, 255, 0], [255, 0, 0]], np.uint8))
+    record = FrameRecord(0, 3, "3", 0.0, 1.7e9, np.zeros((48, 64, 3), np.uint8), mask, {}, renderer, None, made)
+    line = json.loads(record.to_json())
+    assert made._image is None  # the JSON outputs never pay for the map at the frame's size
+    assert line["confidence"] == made.summary(NAMES)
+    assert record.confidence is record.confidence and record.confidence.shape == (48, 64)  # made once, then shared
+    api = SegmentationResult(mask, NAMES, record.confidence, 3, "3", 1.7e9, confidence_map=made)
+    assert api.to_dict()["confidence"] == line["confidence"]  # the API's JSON says what the run's says
