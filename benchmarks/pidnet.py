@@ -10,7 +10,7 @@ with the quickstart's settings (no pretrained weights, seed 0; both at once, so 
 `edgeseg eval` of each best.pt on the val split. Then `edgeseg export` of each best.pt at its training size with
 --fp16 --int8 --verify (the export's own parity rows: argmax agreement and ΔmIoU of each file against FP32 on the
 whole val split), and again at --latency-size² with --int8 for the latency: ONNX Runtime FP32 and INT8 and
-OpenVINO f32 (bf16 too where the CPU has bf16 hardware), every file opened in one process, one untimed call
+OpenVINO f32 (bf16 too where the CPU has bf16 hardware) and INT8, every file opened in one process, one untimed call
 each, then --rounds rounds in which each runs once in turn on one real image, so load from other processes
 falls on all alike. Parameters and GFLOPs (two per multiply-add) from the model zoo, with 19 classes as the
 paper's Cityscapes figures. `--stage train` stops after training and evaluation (the long part; a later run
@@ -132,7 +132,8 @@ def parity_rows(folder: Path) -> dict[str, dict[str, Any]]:
 
 
 def open_backends(folders: dict[str, Path], threads: int) -> tuple[dict[str, Any], list[str]]:
-    """(label → backend, notes): ONNX Runtime FP32 and INT8, OpenVINO f32 (and bf16 where the CPU runs it)."""
+    """(label → backend, notes): ONNX Runtime FP32 and INT8, OpenVINO f32 (and bf16 where the CPU runs it)
+    and INT8."""
     from edgeseg.runtime.backends.onnxruntime import OnnxRuntimeBackend
     from edgeseg.runtime.cpu import cpu_facts
 
@@ -157,6 +158,10 @@ def open_backends(folders: dict[str, Path], threads: int) -> tuple[dict[str, Any
                 backends[f"{model}|OpenVINO {precision}"] = OpenVinoBackend(
                     folder / "model.onnx", device="CPU", precision=precision, threads=threads
                 )
+            # the same QDQ file as ONNX Runtime INT8; 7-bit weights where the CPU has no VNNI, as `edgeseg run`
+            backends[f"{model}|OpenVINO INT8"] = OpenVinoBackend(
+                folder / "model.int8.onnx", device="CPU", threads=threads
+            )
     return backends, notes
 
 
@@ -221,6 +226,7 @@ def accuracy(args: argparse.Namespace, trained: dict[str, dict[str, Any]]) -> li
     for label, name in MODELS.items():
         parity = parity_rows(export(args, name, None))
         fp16, int8 = parity["onnx fp16 vs reference"], parity["onnx int8 vs reference"]
+        openvino_int8 = parity.get("openvino int8 vs reference")  # where OpenVINO is installed
         scores = trained[name]
         rows.append(
             {
@@ -232,6 +238,8 @@ def accuracy(args: argparse.Namespace, trained: dict[str, dict[str, Any]]) -> li
                 "int8_agreement": int8["argmax_agreement"],
                 "int8_delta_miou_points": round(100 * int8["delta_mIoU"], 3),
                 "verified_images": int8["images"],
+                "openvino_int8_agreement": openvino_int8 and openvino_int8["argmax_agreement"],
+                "openvino_int8_delta_miou_points": openvino_int8 and round(100 * openvino_int8["delta_mIoU"], 3),
             }
         )
     return rows
@@ -325,14 +333,17 @@ def markdown(result: dict[str, Any]) -> list[str]:
         "that best.pt at its training size, each file's class maps against FP32 (ONNX FP32: against PyTorch) on "
         "the whole val split, ΔmIoU in points on its labels.",
         "",
-        "| model | val mIoU | mPA | pixel acc. | train s | ONNX FP32 | FP16 | INT8 | INT8 ΔmIoU |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| model | val mIoU | mPA | pixel acc. | train s | ONNX FP32 | FP16 | INT8 | INT8 ΔmIoU | OpenVINO INT8 "
+        "| its ΔmIoU |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in result["accuracy"]:
+        openvino = r.get("openvino_int8_agreement")
         lines.append(
             f"| {r['model']} | {r['mIoU']:.4f} | {r['mPA']:.4f} | {r['pixel_accuracy']:.4f} | {r['train_seconds']:.0f} "
             f"| {100 * r['onnx_fp32_agreement']:.2f} % | {100 * r['fp16_agreement']:.2f} % "
-            f"| {100 * r['int8_agreement']:.2f} % | {r['int8_delta_miou_points']:+.2f} |"
+            f"| {100 * r['int8_agreement']:.2f} % | {r['int8_delta_miou_points']:+.2f} "
+            + (f"| {100 * openvino:.2f} % | {r['openvino_int8_delta_miou_points']:+.2f} |" if openvino else "| — | — |")
         )
     lines += ["", *targets_verdict(result), "", "Rerun:", "", "```bash", RERUN, "```"]
     return lines

@@ -54,12 +54,13 @@ def confidence_summary(mask: np.ndarray, confidence: np.ndarray, class_names: Se
     at a fraction of the cost (a weighted bincount of a full-HD frame takes longer than the rest of a record).
     """
     step = max(1, int(np.ceil(np.sqrt(mask.size / SUMMARY_PIXELS))))
-    labels, values = mask[::step, ::step].ravel(), confidence[::step, ::step].ravel()
+    labels, values = mask[::step, ::step], confidence[::step, ::step]
     k = len(class_names)
-    counts = np.bincount(labels, minlength=k)[:k]
-    sums = np.bincount(labels, weights=values, minlength=k)[:k]
+    counts = class_counts(labels, k)
+    sums = np.bincount(labels.ravel(), weights=values.ravel(), minlength=k)[:k]
     per_class = {class_names[c]: round(float(sums[c] / counts[c]), 4) for c in np.flatnonzero(counts)}
-    return {"mean": round(float(values.mean()), 4) if values.size else 0.0, "classes": per_class}
+    pixels = int(counts.sum())
+    return {"mean": round(float(sums.sum() / pixels), 4) if pixels else 0.0, "classes": per_class}
 
 
 def _ring(contour: np.ndarray, tolerance: float, step: int) -> list[int] | None:
