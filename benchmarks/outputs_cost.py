@@ -302,8 +302,9 @@ def markdown(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
         "(1 / FPS on its one core); the steadier measure, since each stage is timed inside its run (MQTT's sender "
         "thread is not in it). infer: the network; post: the class mask at the image's size (and the "
         "confidence, where asked, at the network's); render: every output's write (the JSON record is made "
-        "there, the confidence's summary with it). FPS and CPU costs swing by ±10 % from round to round here (the rounds are in the JSON); their "
-        "medians agree with the added work within that. MQTT publishes to a local Mosquitto with no subscriber.",
+        "there, the confidence's summary with it). FPS and CPU costs swing by ±10 % from round to round here "
+        "(the rounds are in the JSON); their medians agree with the added work within that. MQTT publishes to a "
+        "local Mosquitto with no subscriber.",
         "",
         "Rerun (Linux, two cores or more): `nice -n 5 python benchmarks/outputs_cost.py "
         f"--frames {args.frames} --rounds {args.rounds} --size {args.size} --classes {args.classes}`",
