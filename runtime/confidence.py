@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from edgeseg.errors import require
-from edgeseg.runtime.preprocess import Placement, image_pixels
 from edgeseg.runtime.result import confidence_summary
 
 cv2 = require("cv2", extra="cv")
@@ -39,11 +38,6 @@ def top_probability(logits: np.ndarray) -> np.ndarray:
         cv2.exp(scratch, scratch)
         cv2.add(total, scratch, total)
     return np.reciprocal(total, out=total)  # total ≥ 1: the top class contributes exp(0)
-
-
-def confidence_at_image(confidence: np.ndarray, placement: Placement) -> np.ndarray:
-    """h×w confidence at the network's resolution → float32 at the image's size, the letterbox cropped."""
-    return ConfidenceMap(image_pixels(confidence, placement), placement.image_size).at_image()
 
 
 class ConfidenceMap:

@@ -8,11 +8,16 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeseg.runtime.confidence import ConfidenceMap, confidence_at_image, top_probability
+from edgeseg.runtime.confidence import ConfidenceMap, top_probability
 from edgeseg.runtime.preprocess import image_classes, image_pixels, place
 from edgeseg.runtime.result import SegmentationResult, class_polygons, class_shares, confidence_summary
 
 NAMES = ["background", "road", "person"]
+
+
+def confidence_at_image(confidence: np.ndarray, placement) -> np.ndarray:
+    """h×w confidence at the network's resolution → at the image's size, as the run loop's outputs get it."""
+    return ConfidenceMap(image_pixels(confidence, placement), placement.image_size).at_image()
 
 
 def _softmax_top(logits: np.ndarray) -> np.ndarray:
