@@ -1,16 +1,18 @@
 """Several cameras, one engine: N streams batched in one `edgeseg run` against N separate `edgeseg run` processes.
 
-    python benchmarks/multistream.py [--streams 1 2 4] [--size 256] [--frames 60] [--rounds 3] [--result NAME]
+    python benchmarks/multistream.py [--streams 1 2 4] [--size 256] [--frames 60] [--rounds 3] [--provider cpu]
+        [--result NAME]
 
-Both sides are the real command on the same generated 640×480 video (`edgeseg data video`), a separable
-DeepLabV3+ exported by `edgeseg export --dynamic-batch` (untrained, seeded: the cost depends on the shapes only),
-ONNX Runtime CPU with its default threads, no window, no files written. Batched: one process, `--source V`
+Both sides are the real command on the same generated 640×480 video (`edgeseg data video`), a separable DeepLabV3+
+exported by `edgeseg export --dynamic-batch` (untrained, seeded: the cost depends on the shapes only), `edgeseg run
+--provider P` (cpu: ONNX Runtime CPU with its default threads; cuda or tensorrt on a GPU machine, e.g. `--provider
+cuda --size 512 --result multistream_cuda`), no window, no files written. Batched: one process, `--source V`
 repeated N times. Separate: N processes started together, one source each. Measured per configuration: the
 aggregate FPS (all frames of all streams over the wall time from the first start to the last exit), each stream's
 end-to-end p50 latency (from its `--stats-json`), the steady FPS (each process's frames over its own loop time,
-summed: start-up excluded), and the peak of the processes' summed resident memory (sampled
-every 20 ms). Rounds alternate the two sides so that a change in the machine's load affects both.
-Writes benchmarks/results/NAME.{json,md}.
+summed: start-up excluded), and the peak of the processes' summed resident memory (sampled every 20 ms). Rounds
+alternate the two sides so that a change in the machine's load affects both. Writes
+benchmarks/results/NAME.{json,md}.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 from results_io import git_commit, machine, save
 
 EDGESEG = str(Path(sys.executable).with_name("edgeseg"))
+PROVIDERS = {"cpu": "ONNX Runtime CPU (default threads)", "cuda": "ONNX Runtime CUDA", "tensorrt": "TensorRT"}
 
 
 def prepare(folder: Path, size: int, frames: int) -> tuple[Path, Path]:
@@ -69,8 +72,8 @@ def run_processes(commands: list[list[str]]) -> tuple[float, float]:
     return wall, peak
 
 
-def measure(model: Path, video: Path, streams: int, batched: bool, folder: Path) -> dict[str, Any]:
-    base = [EDGESEG, "run", "--model", str(model), "--no-show"]
+def measure(model: Path, video: Path, streams: int, batched: bool, folder: Path, provider: str) -> dict[str, Any]:
+    base = [EDGESEG, "run", "--model", str(model), "--no-show", "--provider", provider]
     if batched:
         stats = [folder / "batched.json"]
         commands = [[*base, *(["--source", str(video)] * streams), "--stats-json", str(stats[0])]]
@@ -92,6 +95,7 @@ def measure(model: Path, video: Path, streams: int, batched: bool, folder: Path)
 
 
 def markdown(result: dict[str, Any]) -> list[str]:
+    provider = result.get("provider", "cpu")
     lines = [
         "# Several cameras, one engine: batched streams against separate processes",
         "",
@@ -99,7 +103,7 @@ def markdown(result: dict[str, Any]) -> list[str]:
         f"within a round mean much. Command: `{result['command']}`.",
         "",
         f"Each stream is the same {result['frames']}-frame 640×480 video; the model is a {result['size']}² separable "
-        "DeepLabV3+ exported with `--dynamic-batch`, on ONNX Runtime CPU (default threads). Medians of "
+        f"DeepLabV3+ exported with `--dynamic-batch`, on {PROVIDERS.get(provider, provider)}. Medians of "
         f"{result['rounds']} alternating rounds.",
         "",
         "| streams | batched FPS | separate FPS | batched ÷ separate | steady FPS batched / separate | "
@@ -132,6 +136,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--provider", default="cpu", help="edgeseg run's --provider: cpu, cuda or tensorrt")
     parser.add_argument("--result", default="multistream_cpu")
     args = parser.parse_args()
     rows = []
@@ -143,7 +148,7 @@ def main() -> None:
             for round_ in range(args.rounds):
                 order = ("batched", "separate") if round_ % 2 == 0 else ("separate", "batched")
                 for side in order:
-                    rounds[side].append(measure(model, video, streams, side == "batched", folder))
+                    rounds[side].append(measure(model, video, streams, side == "batched", folder, args.provider))
             row: dict[str, Any] = {"streams": streams}
             for side, measured in rounds.items():
                 row[side] = {key: statistics.median(m[key] for m in measured) for key in measured[0]}
@@ -154,11 +159,11 @@ def main() -> None:
             print(row["streams"], row["batched"], row["separate"], flush=True)
     command = (
         f"python benchmarks/multistream.py --streams {' '.join(map(str, args.streams))} --size {args.size} "
-        f"--frames {args.frames} --rounds {args.rounds}"
+        f"--frames {args.frames} --rounds {args.rounds} --provider {args.provider}"
     )
     result = {
         "rows": rows, "size": args.size, "frames": args.frames, "rounds": args.rounds, "machine": machine(),
-        "commit": git_commit(), "command": command,
+        "commit": git_commit(), "command": command, "provider": args.provider,
     }  # fmt: skip
     save(args.result, result, markdown(result), paths={tmp: "<tmp>"})
 
