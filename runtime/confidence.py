@@ -23,14 +23,16 @@ from edgeseg.runtime.result import confidence_summary
 cv2 = require("cv2", extra="cv")
 
 
-def top_probability(logits: np.ndarray) -> np.ndarray:
+def top_probability(logits: np.ndarray, top: np.ndarray | None = None) -> np.ndarray:
     """C×h×w logits → h×w float32 probability of the top class, in (0, 1].
 
     Plane by plane into two h×w buffers: no C×h×w temporary, which at 21 classes and 512² would be 22 MB
     written and read again for every frame. OpenCV's SIMD exp and arithmetic take about 0.4× numpy's time here.
+    top: each pixel's largest logit where the caller has it already (`class_indices` gives it).
     """
     logits = np.asarray(logits, dtype=np.float32)  # a cropped view stays one: OpenCV takes strided rows
-    top = logits.max(axis=0)
+    if top is None:
+        top = logits.max(axis=0)
     total = np.zeros_like(top)
     scratch = np.empty_like(top)
     for plane in logits:

@@ -126,17 +126,23 @@ def preprocess_for(image: np.ndarray, meta: ModelMetadata, bgr: bool = False) ->
     )
 
 
-def class_indices(scores: np.ndarray) -> np.ndarray:
+def class_indices(scores: np.ndarray, top: np.ndarray | None = None) -> np.ndarray:
     """C×h×w scores → h×w uint8 index of the largest, the lowest index on ties (as numpy's argmax).
 
     Plane by plane with OpenCV: numpy's argmax over the first axis walks across planes for every pixel and takes
     5.3 ms at 21×256² on one core, this 0.8 ms. Each plane that beats the running maximum writes its index with a
-    max, which is right because the indices only grow.
+    max, which is right because the indices only grow. top: an h×w float32 array that receives that running
+    maximum, each pixel's largest score (the confidence needs it too, and need not take it again).
     """
     if scores.shape[0] > 256:  # more classes than a uint8 class map holds: numpy's argmax, as before
+        if top is not None:
+            np.max(scores, axis=0, out=top)
         return scores.argmax(axis=0).astype(np.uint8)
     scores = np.asarray(scores, dtype=np.float32)  # a cropped view stays one: OpenCV takes strided rows
-    top = scores[0].copy()
+    if top is None:
+        top = scores[0].copy()
+    else:
+        np.copyto(top, scores[0])
     classes = np.zeros(top.shape, np.uint8)
     greater = np.empty(top.shape, np.uint8)
     for index in range(1, scores.shape[0]):
@@ -152,14 +158,14 @@ def image_pixels(array: np.ndarray, placement: Placement) -> np.ndarray:
     return array[..., top : top + placement.height, left : left + placement.width]
 
 
-def image_classes(logits: np.ndarray, placement: Placement) -> np.ndarray:
+def image_classes(logits: np.ndarray, placement: Placement, top: np.ndarray | None = None) -> np.ndarray:
     """C×h×w logits (or an h×w class map) → uint8 class map at the network's resolution, the letterbox cut off.
 
     Cropped first: a 4:3 frame in a square input leaves a quarter of the network's pixels to padding, and the
-    argmax of logits (0.8 ms at 21×256² on one core) need not look at them.
+    argmax of logits (0.8 ms at 21×256² on one core) need not look at them. top: as for `class_indices`.
     """
     cropped = image_pixels(logits, placement)
-    return cropped.astype(np.uint8) if logits.ndim == 2 else class_indices(cropped)
+    return cropped.astype(np.uint8) if logits.ndim == 2 else class_indices(cropped, top)
 
 
 def to_image_size(classes: np.ndarray, placement: Placement) -> np.ndarray:

@@ -123,9 +123,13 @@ class Segmenter:
         return postprocess(output, placement)
 
     def finish_with_confidence(self, output: NetworkOutput, placement: Placement) -> tuple[np.ndarray, ConfidenceMap]:
-        """`finish`'s class mask, and the confidence over the same pixels (at the image's size when asked)."""
-        classes = image_classes(output.scores, placement)
-        confidence = ConfidenceMap(self._confidence(output, placement), placement.image_size, classes)
+        """`finish`'s class mask, and the confidence over the same pixels (at the image's size when asked).
+
+        From scores, the argmax's running maximum is the confidence's largest score: taken once, not twice."""
+        scores = output.scores
+        top = np.empty((placement.height, placement.width), np.float32) if scores.ndim == 3 else None
+        classes = image_classes(scores, placement, top)
+        confidence = ConfidenceMap(self._confidence(output, placement, top), placement.image_size, classes)
         return to_image_size(classes, placement), confidence
 
     def confidence(self, output: NetworkOutput, placement: Placement) -> np.ndarray:
@@ -136,15 +140,16 @@ class Segmenter:
         """
         return ConfidenceMap(self._confidence(output, placement), placement.image_size).at_image()
 
-    def _confidence(self, output: NetworkOutput, placement: Placement) -> np.ndarray:
-        """The confidence over the network's pixels that hold the image (the letterbox never computed)."""
+    def _confidence(self, output: NetworkOutput, placement: Placement, top: np.ndarray | None = None) -> np.ndarray:
+        """The confidence over the network's pixels that hold the image (the letterbox never computed).
+        top: each of those pixels' largest score, where the class map's argmax took it already."""
         if output.confidence is not None:
             return image_pixels(output.confidence, placement)
         self.require_confidence()
         scores = image_pixels(output.scores, placement)
         if self.output_kind == "probs":  # the graph's softmax already: its top value is the confidence
-            return scores.max(axis=0)
-        return top_probability(scores)
+            return top if top is not None else scores.max(axis=0)
+        return top_probability(scores, top)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         tensor, placement = self.prepare(frame)

@@ -122,6 +122,8 @@ def test_softmax_output_imports_as_probs_and_segments_like_its_logits(run_edgese
     with edgeseg.load(paths["logits"], provider="cpu") as logits, edgeseg.load(paths["probs"], provider="cpu") as probs:
         assert probs.metadata.output == "probs"
         np.testing.assert_array_equal(probs(scene), logits(scene))
+        # the confidence: the softmax's top value as it is, or computed from the logits on the host
+        np.testing.assert_allclose(probs.predict(scene).confidence, logits.predict(scene).confidence, atol=1e-5)
     said = _import(run_edgeseg, tmp_path / "probs_src.onnx", tmp_path / "as_logits.onnx")
     assert said.returncode == 0 and "note: the output sums to 1 over its classes" in said.stdout
     refused = _import(run_edgeseg, tmp_path / "logits_src.onnx", tmp_path / "as_probs.onnx", "--output", "probs")

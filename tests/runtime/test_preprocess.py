@@ -84,6 +84,9 @@ def test_class_indices_are_numpys_argmax_ties_included(classes):
     else:  # a uint8 class map cannot hold index 300: what it held before, numpy's argmax cast
         np.testing.assert_array_equal(got, want.astype(np.uint8))
     np.testing.assert_array_equal(class_indices(scores.astype(np.float16)), got)  # FP16 logits, as an engine's
+    top = np.full((31, 47), np.nan, np.float32)  # the running maximum, handed on to the confidence
+    np.testing.assert_array_equal(class_indices(scores, top), got)
+    np.testing.assert_array_equal(top, scores.max(axis=0))
 
 
 @pytest.mark.parametrize("image_size", [(48, 64), (64, 48), (64, 64)])

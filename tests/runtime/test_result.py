@@ -39,6 +39,7 @@ def test_top_probability_is_softmax_top_and_stable_for_large_logits():
     assert np.isfinite(stable).all() and stable.min() >= 1 / 21 and stable.max() <= 1.0
     tie = np.zeros((4, 2, 2), np.float32)
     np.testing.assert_allclose(top_probability(tie), 0.25)
+    np.testing.assert_array_equal(top_probability(logits, logits.max(axis=0)), got)  # the argmax's maximum reused
 
 
 def test_confidence_is_cropped_out_of_the_letterbox_and_resized_to_the_image():
